@@ -1,0 +1,1 @@
+"""Transformer fine-tuning with a BP-SOM head."""

@@ -1,0 +1,1 @@
+"""The `bpsom` command: wires readers, engines and writers together, nothing more."""

@@ -1,0 +1,93 @@
+"""Entry point of the `bpsom` command.
+
+Subcommands live in their own modules (``cli/<name>_cmd.py``) and are imported
+only when used, so `bpsom run` never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from bpsom_core import __version__
+
+# subcommand name -> (module, attribute, one-line help)
+SUBCOMMANDS = {
+    "run": ("cli.run_cmd", "run", "Run a classic C-format .prm experiment (byte-identical to the C program)."),
+    "train": ("cli.train_cmd", "train", "Train BP-SOM on tabular data (CSV/TSV, ARFF, .npz)."),
+    "report": ("cli.report_cmd", "report", "Draw plots for a run directory."),
+    "glue": ("cli.glue_cmd", "glue", "Fine-tune a Transformer with a BP-SOM head on GLUE."),
+    "parity": ("cli.parity_cmd", "parity", "Check our engine against the original C program."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in SUBCOMMANDS:
+            return None
+        module_name, attr, short = SUBCOMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or module_name
+
+            @click.command(name=name, help=short, context_settings={"ignore_unknown_options": True})
+            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+            def unavailable(args):
+                raise click.ClickException(
+                    f"'bpsom {name}' needs the Python module '{missing}', which is not installed "
+                    f"(pip install 'bpsom[all]')")
+            return unavailable
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in SUBCOMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bpsom")
+def cli() -> None:
+    """BP-SOM: back-propagation networks whose hidden layers carry self-organizing maps.
+
+    \b
+    Start here:
+      bpsom run --example        a classic C experiment, in seconds
+      bpsom train                BP-SOM on the embedded tabular data set
+      bpsom run FILE.prm         rerun a C experiment, byte-identical to the C program
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; bad input always ends as one line on stderr and exit code 2."""
+    from bpsom_core.errors import InputError
+
+    try:
+        cli.main(args=argv, prog_name="bpsom", standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"bpsom: error: {exc.one_line()}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("bpsom: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("bpsom: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

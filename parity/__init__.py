@@ -1,0 +1,1 @@
+"""Parity with the original C program: fixtures, replay and live harness."""
