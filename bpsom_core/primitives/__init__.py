@@ -1,0 +1,23 @@
+"""BP-SOM primitives, written once for NumPy and torch (chosen by array type).
+
+Every engine (the exact C port, the tabular classifier, the BERT head) uses
+these functions; none re-implements a rule of the algorithm.  Torch is only
+imported when a tensor is passed in, and tensors stay on their device.
+
+Conventions: cells are flattened in the C's scan order ``k = (x-1)*D + (y-1)``
+(x outer); class labels are 1-based, 0 means unlabelled; -1 means "no cell".
+"""
+
+from .distance import sq_distances
+from .pruning import absorb_bias, activation_stats, prune_mask, remove_units
+from .schedule import context_schedule, lr_schedule
+from .som import (DONOTHING, cell_coords, neighbourhood_power, som_update,
+                  som_update_one, update_mask)
+from .winners import combine_hidden_delta, count_cells, find_winners, label_cells, som_error
+
+__all__ = [
+    "DONOTHING", "absorb_bias", "activation_stats", "cell_coords", "combine_hidden_delta",
+    "context_schedule", "count_cells", "find_winners", "label_cells", "lr_schedule",
+    "neighbourhood_power", "prune_mask", "remove_units", "som_error", "som_update",
+    "som_update_one", "sq_distances", "update_mask",
+]

@@ -1,0 +1,243 @@
+"""The SOM update: winners pull their square neighbourhood toward the activation.
+
+C rule (som.h, update_som_network): every cell within Chebyshev distance
+``context`` of the winner, clipped to the grid, moves by
+``p <- p + lr / 2**d * (a - p)``; nothing moves when the winner's squared
+distance is not above ``DONOTHING`` (0.0001).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Optional
+
+import numpy as np
+
+from ._backend import ops_for
+
+try:
+    import numba as _nb
+except Exception:  # pragma: no cover
+    _nb = None
+
+if _nb is not None:
+    @_nb.njit(cache=True, nogil=True)
+    def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
+        """Same products as the cumprod form, one pass from the last example back."""
+        n_b, n_c = w.shape
+        run = np.ones(n_c, dtype=w.dtype)
+        for k in range(n_b - 1, -1, -1):
+            for c in range(n_c):
+                coef[k, c] = w[k, c] * run[c]
+                run[c] = run[c] * (1 - w[k, c])
+        total[:] = run
+
+    @_nb.njit(cache=True, nogil=True)
+    def _apply_kernel(protos, acts, coef, total):  # pragma: no cover - compiled
+        """``protos * total + coef.T @ acts`` skipping the zero coefficients.
+
+        Each example touches only its neighbourhood, so this costs
+        O(B x C + B x neighbourhood x H) instead of a dense matmul.
+        """
+        n_b, n_c = coef.shape
+        n_h = acts.shape[1]
+        out = np.empty_like(protos)
+        for c in range(n_c):
+            for i in range(n_h):
+                out[c, i] = protos[c, i] * total[c]
+        for k in range(n_b):
+            for c in range(n_c):
+                w = coef[k, c]
+                if w != 0:
+                    for i in range(n_h):
+                        out[c, i] += w * acts[k, i]
+        return out
+else:  # pragma: no cover
+    _suffix_kernel = None
+    _apply_kernel = None
+
+DONOTHING = 0.0001
+MODES = ("inorder", "summed")
+
+
+def cell_coords(dim: int, like: Any = None):
+    """(x, y) grid coordinates, 0-based, of every cell in the C's scan order."""
+    ops = ops_for(like)
+    k = ops.arange(dim * dim, like=like)
+    return k // dim, k % dim
+
+
+def update_mask(winner_d2: Any, min_distance: float = DONOTHING) -> Any:
+    """Examples whose winner is far enough to move anything (C: min_distance > DONOTHING)."""
+    return winner_d2 > min_distance
+
+
+@lru_cache(maxsize=64)
+def _chebyshev_table(dim: int) -> np.ndarray:
+    """(C, C) Chebyshev distances between all cells, int16, cached per grid size."""
+    k = np.arange(dim * dim)
+    x, y = k // dim, k % dim
+    return np.maximum(np.abs(x[:, None] - x[None, :]), np.abs(y[:, None] - y[None, :])).astype(np.int16)
+
+
+@lru_cache(maxsize=64)
+def _power_table_np(dim: int, context: int, lr: float, dtype_name: str) -> np.ndarray:
+    """(C+1, C) update powers: row k for winner k, last row all zero (winner -1)."""
+    dtype = np.dtype(dtype_name)
+    cheb = _chebyshev_table(dim)
+    lr_cast = dtype.type(lr)
+    power = (lr_cast / np.exp2(cheb).astype(dtype)).astype(dtype)
+    power[cheb > context] = 0
+    table = np.zeros((dim * dim + 1, dim * dim), dtype=dtype)
+    table[:-1] = power
+    table.setflags(write=False)
+    return table
+
+
+_TORCH_TABLES: dict = {}
+_TABLE_MAX_CELLS = 2500  # above this a (C, C) table costs more than it saves
+
+
+def _power_table(ops, dim: int, context: int, lr: float, dtype, like):
+    if ops.name == "numpy":
+        return _power_table_np(dim, context, float(lr), np.dtype(dtype).name)
+    key = (dim, context, float(lr), str(dtype), str(like.device))
+    table = _TORCH_TABLES.get(key)
+    if table is None:
+        base = _power_table_np(dim, context, float(lr), str(dtype).replace("torch.", ""))
+        table = ops.t.from_numpy(base.copy()).to(like.device)
+        if len(_TORCH_TABLES) > 64:
+            _TORCH_TABLES.clear()
+        _TORCH_TABLES[key] = table
+    return table
+
+
+def neighbourhood_power(winner: Any, dim: int, context: int, lr: float, *,
+                        skip: Any = None, winner_d2: Any = None,
+                        min_distance: Optional[float] = None,
+                        dtype: Any = None) -> Any:
+    """Update power (B, C): ``lr / 2**chebyshev(cell, winner)`` inside the context.
+
+    Zero outside the square neighbourhood, and for whole rows whose winner is
+    -1, whose ``skip`` flag is set, or (when ``winner_d2`` and
+    ``min_distance`` are given) whose winner distance is not above
+    ``min_distance``.  ``lr`` is rounded to ``dtype`` first, as the C keeps it
+    in a float; dividing by a power of two is then exact.  The (C, C) table
+    of powers is cached per (grid, context, lr, dtype), so a batch costs one
+    row gather.
+    """
+    ops = ops_for(winner)
+    w = ops.asarray(winner, dtype=ops.int_dtype())
+    if dtype is None:
+        dtype = ops.default_float(w)
+    n_c = dim * dim
+    if ops.name == "numpy" and w.size and (w.min() < -1 or w.max() >= n_c):
+        raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
+    row_ok = w >= 0
+    if skip is not None:
+        row_ok = row_ok & ~ops.asarray(skip, like=w, dtype=ops.bool_dtype())
+    if winner_d2 is not None and min_distance is not None:
+        row_ok = row_ok & (ops.asarray(winner_d2, like=w) > min_distance)
+    if n_c > _TABLE_MAX_CELLS:
+        return _power_direct(ops, w, row_ok, dim, int(context), lr, dtype)
+    table = _power_table(ops, dim, int(context), lr, dtype, w)
+    return table[ops.where(row_ok, w, n_c)]
+
+
+def _power_direct(ops, w, row_ok, dim, context, lr, dtype):
+    """Big grids: the same powers computed per batch, without the (C, C) table."""
+    xs, ys = cell_coords(dim, like=w)
+    safe = ops.where(w >= 0, w, 0)
+    cheb = ops.maximum(ops.abs(xs[None, :] - (safe // dim)[:, None]),
+                       ops.abs(ys[None, :] - (safe % dim)[:, None]))
+    power = ops.ldexp2(lr, cheb, dtype, like=w)
+    keep = (cheb <= context) & row_ok[:, None]
+    return ops.where(keep, power, ops.zeros(power.shape, power.dtype, like=w))
+
+
+def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
+               lr: float, mode: str = "inorder", active: Any = None) -> Any:
+    """New prototypes after a batch of SOM updates with winners fixed at batch start.
+
+    ``mode="inorder"`` equals applying the examples one after another
+    (``p <- p + w_k (a_k - p)``), in closed form: with ``w`` the (B, C) update
+    powers, ``p_new = p * prod_k(1-w_k) + sum_k w_k prod_{j>k}(1-w_j) a_k``,
+    the suffix products taken by a cumulative product, so memory is
+    O(B x C) + O(C x H) and there is no loop over examples or cells.
+    ``mode="summed"`` adds every example's pull to the batch-start prototypes.
+    ``active`` (B,) bool drops examples (e.g. :func:`update_mask`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    ops = ops_for(prototypes)
+    acts = ops.asarray(acts, like=prototypes, dtype=prototypes.dtype)
+    w = neighbourhood_power(winner, dim, context, lr, skip=None if active is None else ~_as_bool(ops, active, prototypes),
+                            dtype=prototypes.dtype) if acts.shape[0] else None
+    if w is None:
+        return prototypes + 0
+    w = ops.asarray(w, like=prototypes)
+    if mode == "summed":
+        return prototypes * (1 - w.sum(0))[:, None] + w.T @ acts
+    total, coef = _inorder_coefficients(ops, w)
+    if ops.name == "numpy" and _apply_kernel is not None:
+        return _apply_kernel(np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), coef, total)
+    return prototypes * total[:, None] + coef.T @ acts
+
+
+def _inorder_coefficients(ops, w):
+    """``prod_k (1-w_k)`` per cell and ``w_k prod_{j>k} (1-w_j)`` per (example, cell)."""
+    if ops.name == "numpy" and _suffix_kernel is not None:
+        coef = np.empty_like(w)
+        total = np.empty(w.shape[1], dtype=w.dtype)
+        _suffix_kernel(w, coef, total)
+        return total, coef
+    keep = 1 - w
+    suffix = ops.flip0(ops.cumprod0(ops.flip0(keep)))  # prod_{j>=k}
+    ones = ops.full((1, keep.shape[1]), 1.0, keep.dtype, like=w)
+    after = _concat0(ops, suffix[1:], ones)  # prod_{j>k}
+    return suffix[0], w * after
+
+
+def som_update_one(prototypes: Any, act: Any, winner: int, dim: int, context: int,
+                   lr: float) -> Any:
+    """New prototypes after one example's update, in the C's float order.
+
+    Only the cells of the neighbourhood are touched; each computes
+    ``p + power * (a - p)`` in the prototypes' dtype, as the C does.
+    """
+    ops = ops_for(prototypes)
+    out = prototypes + 0
+    if winner < 0:
+        return out
+    act = ops.asarray(act, like=prototypes, dtype=prototypes.dtype)
+    wx, wy = divmod(int(winner), dim)
+    lr_cast = _round_to(ops, lr, prototypes.dtype)
+    for x in range(max(0, wx - context), min(dim, wx + context + 1)):
+        for y in range(max(0, wy - context), min(dim, wy + context + 1)):
+            d = max(abs(x - wx), abs(y - wy))
+            power = _round_to(ops, lr_cast / 2.0 ** d, prototypes.dtype)
+            k = x * dim + y
+            out[k] = out[k] + _scalar(ops, power, prototypes) * (act - out[k])
+    return out
+
+
+def _round_to(ops, value: float, dtype) -> float:
+    if ops.name == "numpy":
+        return float(np.dtype(dtype).type(value))
+    return float(ops.t.tensor(value, dtype=dtype))
+
+
+def _scalar(ops, value: float, like):
+    if ops.name == "numpy":
+        return like.dtype.type(value)
+    return ops.t.tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _as_bool(ops, mask, like):
+    return ops.asarray(mask, like=like, dtype=ops.bool_dtype())
+
+
+def _concat0(ops, a, b):
+    if ops.name == "numpy":
+        return np.concatenate([a, b], axis=0)
+    return ops.t.cat([a, b], dim=0)
