@@ -18,13 +18,16 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
+
+from parity.runners import RunOutput
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cases"
 TIME_LINE = re.compile(rb"^Time: .*$", re.M)
 COMPARED = (("stdout", "expected.stdout", "stdout.txt"),
             ("log", "expected.log", "case.log"),
             ("bst", "expected.bst", "case.bst"))
+OUTPUT_NAMES = ("stdout", "log", "bst")
 
 
 def normalise_log(data: bytes) -> bytes:
@@ -67,10 +70,18 @@ class CaseResult:
         return ""
 
 
-def first_difference(name: str, expected: bytes, actual: Optional[bytes]) -> Optional[Divergence]:
-    """The first differing line of two byte strings, or None when identical."""
+def first_difference(name: str, expected: Optional[bytes], actual: Optional[bytes]) -> Optional[Divergence]:
+    """The first differing line of two byte strings, or None when identical.
+
+    ``None`` stands for a file that was not written (the C writes no .bst when
+    it stops on a fatal error), so two ``None`` agree.
+    """
+    if expected is None and actual is None:
+        return None
     if actual is None:
         return Divergence(name, 0, "<file>", "<missing>")
+    if expected is None:
+        return Divergence(name, 0, "<missing>", "<file>")
     if expected == actual:
         return None
     exp_lines = expected.split(b"\n")
@@ -84,10 +95,55 @@ def first_difference(name: str, expected: bytes, actual: Optional[bytes]) -> Opt
     return Divergence(name, len(exp_lines), "<same lines>", "<different bytes>")
 
 
+NOT_INPUTS = ("expected", "actual", "DIVERGENCE")
+
+
 def case_inputs(case_dir: Path) -> list[Path]:
     """Every file of a case that is an input to the program."""
-    return [p for p in sorted(case_dir.iterdir())
-            if p.is_file() and not p.name.startswith("expected") and p.name != "meta.json"]
+    return [p for p in sorted(Path(case_dir).iterdir())
+            if p.is_file() and not p.name.startswith(NOT_INPUTS) and p.name != "meta.json"]
+
+
+def read_meta(case_dir: Path) -> dict:
+    """meta.json of a case, or {} when it has none."""
+    path = Path(case_dir) / "meta.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def output_names(meta: dict) -> tuple[str, str]:
+    """The log and .bst file names the case's .prm asks for (LOG, BEST_ENV)."""
+    return meta.get("log", "case.log"), meta.get("bst", "case.bst")
+
+
+def collect_outputs(workdir: Path, stdout: bytes, meta: dict) -> dict[str, Optional[bytes]]:
+    """stdout, the normalised log and the .bst a run left in ``workdir``."""
+    log_name, bst_name = output_names(meta)
+    log = workdir / log_name
+    bst = workdir / bst_name
+    return {"stdout": stdout,
+            "log": normalise_log(log.read_bytes()) if log.exists() else None,
+            "bst": bst.read_bytes() if bst.exists() else None}
+
+
+def expected_outputs(case_dir: Path) -> dict[str, Optional[bytes]]:
+    """The recorded outputs of a case (``expected.*``); absent files are None."""
+    out: dict[str, Optional[bytes]] = {}
+    for name in OUTPUT_NAMES:
+        path = Path(case_dir) / f"expected.{name}"
+        data = path.read_bytes() if path.exists() else None
+        out[name] = normalise_log(data) if (name == "log" and data is not None) else data
+    return out
+
+
+def compare_outputs(expected: dict[str, Optional[bytes]],
+                    actual: dict[str, Optional[bytes]]) -> list[Divergence]:
+    """First differing line of each output (stdout, log, bst), in that order."""
+    found = []
+    for name in OUTPUT_NAMES:
+        diff = first_difference(name, expected.get(name), actual.get(name))
+        if diff is not None:
+            found.append(diff)
+    return found
 
 
 def default_runner(workdir: Path, extra_args: list[str]) -> bytes:
@@ -103,33 +159,38 @@ def default_runner(workdir: Path, extra_args: list[str]) -> bytes:
     return proc.stdout
 
 
+RunnerResult = Union[bytes, RunOutput]
+
+
 def replay_case(case_dir: Path,
-                runner: Callable[[Path, list[str]], bytes] = default_runner,
+                runner: Callable[[Path, list[str]], RunnerResult] = default_runner,
                 extra_args: Optional[list[str]] = None) -> CaseResult:
-    """Replay one recorded case and compare stdout, log and .bst."""
+    """Replay one recorded case and compare stdout, log and .bst.
+
+    ``runner`` returns the run's stdout, or a :class:`RunOutput` (then a
+    non-zero exit status is reported as the run failing).  Command-line
+    arguments recorded in meta.json (``args``: the C's seed) come first.
+    """
     case_dir = Path(case_dir)
-    meta = json.loads((case_dir / "meta.json").read_text()) if (case_dir / "meta.json").exists() else {}
+    meta = read_meta(case_dir)
     result = CaseResult(case_dir.name, bool(meta.get("well_defined", True)))
     with tempfile.TemporaryDirectory(prefix="bpsom-replay-") as tmp:
         work = Path(tmp)
         for p in case_inputs(case_dir):
             shutil.copy(p, work / p.name)
         try:
-            stdout = runner(work, list(extra_args or []))
+            out = runner(work, [*meta.get("args", []), *(extra_args or [])])
         except Exception as exc:  # reported, not raised: one bad case must not hide the others
             result.error = f"run failed: {exc}"
             return result
-        (work / "stdout.txt").write_bytes(stdout)
-        for name, expected_name, actual_name in COMPARED:
-            expected = (case_dir / expected_name).read_bytes()
-            actual_path = work / actual_name
-            actual = actual_path.read_bytes() if actual_path.exists() else None
-            if name == "log":
-                expected = normalise_log(expected)
-                actual = None if actual is None else normalise_log(actual)
-            diff = first_difference(name, expected, actual)
-            if diff is not None:
-                result.divergences.append(diff)
+        if isinstance(out, RunOutput):
+            if out.returncode != 0:
+                tail = out.stderr.decode("latin-1").strip().splitlines()[-1:] or [""]
+                result.error = f"run failed: exit status {out.returncode}: {tail[0][:300]}"
+                return result
+            out = out.stdout
+        result.divergences = compare_outputs(expected_outputs(case_dir),
+                                             collect_outputs(work, out, meta))
     return result
 
 

@@ -1,0 +1,152 @@
+"""Live parity: hypothesis generates C experiments, both programs run them.
+
+Each generated case runs under the C binary and under our engine in separate
+temporary directories; stdout, the log (``Time:`` lines normalised) and the
+.bst must be byte-identical.  On the first mismatch hypothesis shrinks the
+case to a minimal one that still differs; the last failing call is that
+minimal case (hypothesis replays it at the end), so that is what becomes the
+reproducer directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from parity.casedir import CaseOutcome, compare_case, observed_tags, write_case_dir, write_reproducer
+from parity.generate import CaseSpec, GenOptions, cases
+from parity.runners import Runner
+
+
+class ParityMismatch(AssertionError):
+    """Our outputs differ from the C's on a well-defined case."""
+
+
+@dataclass
+class Failure:
+    """The minimal failing case hypothesis found."""
+
+    spec: CaseSpec
+    outcome: CaseOutcome
+    reproducer: Optional[Path] = None
+
+
+@dataclass
+class LiveStats:
+    """Counts for the summary table."""
+
+    examples: int = 0             # cases generated before the first failure
+    runs: int = 0                 # every execution, shrinking included
+    identical: int = 0
+    c_failed: int = 0
+    oob_differ: int = 0           # out-of-bounds cases: compared, never a failure
+    oob_identical: int = 0
+    diverged: int = 0             # failing executions (the first one and shrink steps)
+    c_failures: Counter = field(default_factory=Counter)
+    coverage: Counter = field(default_factory=Counter)
+    seconds_c: float = 0.0
+    seconds_ours: float = 0.0
+    wall: float = 0.0
+    failure: Optional[Failure] = None
+    error: Optional[str] = None   # hypothesis itself gave up (flaky, health check)
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None and self.error is None
+
+
+# Tags worth counting for "what did we actually exercise" in the report.
+COVERAGE_PREFIXES = ("som:layer", "old_env", "dump:1", "dump:2", "one_class", "argv_seed",
+                     "fatal:", "existing_log", "all_labels_twice", "prm_crlf", "oob:")
+COVERAGE_CONTAINS = ("crlf:", "no_trailing_newline:", "duplicates:", "lenient_whitespace:")
+
+
+def _coverage_tags(spec: CaseSpec, outcome: CaseOutcome) -> set[str]:
+    tags = set()
+    for f in spec.features:
+        if f.startswith("hidden_layers:"):
+            tags.add(f)
+        elif f.startswith(COVERAGE_PREFIXES):
+            tags.add(f.split(":")[0] + (":" + f.split(":")[1] if f.startswith(("som:", "dump:", "fatal:")) else ""))
+        elif f.startswith(COVERAGE_CONTAINS):
+            tags.add(f.split(":")[0])
+        elif f.startswith("test_ratio:") and f != "test_ratio:1":
+            tags.add("test_ratio>1 or out of range")
+    tags.update(observed_tags(outcome.c.outputs.get("stdout") or b"", outcome.c.outputs.get("log") or b""))
+    return {t for t in tags if not t.startswith("observed:warning:")}
+
+
+def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optional[int],
+             options: GenOptions = GenOptions(), keep: Optional[Path] = None,
+             repro_root: Optional[Path] = None, command: str = "bpsom parity",
+             progress: Optional[Callable[[LiveStats], None]] = None,
+             shrink: bool = True) -> LiveStats:
+    """Generate ``examples`` cases, compare both programs, shrink the first mismatch.
+
+    ``keep``: also write every generated case (inputs + C outputs) there.
+    ``repro_root``: where the minimal failing case is written.
+    """
+    stats = LiveStats()
+    state = {"failed_once": False, "last": None}
+    start = time.perf_counter()
+
+    def check(spec: CaseSpec) -> None:
+        outcome = compare_case(spec, c_runner, ours_runner)
+        stats.runs += 1
+        if not state["failed_once"]:
+            stats.examples += 1
+        stats.seconds_c += outcome.c.seconds
+        stats.seconds_ours += outcome.ours.seconds
+        if outcome.status == "c_failed":
+            stats.c_failed += 1
+            stats.c_failures[outcome.c.failure or "?"] += 1
+        elif not spec.well_defined:
+            if outcome.status == "identical":
+                stats.oob_identical += 1
+            else:
+                stats.oob_differ += 1
+        elif outcome.status == "identical":
+            stats.identical += 1
+        if not state["failed_once"] and outcome.status != "c_failed":
+            stats.coverage.update(_coverage_tags(spec, outcome))
+            if keep is not None:
+                write_case_dir(keep / f"case_{stats.examples:05d}", spec, outcome.c,
+                               {"result": outcome.status, "first_divergence": outcome.first()})
+        if progress is not None:
+            progress(stats)
+        if outcome.status == "diverged" and spec.well_defined:
+            stats.diverged += 1
+            state["failed_once"] = True
+            state["last"] = (spec, outcome)
+            raise ParityMismatch(outcome.first())
+
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
+    test = given(cases(options))(check)
+    test = settings(max_examples=examples, deadline=None, database=None, phases=phases,
+                    verbosity=Verbosity.quiet, print_blob=False, report_multiple_bugs=False,
+                    suppress_health_check=list(HealthCheck))(test)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    try:
+        test()
+    except ParityMismatch:
+        pass
+    except Exception as exc:  # Flaky and friends: report, never hide
+        if state["last"] is None:
+            raise
+        stats.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if state["last"] is not None:
+        spec, outcome = state["last"]
+        failure = Failure(spec, outcome)
+        if repro_root is not None:
+            failure.reproducer = repro_root / f"repro_seed{seed if seed is not None else 'random'}"
+            write_reproducer(failure.reproducer, spec, outcome, command)
+        stats.failure = failure
+    stats.wall = time.perf_counter() - start
+    return stats
