@@ -1,1 +1,23 @@
-"""Transformer fine-tuning with a BP-SOM head."""
+"""Transformer fine-tuning with a BP-SOM head.
+
+``BPSOMForSequenceClassification`` puts a BP-SOM hidden layer (sigmoid units
+carrying a SOM, :class:`BPSOMHead`) between any Hugging Face encoder's [CLS]
+vector and the classifier; :mod:`bpsom_bert.trainer` does the C's epoch-end
+work (relabelling, schedules, pruning, early stopping); `bpsom glue` runs it
+on SST-2, MRPC and CoLA.  Heavy imports happen on first attribute access.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BPSOMConfig", "BPSOMForSequenceClassification", "BPSOMHead", "PlainHead",
+           "BPSOMSequenceClassifierOutput"]
+
+
+def __getattr__(name: str):
+    if name in ("BPSOMHead", "PlainHead"):
+        from . import head
+        return getattr(head, name)
+    if name in ("BPSOMConfig", "BPSOMForSequenceClassification", "BPSOMSequenceClassifierOutput"):
+        from . import modeling
+        return getattr(modeling, name)
+    raise AttributeError(name)

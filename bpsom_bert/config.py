@@ -1,0 +1,239 @@
+"""The YAML run configuration of `bpsom glue`, validated with one-line errors.
+
+Section and key names are those of the 2026 adaptation's configs
+(``bpsom.hidden_size``, ``som_grid_size``, ``som_error_weight``, ...), so its
+YAML files load unchanged; a few keys are ours (``bpsom.relabel``,
+``training.precision``, ...).  Every problem is reported as an
+:class:`~bpsom_core.errors.InputError` naming the file, the line and the key;
+a misspelt key lists the allowed ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from bpsom_core.errors import InputError
+
+
+@dataclass
+class ModelSection:
+    """Which encoder, and how the [CLS] vector reaches the head."""
+
+    name: str = "bert-base-uncased"
+    dropout: float = 0.1
+    max_length: int = 128
+
+
+@dataclass
+class BPSOMSection:
+    """The BP-SOM head: one sigmoid hidden layer carrying one square SOM."""
+
+    hidden_size: int = 128
+    som_grid_size: int = 20
+    som_error_weight: float = 0.25
+    som_lr_max: float = 0.20
+    som_lr_min: float = 0.05
+    som_context_max: int = 2
+    som_context_min: int = 0
+    reliability_threshold: float = 0.95
+    relabel: str = "pass"          # "pass": labelling pass over train (the C); "epoch": counts gathered while training
+    som_update: str = "inorder"    # "inorder": per-example order as the C; "summed": one summed step per batch
+
+    @property
+    def threshold_percent(self) -> int:
+        """The threshold as the C's integer percentage (0.95 -> 95)."""
+        return int(round(100 * self.reliability_threshold))
+
+
+@dataclass
+class PruningSection:
+    """Variance pruning of hidden units at epoch ends (the C's PRUNE_THRESHOLD)."""
+
+    enabled: bool = True
+    threshold: float = 0.02
+
+
+@dataclass
+class TrainingSection:
+    """Optimiser, schedule, precision and stopping rule."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 2e-5
+    head_learning_rate: Optional[float] = None
+    weight_decay: float = 0.01
+    warmup_steps: int = 500
+    early_stopping_patience: int = 3
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    precision: str = "auto"        # auto | fp32 | bf16 | fp16 (bf16/fp16 only on CUDA)
+    seed: int = 42
+
+
+@dataclass
+class RunConfig:
+    """Everything one `bpsom glue` run needs besides task, mode and paths."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    bpsom: BPSOMSection = field(default_factory=BPSOMSection)
+    pruning: PruningSection = field(default_factory=PruningSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (for JSON logs and saving next to results)."""
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
+             "pruning": PruningSection, "training": TrainingSection}
+_CHOICES = {("bpsom", "relabel"): ("pass", "epoch"),
+            ("bpsom", "som_update"): ("inorder", "summed"),
+            ("training", "precision"): ("auto", "fp32", "bf16", "fp16")}
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map (section,) and (section, key) to 1-based line numbers."""
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for knode, vnode in root.value:
+        sec = str(knode.value)
+        lines[(sec,)] = knode.start_mark.line + 1
+        if isinstance(vnode, yaml.MappingNode):
+            for k2, _ in vnode.value:
+                lines[(sec, str(k2.value))] = k2.start_mark.line + 1
+    return lines
+
+
+def _coerce(value: Any, ftype: str, where: str, path, line) -> Any:
+    """Convert one YAML value to the field's type or raise a clear error."""
+    ftype = ftype.replace("Optional[", "").rstrip("]")
+    if ftype == "bool":
+        if isinstance(value, bool):
+            return value
+        raise InputError(f"expected true or false, got {value!r}", path, line, where)
+    if ftype == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise InputError(f"expected an integer, got {value!r}", path, line, where)
+        return value
+    if ftype == "float":
+        if isinstance(value, bool):
+            raise InputError(f"expected a number, got {value!r}", path, line, where)
+        try:
+            return float(value)  # PyYAML reads "2e-5" as a string: accept it
+        except (TypeError, ValueError):
+            raise InputError(f"expected a number, got {value!r}", path, line, where) from None
+    if ftype == "str":
+        if not isinstance(value, str):
+            raise InputError(f"expected a string, got {value!r}", path, line, where)
+        return value
+    raise AssertionError(ftype)  # pragma: no cover
+
+
+def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
+    """The same ranges for every source of configuration."""
+    def bad(sec: str, key: str, msg: str) -> InputError:
+        return InputError(msg, path, lines.get((sec, key)), f"{sec}.{key}")
+
+    b, p, t, m = cfg.bpsom, cfg.pruning, cfg.training, cfg.model
+    if b.hidden_size < 1:
+        raise bad("bpsom", "hidden_size", "must be at least 1")
+    if b.som_grid_size < 0:
+        raise bad("bpsom", "som_grid_size", "must be 0 (no SOM) or more")
+    if not 0.0 <= b.som_error_weight <= 1.0:
+        raise bad("bpsom", "som_error_weight", "must lie in [0, 1]")
+    for k in ("som_lr_max", "som_lr_min"):
+        if not 0.0 <= getattr(b, k) <= 1.0:
+            raise bad("bpsom", k, "must lie in [0, 1]")
+    if b.som_lr_min > b.som_lr_max:
+        raise bad("bpsom", "som_lr_min", "must not exceed som_lr_max")
+    for k in ("som_context_max", "som_context_min"):
+        if getattr(b, k) < 0:
+            raise bad("bpsom", k, "must be 0 or more")
+    if b.som_context_min > b.som_context_max:
+        raise bad("bpsom", "som_context_min", "must not exceed som_context_max")
+    if not 0.0 <= b.reliability_threshold <= 1.0:
+        raise bad("bpsom", "reliability_threshold",
+                  "must be a fraction in [0, 1] (0.95 is the C's RELIABILITY_THRESHOLD 95)")
+    if p.threshold < 0:
+        raise bad("pruning", "threshold", "must be 0 or more")
+    for k in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(t, k) < 1:
+            raise bad("training", k, "must be at least 1")
+    for k in ("warmup_steps", "early_stopping_patience"):
+        if getattr(t, k) < 0:
+            raise bad("training", k, "must be 0 or more")
+    if t.learning_rate <= 0:
+        raise bad("training", "learning_rate", "must be positive")
+    if t.head_learning_rate is not None and t.head_learning_rate <= 0:
+        raise bad("training", "head_learning_rate", "must be positive")
+    if not 0.0 <= m.dropout < 1.0:
+        raise bad("model", "dropout", "must lie in [0, 1)")
+    if m.max_length < 4:
+        raise bad("model", "max_length", "must be at least 4")
+
+
+def config_from_dict(data: Any, path: Optional[str] = None,
+                     lines: Optional[dict] = None) -> RunConfig:
+    """Build a validated :class:`RunConfig` from nested dicts (as read from YAML)."""
+    lines = lines or {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError("the configuration must be a mapping of sections", path, 1)
+    cfg = RunConfig()
+    for sec, body in data.items():
+        if sec not in _SECTIONS:
+            raise InputError(f"unknown section '{sec}'; allowed sections: {', '.join(_SECTIONS)}",
+                             path, lines.get((str(sec),)), str(sec))
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise InputError("expected a mapping of keys", path, lines.get((sec,)), sec)
+        target = getattr(cfg, sec)
+        fields = {f.name: f for f in dataclasses.fields(target)}
+        for key, value in body.items():
+            where = f"{sec}.{key}"
+            line = lines.get((sec, str(key)))
+            if key not in fields:
+                raise InputError(f"unknown key '{key}'; allowed keys in '{sec}': {', '.join(fields)}",
+                                 path, line, where)
+            ftype = str(fields[key].type)
+            if value is None and ftype.startswith("Optional"):
+                setattr(target, key, None)
+                continue
+            value = _coerce(value, ftype, where, path, line)
+            choices = _CHOICES.get((sec, key))
+            if choices and value not in choices:
+                raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", path, line, where)
+            setattr(target, key, value)
+    _check_ranges(cfg, lines, path)
+    return cfg
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run configuration."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read configuration: {exc.strerror or exc}", str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", str(p),
+                         None if mark is None else mark.line + 1) from None
+    return config_from_dict(data, str(p), _key_lines(text))

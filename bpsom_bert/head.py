@@ -1,0 +1,260 @@
+"""The BP-SOM head: a sigmoid hidden layer whose SOM steers its gradient.
+
+Where the C puts the SOM error (bp.h, ``backprop``): on the hidden units'
+*pre-activation* delta.  The C's hidden delta is
+``delta = (1-a) * delta_bp + a * 0.01 * R * (p - act)`` with
+``delta_bp = act (1-act) sum_j err_j w_ij = -dE/dz``, and the weights move by
+``+lr * delta * input``.  In gradient-descent form, for a loss that is the
+MEAN over a batch of B examples, example i's pre-activation gradient becomes::
+
+    grad_z_i = (1-a) * grad_z_bp_i  -  (a / B) * 0.01 * R_i * (p_i - act_i)
+
+for examples whose partial winner's reliability R_i reaches the threshold
+(``grad_z_i = grad_z_bp_i`` otherwise).  ``grad_z_bp_i`` already carries the
+loss's 1/B; the SOM term gets the same explicit 1/B, so each example's pull
+relative to its BP error is the C's, whatever the batch size.
+
+How: the ``(1-a)`` factor is a gradient-only scaling of z (identity forward),
+and the SOM pull is a zero-valued surrogate, ``som_objective``, that the model
+adds to its loss.  Because the pull travels through the loss, anything done to
+the loss afterwards (gradient accumulation's division, fp16 loss scaling,
+DDP's averaging) applies to both terms alike.  Two mistakes avoided: adding the
+term to the post-sigmoid gradient (the C adds it after the sigmoid
+derivative), and adding ``+(p - act)`` to a gradient (that pushes AWAY from
+the prototype).
+
+The SOM itself (winner search, labelling, update, schedules, statistics,
+pruning) is :mod:`bpsom_core.primitives` on torch tensors; this module only
+wires it into ``nn.Module`` state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from bpsom_core import primitives as P
+
+from . import distributed as dist_utils
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by ``factor``."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(factor)
+        return z.view_as(z)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (factor,) = ctx.saved_tensors
+        return grad * factor.to(grad.dtype), None
+
+
+@dataclass
+class HeadOutput:
+    """What one head forward returns (the model turns it into a ModelOutput)."""
+
+    logits: torch.Tensor
+    activations: torch.Tensor
+    som_objective: Optional[torch.Tensor] = None
+    som_used: Optional[torch.Tensor] = None   # 0-dim count, kept on device (no sync)
+    som_examples: int = 0
+
+
+class PlainHead(nn.Module):
+    """The baseline head: dropout and one Linear on the [CLS] vector."""
+
+    def __init__(self, in_features: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(in_features, num_labels)
+
+    def forward(self, x: torch.Tensor, classes: Optional[torch.Tensor] = None) -> HeadOutput:
+        return HeadOutput(logits=self.classifier(self.dropout(x)), activations=x)
+
+
+class BPSOMHead(nn.Module):
+    """Linear(in -> H) + sigmoid, one D x D SOM over the H units, Linear(H -> labels).
+
+    SOM state lives in buffers (saved, moved by ``.to``): ``prototypes``
+    (D*D, H), ``cell_labels`` (D*D,) with 1-based classes and 0 = none,
+    ``reliability`` (D*D,) integer percent, ``counts`` (D*D, labels+1),
+    ``act_mean``/``act_std`` (H,), and the current ``som_lr``/``som_context``.
+    ``classes`` passed to :meth:`forward` are 0-based dataset labels.
+    """
+
+    def __init__(self, in_features: int, hidden_size: int, num_labels: int, *,
+                 grid_size: int = 20, som_error_weight: float = 0.25,
+                 reliability_threshold: int = 95, dropout: float = 0.1,
+                 update_mode: str = "inorder", distance: str = "fast",
+                 collect_epoch_counts: bool = False, seed: Optional[int] = None):
+        super().__init__()
+        if update_mode not in ("inorder", "summed"):
+            raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
+        self.num_labels = num_labels
+        self.grid_size = grid_size
+        self.alpha = float(som_error_weight)
+        self.threshold = int(reliability_threshold)
+        self.update_mode = update_mode
+        self.distance = distance
+        self.collect_epoch_counts = collect_epoch_counts
+        self.dropout = nn.Dropout(dropout)
+        self.hidden = nn.Linear(in_features, hidden_size)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+        n_cells = grid_size * grid_size
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        # C random_weights: 0.5 + (avg - rand())/avg, i.e. uniform on (-0.5, 1.5]
+        protos = 0.5 + (1.0 - 2.0 * torch.rand(n_cells, hidden_size, generator=gen))
+        self.register_buffer("prototypes", protos)
+        self.register_buffer("cell_labels", torch.zeros(n_cells, dtype=torch.long))
+        self.register_buffer("reliability", torch.zeros(n_cells, dtype=torch.long))
+        self.register_buffer("counts", torch.zeros(n_cells, num_labels + 1, dtype=torch.long))
+        self.register_buffer("act_mean", torch.zeros(hidden_size))
+        self.register_buffer("act_std", torch.zeros(hidden_size))
+        self.register_buffer("som_lr", torch.tensor(0.0))
+        self.register_buffer("som_context", torch.tensor(0, dtype=torch.long))
+        # gathered during an epoch when collect_epoch_counts (relabel: epoch)
+        self.register_buffer("epoch_counts", torch.zeros_like(self.counts), persistent=False)
+        self._epoch_acts: list[torch.Tensor] = []
+        self._lr: Optional[float] = None        # python copies of som_lr/som_context,
+        self._context: Optional[int] = None     # so a training step never syncs a GPU
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden.out_features
+
+    @property
+    def n_cells(self) -> int:
+        return self.grid_size * self.grid_size
+
+    def set_schedule(self, epoch: int, n_epochs: int, lr_min: float, lr_max: float,
+                     context_min: int, context_max: int) -> None:
+        """The C's per-epoch SOM learning rate and context (epoch is 1-based)."""
+        self._lr = P.lr_schedule(epoch, n_epochs, lr_min, lr_max)
+        self._context = P.context_schedule(epoch, n_epochs, context_min, context_max)
+        self.som_lr.fill_(self._lr)
+        self.som_context.fill_(self._context)
+
+    @torch.no_grad()
+    def som_step(self, acts: torch.Tensor, classes1: torch.Tensor):
+        """One batch of SOM work: winners, in-order update, SOM error. No grad.
+
+        ``acts`` (B, H) float32 local activations, ``classes1`` (B,) 1-based.
+        Under torch.distributed the batch of every rank is gathered first and
+        every rank applies the identical update, so the SOM never diverges.
+        Returns ``(err, use)`` for the local examples.
+        """
+        all_acts, offset = dist_utils.gather_rows(acts)
+        all_classes, _ = dist_utils.gather_rows(classes1)
+        winner, partial, winner_d2, _ = P.find_winners(
+            all_acts, self.prototypes, self.cell_labels, all_classes, method=self.distance)
+        if self.grid_size > 0 and all_acts.shape[0] > 0:
+            if self._lr is None:
+                self._lr, self._context = float(self.som_lr), int(self.som_context)
+            new = P.som_update(self.prototypes, all_acts, winner, self.grid_size,
+                               self._context, self._lr,
+                               mode=self.update_mode, active=P.update_mask(winner_d2))
+            self.prototypes.copy_(new)
+        if self.collect_epoch_counts:
+            self.epoch_counts += P.count_cells(winner, all_classes, self.n_cells, self.num_labels)
+            self._epoch_acts.append(all_acts.detach().clone())
+        b = acts.shape[0]
+        local_partial = partial[offset:offset + b]
+        # the C computes the SOM error after the update, from the moved prototype
+        return P.som_error(acts, self.prototypes, local_partial, self.reliability, self.threshold)
+
+    def forward(self, x: torch.Tensor, classes: Optional[torch.Tensor] = None) -> HeadOutput:
+        """Logits; with ``classes`` in training mode also the SOM step and its pull."""
+        z = self.hidden(self.dropout(x))
+        objective, used, n = None, None, 0
+        if self.training and classes is not None and self.n_cells > 0:
+            acts = torch.sigmoid(z.detach().float())
+            err, use = self.som_step(acts, classes.long() + 1)
+            n, used = z.shape[0], use.sum()
+            alpha = self.alpha
+            # gradient form of combine_hidden_delta: grad_z = -combine(-g_bp, err/B)
+            ones = torch.ones(n, 1, device=z.device, dtype=torch.float32)
+            factor = P.combine_hidden_delta(ones, torch.zeros_like(ones), use, alpha)   # 1-a where used
+            pull = P.combine_hidden_delta(torch.zeros_like(err), err, use, alpha)      # a*err where used
+            zf = z.float()
+            objective = -(pull * (zf - zf.detach())).sum() / n   # value 0, d/dz = -pull/B
+            z = _ScaleGrad.apply(z, factor)
+        act = torch.sigmoid(z)
+        logits = self.classifier(act)
+        return HeadOutput(logits=logits, activations=act, som_objective=objective,
+                          som_used=used, som_examples=n)
+
+    # --- epoch-boundary work ------------------------------------------------
+
+    def hidden_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """Sigmoid activations without dropout or SOM work (labelling passes)."""
+        return torch.sigmoid(self.hidden(x).float())
+
+    @torch.no_grad()
+    def relabel(self, acts: Optional[torch.Tensor] = None,
+                classes: Optional[torch.Tensor] = None, chunk: int = 4096) -> None:
+        """New cell labels, reliabilities and activation mean/std.
+
+        With ``acts`` (N, H) and 0-based ``classes``: a labelling pass (the
+        C's). Without: the counts and activations gathered during the epoch.
+        """
+        if acts is None:
+            counts = self.epoch_counts.clone()
+            acts = (torch.cat(self._epoch_acts) if self._epoch_acts
+                    else torch.zeros(0, self.hidden_size, device=self.prototypes.device))
+        else:
+            acts = acts.to(self.prototypes.device, torch.float32)
+            cls1 = classes.to(self.prototypes.device).long() + 1
+            counts = torch.zeros_like(self.counts)
+            for s in range(0, acts.shape[0], chunk):
+                w, _, _, _ = P.find_winners(acts[s:s + chunk], self.prototypes, self.cell_labels,
+                                            cls1[s:s + chunk], method=self.distance)
+                counts += P.count_cells(w, cls1[s:s + chunk], self.n_cells, self.num_labels)
+        labels, rel = P.label_cells(counts)
+        self.counts.copy_(counts)
+        self.cell_labels.copy_(labels)
+        self.reliability.copy_(rel)
+        if acts.shape[0] > 0:
+            mean, std = P.activation_stats(acts)
+            self.act_mean.copy_(mean)
+            self.act_std.copy_(std)
+        self.reset_epoch()
+
+    def reset_epoch(self) -> None:
+        """Forget counts and activations gathered during the last epoch."""
+        self.epoch_counts.zero_()
+        self._epoch_acts = []
+
+    @torch.no_grad()
+    def prune(self, threshold: float) -> torch.Tensor:
+        """Remove units whose activation std is at or below ``threshold``.
+
+        Physically shrinks ``hidden`` (rows), ``classifier`` (columns, with
+        the pruned units' mean contribution folded into its bias),
+        ``prototypes`` and the statistics.  Returns the (H,) bool mask of
+        removed units; parameters keep their identity (``.data`` is
+        replaced) so an optimizer can be brought along with
+        :func:`bpsom_bert.pruning.shrink_optimizer_state`.
+        """
+        mask = P.prune_mask(self.act_std.clone(), threshold)
+        if not bool(mask.any()):
+            return mask
+        cls = self.classifier
+        cls.bias.data = P.absorb_bias(cls.bias.data, cls.weight.data.T, self.act_mean.to(cls.bias.dtype), mask)
+        cls.weight.data = P.remove_units(cls.weight.data, mask, axis=1)
+        self.hidden.weight.data = P.remove_units(self.hidden.weight.data, mask, axis=0)
+        self.hidden.bias.data = P.remove_units(self.hidden.bias.data, mask, axis=0)
+        for p in (cls.weight, self.hidden.weight, self.hidden.bias):
+            p.grad = None
+        keep = int((~mask).sum())
+        cls.in_features = keep
+        self.hidden.out_features = keep
+        self.prototypes = P.remove_units(self.prototypes, mask, axis=1).contiguous()
+        self.act_mean = P.remove_units(self.act_mean, mask)
+        self.act_std = P.remove_units(self.act_std, mask)
+        return mask
