@@ -1,0 +1,144 @@
+"""The BP-SOM head: where and with which sign the SOM error enters the gradient."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from bpsom_bert.head import BPSOMHead  # noqa: E402
+
+
+def _head(alpha=0.25, threshold=95, hidden=4, grid=2, lr=0.0, context=0, seed=0):
+    torch.manual_seed(seed)
+    h = BPSOMHead(6, hidden, 2, grid_size=grid, som_error_weight=alpha,
+                  reliability_threshold=threshold, dropout=0.0, seed=seed)
+    h.som_lr.fill_(lr)
+    h.som_context.fill_(context)
+    # cells 0,1 carry class 1 (0-based label 0) and cells 2,3 class 2
+    h.cell_labels.copy_(torch.tensor([1, 1, 2, 2]))
+    h.reliability.copy_(torch.tensor([100, 96, 97, 40]))
+    h.prototypes.copy_(torch.rand(grid * grid, hidden))
+    h.train()
+    return h
+
+
+def _grad_z(head, x, y):
+    """Total gradient at the hidden pre-activation z (captured on the Linear's output)."""
+    store = {}
+
+    def hook(mod, inp, out):
+        out.retain_grad()
+        store["z"] = out
+    handle = head.hidden.register_forward_hook(hook)
+    out = head(x, y)
+    loss = torch.nn.functional.cross_entropy(out.logits, y)
+    if out.som_objective is not None:
+        loss = loss + out.som_objective
+    loss.backward()
+    handle.remove()
+    return store["z"], store["z"].grad, out
+
+
+def test_gradient_is_c_delta_in_descent_form():
+    """grad_z = (1-a) grad_bp - (a/B) 0.01 R (p - act) where R >= threshold, else grad_bp."""
+    torch.manual_seed(1)
+    x = torch.randn(8, 6)
+    y = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1])
+    head = _head(alpha=0.25)
+    plain = _head(alpha=0.25)
+    plain.load_state_dict(head.state_dict())
+    plain.cell_labels.zero_()           # no labelled cell: the SOM never steers
+    _, g_bp, _ = _grad_z(plain, x, y)
+    z, g, out = _grad_z(head, x, y)
+    act = torch.sigmoid(z.detach())
+    from bpsom_core import primitives as P
+    _, partial, _, _ = P.find_winners(act, head.prototypes, head.cell_labels, y + 1, method="fast")
+    rel = head.reliability[partial]
+    use = rel >= 95
+    assert use.any() and (~use).any()   # both branches are exercised
+    som = 0.01 * rel[:, None].float() * (head.prototypes[partial] - act)
+    expected = torch.where(use[:, None], 0.75 * g_bp - 0.25 / 8 * som, g_bp)
+    torch.testing.assert_close(g, expected, rtol=1e-5, atol=1e-7)
+    assert int(out.som_used) == int(use.sum())
+    assert float(out.som_objective.detach()) == 0.0   # the surrogate adds gradient, never loss
+
+
+def test_one_step_moves_activations_toward_the_prototype():
+    """With the BP gradient switched off, an SGD step pulls each used act to its prototype."""
+    torch.manual_seed(2)
+    x = torch.randn(16, 6)
+    y = torch.randint(0, 2, (16,))
+    head = _head(alpha=0.25, threshold=0)     # every partial winner is reliable enough
+    head.classifier.weight.data.zero_()        # grad_bp at z is exactly 0
+    opt = torch.optim.SGD(head.hidden.parameters(), lr=5.0)
+    from bpsom_core import primitives as P
+
+    def distance():
+        with torch.no_grad():
+            act = head.hidden_activations(x)
+            _, partial, _, d2 = P.find_winners(act, head.prototypes, head.cell_labels, y + 1, method="fast")
+            return (head.prototypes[partial] - act).norm(dim=1)
+    before = distance()
+    out = head(x, y)
+    (torch.nn.functional.cross_entropy(out.logits, y) + out.som_objective).backward()
+    opt.step()
+    after = distance()
+    assert (after < before).all(), (before, after)
+
+
+def test_unreliable_cells_leave_the_bp_gradient_alone():
+    torch.manual_seed(3)
+    x = torch.randn(5, 6)
+    y = torch.ones(5, dtype=torch.long)        # class 2: cells 2 (R=97) and 3 (R=40)
+    head = _head(alpha=0.5, threshold=98)      # 97 < 98: nothing steers
+    ref = _head(alpha=0.0, threshold=98)
+    ref.load_state_dict(head.state_dict())
+    _, g, out = _grad_z(head, x, y)
+    _, g_ref, _ = _grad_z(ref, x, y)
+    assert int(out.som_used) == 0
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=0)
+
+
+def test_som_learns_only_in_training_with_labels():
+    head = _head(lr=0.2, context=1)
+    x = torch.randn(4, 6)
+    before = head.prototypes.clone()
+    head.eval()
+    head(x, torch.zeros(4, dtype=torch.long))
+    assert torch.equal(head.prototypes, before)
+    head.train()
+    head(x)                                    # no labels: no SOM step
+    assert torch.equal(head.prototypes, before)
+    head(x, torch.zeros(4, dtype=torch.long))
+    assert not torch.equal(head.prototypes, before)
+
+
+def test_som_step_uses_the_inorder_update_of_the_primitives():
+    from bpsom_core import primitives as P
+    head = _head(lr=0.2, context=1)
+    head.set_schedule(1, 4, 0.05, 0.2, 0, 1)
+    acts = torch.rand(7, 4)
+    cls1 = torch.tensor([1, 2, 1, 2, 2, 1, 1])
+    w, _, d2, _ = P.find_winners(acts, head.prototypes, head.cell_labels, cls1, method="fast")
+    expected = P.som_update(head.prototypes, acts, w, 2, head._context, head._lr,
+                            mode="inorder", active=P.update_mask(d2))
+    head.som_step(acts, cls1)
+    torch.testing.assert_close(head.prototypes, expected, rtol=0, atol=0)
+
+
+def test_relabel_from_epoch_counts_matches_a_labelling_pass():
+    """Counting during the epoch with a frozen SOM gives the labelling pass's labels."""
+    head = _head(lr=0.0)
+    head.collect_epoch_counts = True
+    acts = torch.rand(20, 4)
+    classes = torch.randint(0, 2, (20,))
+    head.som_step(acts[:10], classes[:10] + 1)
+    head.som_step(acts[10:], classes[10:] + 1)
+    head.relabel()
+    from_epoch = (head.cell_labels.clone(), head.reliability.clone(), head.act_std.clone())
+    head.relabel(acts, classes)
+    assert torch.equal(from_epoch[0], head.cell_labels)
+    assert torch.equal(from_epoch[1], head.reliability)
+    torch.testing.assert_close(from_epoch[2], head.act_std)
+    assert int(head.counts.sum()) == 20
