@@ -1,0 +1,394 @@
+"""Compiled per-example kernels of the exact engine (numba, fastmath off).
+
+Every arithmetic step follows the C's types: float32 where the C has float,
+a double where a C double literal or libm call promotes, explicit roundings
+back to float32 where the C assigns to a float.  Sums keep the C's order;
+only independent sums run side by side (the SOM distances of all cells are
+accumulated unit by unit, which is the same order per cell as the C's loop).
+
+Array layout (flat arrays with per-layer offsets):
+  W, DOLD   weight[l][i][j] at woff[l] + j*wstr[l] + i   (stored by target unit j)
+  A, E      act[l][i] / error[l][i] at aoff[l] + i; AVG, STD likewise
+  P         SOM prototype (layer l, cell c, unit i) at poff[l] + i*ncell[l] + c,
+            cell c = (x-1)*dim + (y-1) (the C's x-then-y scan order)
+  LAB, PCT  cell label / reliability at coff[l] + c;  CNT at (coff[l]+c)*nlab1 + label
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+F32 = np.float32
+F64 = np.float64
+DONOTHING = 0.0001
+
+# indices into the per-layer integer state LI[l, k]
+PWX, PWY, WLAB, USE, PREL, WX, WY, SOMOK, USECNT, WREL = range(10)
+N_LI = 10
+# indices into the per-layer float state LF[l, k]
+PDIS, TOTDIST, MINDIST = range(3)
+N_LF = 3
+# run counters CTR[k]
+START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT = range(6)
+N_CTR = 6
+
+
+@njit(cache=True)
+def sigmoid(s):
+    """The C's activation_function: clamp at +-15, libm exp in double, float in between."""
+    if s < -15.0:
+        return F32(0.0)
+    if s > 15.0:
+        return F32(1.0)
+    e = F32(math.exp(-F64(s)))
+    return F32(1.0 / (1.0 + F64(e)))
+
+
+@njit(cache=True)
+def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff):
+    """The C's forward(): the one-hot input shortcut for grapho data, full sums otherwise."""
+    A[aoff[0]] = F32(1.0)
+    if dense:
+        for i in range(1, N[0] + 1):
+            A[aoff[0] + i] = inputs[k, i - 1]
+        for j in range(0, N[1] + 1):
+            base = woff[0] + j * wstr[0]
+            s = W[base]
+            for i in range(1, N[0] + 1):
+                s = F32(s + F32(W[base + i] * A[aoff[0] + i]))
+            A[aoff[1] + j] = sigmoid(s)
+    else:
+        for j in range(0, N[1] + 1):
+            base = woff[0] + j * wstr[0]
+            s = W[base]
+            for p in range(onact.shape[1]):
+                s = F32(s + W[base + onact[k, p]])
+            A[aoff[1] + j] = sigmoid(s)
+    for l in range(1, L):
+        A[aoff[l]] = F32(1.0)
+        for j in range(0, N[l + 1] + 1):
+            base = woff[l] + j * wstr[l]
+            s = W[base]
+            for i in range(1, N[l] + 1):
+                s = F32(s + F32(W[base + i] * A[aoff[l] + i]))
+            A[aoff[l + 1] + j] = sigmoid(s)
+
+
+@njit(cache=True)
+def set_target(k, dense, labels, targets, N, L, T):
+    """target[0..N[last]]: 0.1 and 0.9 at the class (grapho), or the file's numbers (dense)."""
+    if dense:
+        T[0] = F32(0.1)
+        for i in range(1, N[L] + 1):
+            T[i] = targets[k, i - 1]
+    else:
+        for i in range(0, N[L] + 1):
+            T[i] = F32(0.1)
+        T[labels[k]] = F32(0.9)
+
+
+@njit(cache=True)
+def count_error(N, L, T, A, aoff):
+    err = F32(0.0)
+    for i in range(1, N[L] + 1):
+        d = F32(T[i] - A[aoff[L] + i])
+        err = F32(err + F32(d * d))
+    return err
+
+
+@njit(cache=True)
+def res_ok(N, L, T, A, aoff, bpconf, CTR):
+    """Winner-takes-all (strict >, first wins); counts the BP confusion matrix."""
+    wo = 1
+    wt = 1
+    wov = A[aoff[L] + 1]
+    wtv = T[1]
+    for i in range(2, N[L] + 1):
+        if A[aoff[L] + i] > wov:
+            wov = A[aoff[L] + i]
+            wo = i
+        if T[i] > wtv:
+            wtv = T[i]
+            wt = i
+    bpconf[wt, wo] += 1
+    CTR[RES_TARGET] = wt
+    CTR[RES_OUT] = wo
+    return wt == wo
+
+
+@njit(cache=True)
+def truncated_distance(l, c, ncell, stop, N, A, aoff, P, poff):
+    """count_distance() as the C does it: stops as soon as the sum exceeds `stop`."""
+    h = F32(0.0)
+    for i in range(1, N[l] + 1):
+        d = F32(A[aoff[l] + i] - P[poff[l] + i * ncell + c])
+        h = F32(h + F32(d * d))
+        if h > stop:
+            break
+    return h
+
+
+@njit(cache=True)
+def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
+                 somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist):
+    """The C's process_som_vectors(): winners, partial winners, SOM error use, SOM update, counting."""
+    for l in range(0, L + 1):
+        LI[l, PWX] = 0
+        LI[l, PWY] = 0
+        LI[l, WLAB] = 0
+        LI[l, USE] = 0
+        LI[l, WX] = 0
+        LI[l, WY] = 0
+        D = dims[l]
+        if D <= 0:
+            continue
+        ncell = D * D
+        n = N[l]
+        # full distances, all cells side by side; per cell the C's order of unit sums
+        for c in range(ncell):
+            dist[c] = F32(0.0)
+        for i in range(1, n + 1):
+            a = A[aoff[l] + i]
+            row = poff[l] + i * ncell
+            for c in range(ncell):
+                d = F32(a - P[row + c])
+                dist[c] = F32(dist[c] + F32(d * d))
+        md = F32(99999.0)
+        mp = F32(99999.0)
+        win = -1
+        part = -1
+        wlab = 0
+        exact_partial = (lrn == 0) and dumping
+        for c in range(ncell):
+            d = dist[c]
+            md_before = md
+            if d < md:
+                win = c
+                md = d
+                wlab = LAB[coff[l] + c]
+            if (lrn == 1 or dumping) and LAB[coff[l] + c] == labeln:
+                dp = d
+                if exact_partial and d > md_before:
+                    # evaluation passes stop the sum at the overall minimum so far
+                    dp = truncated_distance(l, c, ncell, md_before, N, A, aoff, P, poff)
+                if dp <= mp:
+                    part = c
+                    mp = dp
+        LI[l, WLAB] = wlab
+        LF[l, TOTDIST] = F32(LF[l, TOTDIST] + F32(math.sqrt(F64(md))))
+        LF[l, MINDIST] = md
+        if win >= 0:
+            LI[l, WREL] = PCT[coff[l] + win]
+            LI[l, WX] = win // D + 1
+            LI[l, WY] = win % D + 1
+        if part >= 0:
+            LI[l, PWX] = part // D + 1
+            LI[l, PWY] = part % D + 1
+            LI[l, PREL] = PCT[coff[l] + part]
+            LF[l, PDIS] = mp
+            if LI[l, PREL] >= reliability_threshold:
+                LI[l, USE] = 1
+                if lrn == 1:
+                    LI[l, USECNT] += 1
+        if lrn == 1 and win >= 0 and F64(md) > DONOTHING:
+            wx = win // D + 1
+            wy = win % D + 1
+            for x in range(wx - som_cont, wx + som_cont + 1):
+                for y in range(wy - som_cont, wy + som_cont + 1):
+                    if x >= 1 and y >= 1 and x <= D and y <= D:
+                        ctx = abs(x - wx)
+                        if abs(y - wy) >= ctx:
+                            ctx = abs(y - wy)
+                        power = F32(F64(som_lr) / math.pow(2.0, F64(ctx)))
+                        c = (x - 1) * D + (y - 1)
+                        for i in range(1, n + 1):
+                            idx = poff[l] + i * ncell + c
+                            P[idx] = F32(P[idx] + F32(power * F32(A[aoff[l] + i] - P[idx])))
+        if material == 1 and lrn == 0:
+            if win >= 0:
+                CNT[(coff[l] + win) * nlab1 + labeln] += 1
+        else:
+            if wlab == labeln:
+                LI[l, SOMOK] += 1
+            if dumping:
+                somconf[l, labeln, wlab] += 1
+
+
+@njit(cache=True)
+def gate_open(i, l, L, N, T, A, aoff, elt, cmode, oob_act, oob_tgt):
+    """Does unit i of layer l+1 learn?  The C tests the *output* unit with the same index.
+
+    In 'fixed' mode only the output layer's incoming weights are gated.
+    Beyond the output layer the C reads past two arrays; `oob_*` hold what
+    those reads see (an emulation of glibc's heap layout, see oob.py).
+    """
+    if cmode == 1 and l + 1 < L:
+        return True
+    if i <= N[L]:
+        return abs(F32(T[i] - A[aoff[L] + i])) > elt
+    j = i - N[L] - 1
+    if j < oob_act.shape[0]:
+        return abs(F32(oob_tgt[j] - oob_act[j])) > elt
+    return False
+
+
+@njit(cache=True)
+def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt):
+    """The C's backprop(mm): deltas (with the SOM error term) and online weight updates."""
+    for i in range(1, N[L] + 1):
+        t = T[i]
+        a = A[aoff[L] + i]
+        if abs(F32(t - a)) > elt:
+            E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
+        else:
+            E[aoff[L] + i] = F32(0.0)
+    bp_use = F32(1.0 - F64(seu))
+    som_error = F32(0.0)
+    for l in range(L - 1, 0, -1):
+        use = LI[l, USE] == 1
+        if use:
+            D = dims[l]
+            ncell = D * D
+            pc = (LI[l, PWX] - 1) * D + (LI[l, PWY] - 1)
+            rel = F64(LI[l, PREL])
+        for i in range(1, N[l] + 1):
+            b = F32(0.0)
+            for j in range(1, N[l + 1] + 1):
+                b = F32(b + F32(E[aoff[l + 1] + j] * W[woff[l] + j * wstr[l] + i]))
+            a = A[aoff[l] + i]
+            b = F32(F64(F32(b * a)) * (1.0 - F64(a)))
+            if use:
+                proto = P[poff[l] + i * ncell + pc]
+                som_error = F32(0.01 * rel * F64(F32(proto - a)))
+                E[aoff[l] + i] = F32(F32(bp_use * b) + F32(seu * som_error))
+            else:
+                E[aoff[l] + i] = b
+            dbg_bp[aoff[l] + i] = b
+            dbg_som[aoff[l] + i] = som_error
+    if not dense:
+        # the C's shortcut for one-hot inputs: active inputs get a momentum step here...
+        for i in range(1, N[1] + 1):
+            e = F32(lr * E[aoff[1] + i])
+            base = woff[0] + i * wstr[0]
+            for p in range(onact.shape[1]):
+                r = onact[k, p]
+                d = F32(e + F32(mm * DOLD[base + r]))
+                DOLD[base + r] = d
+                W[base + r] = F32(W[base + r] + d)
+    # ...and every weight, active inputs again, in the generic loop
+    for l in range(0, L):
+        for i in range(1, N[l + 1] + 1):
+            if gate_open(i, l, L, N, T, A, aoff, elt, cmode, oob_act, oob_tgt):
+                e = F32(lr * E[aoff[l + 1] + i])
+                base = woff[l] + i * wstr[l]
+                for j in range(0, N[l] + 1):
+                    d = F32(F32(e * A[aoff[l] + j]) + F32(mm * DOLD[base + j]))
+                    DOLD[base + j] = d
+                    W[base + j] = F32(W[base + j] + d)
+
+
+@njit(cache=True)
+def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
+                 onact, inputs, targets, labels,
+                 N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD,
+                 dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, bpconf,
+                 LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som,
+                 lr, momentum, elt, seu, som_lr, som_cont, reliability_threshold, mm_after,
+                 oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at):
+    """Process examples k0..k1-1 of one pass exactly as the C's complete_epoch loop body.
+
+    stat_mode: 1 = add activations to the averages (learning pass), 2 = add
+    squared deviations to the std sums (labelling pass), 0 = neither.
+    ACC[0] is the pass's float32 MSE accumulator.
+    """
+    n_oob = oob_act_static.shape[0]
+    oob_act = np.empty(n_oob, dtype=np.float32)
+    oob_tgt = np.empty(n_oob, dtype=np.float32)
+    for k in range(k0, k1):
+        CTR[EXAMPLE] += 1
+        labeln = labels[k]
+        set_target(k, dense, labels, targets, N, L, T)
+        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff)
+        if res_ok(N, L, T, A, aoff, bpconf, CTR):
+            CTR[TEL_OK] += 1
+        example_error = count_error(N, L, T, A, aoff)
+        ACC[0] = F32(ACC[0] + example_error)
+        process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
+                     somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist)
+        if stat_mode == 1:
+            for l in range(1, L):
+                for i in range(1, N[l] + 1):
+                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + A[aoff[l] + i])
+        elif stat_mode == 2:
+            for l in range(1, L):
+                for i in range(1, N[l] + 1):
+                    d = F32(A[aoff[l] + i] - AVG[aoff[l] + i])
+                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+        CTR[DID_BP] = 0
+        if lrn == 1 and example_error > elt:
+            if n_oob > 0:
+                row = oob_row_of_example[k]
+                for j in range(n_oob):
+                    oob_act[j] = oob_act_static[j]
+                    oob_tgt[j] = oob_rows[row, j] if row >= 0 else oob_tgt_static[j]
+            if CTR[START_MM] >= mm_after:
+                mm = momentum
+            else:
+                mm = F32(0.0)
+                CTR[START_MM] += 1
+            if n_oob > 0:
+                # the output deltas of this example show through where the C reads past act[last]
+                backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff,
+                                  dims, lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at)
+            else:
+                backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
+                         lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt)
+            CTR[DID_BP] = 1
+
+
+@njit(cache=True)
+def backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
+                      lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at):
+    """backprop() where reads past act[last] see error[last] (filled in at the start of backprop)."""
+    # output deltas first, exactly as backprop() computes them, so they can show through
+    for i in range(1, N[L] + 1):
+        t = T[i]
+        a = A[aoff[L] + i]
+        if abs(F32(t - a)) > elt:
+            E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
+        else:
+            E[aoff[L] + i] = F32(0.0)
+    if oob_err_at >= 0:
+        for j in range(0, N[L] + 1):
+            q = oob_err_at + j
+            if q < oob_act.shape[0]:
+                oob_act[q] = E[aoff[L] + j]
+    backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt)
+
+
+@njit(cache=True)
+def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand):
+    """The C's random_weights(): float32 arithmetic on (float)rand()."""
+    q = 0
+    for l in range(0, L):
+        for i in range(0, N[l] + 1):
+            for j in range(1, N[l + 1] + 1):
+                r = F32(rands[q])
+                q += 1
+                W[woff[l] + j * wstr[l] + i] = F32(F32(avg_rand - r) / avg_rand)
+    for l in range(0, L):
+        D = dims[l]
+        if D <= 0:
+            continue
+        ncell = D * D
+        for c in range(ncell):
+            for i in range(1, N[l] + 1):
+                r = F32(rands[q])
+                q += 1
+                P[poff[l] + i * ncell + c] = F32(0.5 + F64(F32(F32(avg_rand - r) / avg_rand)))
+    return q

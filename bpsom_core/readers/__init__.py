@@ -1,0 +1,1 @@
+"""Readers: turn files into parameters and data sets, or raise InputError."""

@@ -1,0 +1,1 @@
+"""Writers: the C's stdout lines, log file and .bst network file."""

@@ -1,0 +1,73 @@
+"""`bpsom run FILE.prm [SEED]`: the C program's experiment, byte-identical output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from bpsom_core.errors import InputError
+
+PRM_HELP = """\b
+The .prm file lists these keys in this order (as the C program reads them):
+  DUMP = 0..2                 per-example dumps in the log (0 none, 1 results, 2 also errors)
+  DUMP_LAYER = 0/1 x6          which layers' activations DUMP writes
+  SEED = 0..32000             seed of the C's rand() (a SEED argument overrides it)
+  LRN/VAL/TST = FILE           learning, validation and test data
+  LOG = FILE                  log file (appended)
+  OLD_ENV = FILE|_            continue from a saved .bst network ('_' = start fresh)
+  BEST_ENV = FILE             where the best network is saved
+  ALL_LABELS = -a-|-b-|...     class labels, 3 characters each
+  N_EPOCHS, STOP_IF_NOTHING_DONE, TEST_RATIO
+  SOM_ERROR_USE (alpha), RELIABILITY_THRESHOLD (percent), PRUNE_THRESHOLD (std)
+  BP-architecture = N0 N1 ... (6 numbers, 0 = no layer)
+  BP_LEARN_RATE, MOMENTUM, MM_AFTER_N_EXAMPLES, ERROR_LEARN_THRESHOLD, WEIGHT_DECAY_RATE
+  SOM-architecture = D0 D1 ... (grid size per layer, 0 = no SOM)
+  SOM_MAX_CONTEXT, SOM_MIN_CONTEXT, SOM_MAX_LEARN_RATE, SOM_MIN_LEARN_RATE
+  FORMAT = grapho|dense        (optional, ours) data format
+Out-of-range values get the C's defaults with the C's warnings.
+"""
+
+
+@click.command("run", epilog=PRM_HELP)
+@click.argument("prm", required=False, type=click.Path(dir_okay=False))
+@click.argument("seed", required=False)
+@click.option("--compat", type=click.Choice(["c", "fixed"]), default="c", show_default=True,
+              help="c: reproduce the C program bug for bug; fixed: correct its plain errors (docs/quirks.md).")
+@click.option("--format", "data_format", type=click.Choice(["grapho", "dense"]), default=None,
+              help="Data format (default: the .prm's FORMAT key, else grapho).")
+@click.option("--example", is_flag=True, help="Run the small example shipped with bpsom in a new directory.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="With --example: where to put it (default: ./bpsom-example).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
+def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optional[str], example: bool,
+        directory: Optional[str], quiet: bool) -> None:
+    """Run a classic BP-SOM experiment described by a C-format .prm file.
+
+    Behaves like the original C program `bpsom FILE.prm [SEED]`: run it in the
+    directory holding the files the .prm names. stdout carries exactly the C's
+    lines, so `diff` against C output works; the LOG file is appended and the
+    best network is saved to BEST_ENV (atomically).
+    """
+    import os
+
+    from bpsom_core.exact.engine import run_experiment
+
+    from .progress import engine_progress
+
+    if example:
+        from bpsom_core.examples import install_example
+        target = Path(directory or "bpsom-example")
+        prm_path = install_example(target)
+        os.chdir(target)
+        prm = prm_path.name
+        click.echo(f"bpsom: running the shipped example in {target}/ ({prm})", err=True)
+    if prm is None:
+        raise click.UsageError("give a .prm file (or --example)")
+    if not Path(prm).exists():
+        raise InputError("parameter file not found", prm)
+    with engine_progress(quiet) as progress:
+        run_experiment(prm, seed=seed, compat=compat, progress=progress, data_format=data_format,
+                       stderr=sys.stderr.buffer)
