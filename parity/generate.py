@@ -146,7 +146,7 @@ def float_param(draw, lo: float, hi: float, typical: tuple[float, float], outsid
 def architecture(draw, opts: GenOptions) -> tuple[list[int], list[int]]:
     """(N[0..5], DIM_SOM[0..5]) with 1-4 hidden layers and SOMs on hidden ones."""
     n_hidden = draw(st.integers(1, 4))
-    n_out = draw(st.one_of(st.integers(2, 30), st.integers(31, 62), st.just(1)))
+    n_out = 1 if _chance(draw, 0.03) else draw(st.one_of(st.integers(2, 30), st.integers(31, 62)))
     cap = n_out if not opts.allow_oob else max(n_out * 2, n_out + 8)
     hidden = [draw(st.one_of(st.integers(min(4, cap), max(1, cap)), st.integers(1, max(1, cap))))
               for _ in range(n_hidden)]

@@ -1,0 +1,201 @@
+"""`bpsom parity`: check our engine against the original C program.
+
+Three modes, one report style:
+
+\b
+  --c-binary PATH               live: generate random C experiments with
+                                hypothesis, run both programs, shrink the
+                                first mismatch to a minimal reproducer
+  --cases DIR                   replay recorded cases (the project's fixtures
+                                or any directory in the same layout)
+  --cases DIR --record --c-binary PATH
+                                record new cases from a C binary into DIR
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import click
+from rich.console import Console
+
+from bpsom_core.errors import InputError
+
+
+def _c_runner(binary: Optional[str], timeout: float, name: str = "C"):
+    from parity.runners import CRunner
+
+    if binary is None:
+        raise InputError("this mode needs the original C program: pass --c-binary PATH "
+                         "(or set BPSOM_C_BINARY)")
+    path = Path(binary)
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise InputError("not an executable file", path=str(path), field="--c-binary")
+    return CRunner(path, timeout=timeout, name=name)
+
+
+def _ours_runner(engine: str, compat: str, against: Optional[str], timeout: float):
+    from parity.runners import EngineInProcessRunner, EngineSubprocessRunner
+
+    if against is not None:  # harness self-test: a second C binary plays "ours"
+        return _c_runner(against, timeout, name="ours")
+    if engine == "subprocess":
+        return EngineSubprocessRunner(compat=compat)
+    return EngineInProcessRunner(compat=compat)
+
+
+def _case_dirs(root: Path) -> list[Path]:
+    from parity.replay import list_cases
+
+    if not root.is_dir():
+        raise InputError("no such directory", path=str(root), field="--cases")
+    if (root / "case.prm").exists():
+        return [root]
+    found = list_cases(root)
+    if not found and (root / "cases").is_dir():
+        found = list_cases(root / "cases")
+    if not found:
+        raise InputError("no case directories (with a case.prm) here", path=str(root), field="--cases")
+    return found
+
+
+@click.command(name="parity", help=__doc__)
+@click.option("--c-binary", type=click.Path(dir_okay=False), envvar="BPSOM_C_BINARY",
+              help="The original C program (your own build). Env: BPSOM_C_BINARY.")
+@click.option("--examples", type=click.IntRange(1), default=100, show_default=True,
+              help="Live mode: how many random cases to generate.")
+@click.option("--seed", type=int, default=None,
+              help="Live mode: hypothesis seed (default: random, printed so the run can be repeated).")
+@click.option("--keep", type=click.Path(file_okay=False), default=None,
+              help="Keep every generated case and the reproducer under DIR "
+                   "(default: only the reproducer, in a new temporary directory).")
+@click.option("--cases", "cases_dir", type=click.Path(file_okay=False), default=None,
+              help="Replay the recorded cases under DIR (or record into DIR with --record).")
+@click.option("--record", is_flag=True, help="With --cases DIR and --c-binary: record cases from the C.")
+@click.option("--allow-oob", is_flag=True,
+              help="Also generate hidden layers larger than the output layer (the C reads out of "
+                   "bounds; compared, but not a failure).")
+@click.option("--lenient", is_flag=True,
+              help="Also generate inputs the C accepts beyond the documented format: extra "
+                   "whitespace, blank lines, inf/nan and '+' in the .prm, empty layers.")
+@click.option("--max-lines", type=click.IntRange(1, 5000), default=120, show_default=True,
+              help="Live mode: most learning lines per case.")
+@click.option("--max-epochs", type=click.IntRange(1, 1000), default=6, show_default=True,
+              help="Live mode: most epochs per case (in range; out-of-range values also occur).")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="Seconds before a C run counts as 'C failed'.")
+@click.option("--engine", type=click.Choice(["inprocess", "subprocess"]), default="inprocess",
+              show_default=True, help="Run our engine in this process (fast) or a fresh one per case.")
+@click.option("--compat", type=click.Choice(["c", "fixed"]), default="c", show_default=True,
+              help="Our engine's mode (byte identity is only expected of 'c').")
+@click.option("--no-shrink", is_flag=True, help="Report the first mismatch as found, without shrinking.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the report as JSON (atomically).")
+@click.option("--against-c-binary", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="Harness self-test: compare the C binary with another C binary.")
+def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient, max_lines,
+           max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
+    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    if record:
+        if cases_dir is None:
+            raise InputError("--record needs --cases DIR (where the new cases go)")
+        code = _record(_c_runner(c_binary, timeout), Path(cases_dir), examples, seed,
+                       _options(allow_oob, lenient, max_lines, max_epochs), console)
+    elif cases_dir is not None:
+        runner = (_c_runner(c_binary, timeout) if c_binary and against_c_binary is None
+                  else _ours_runner(engine, compat, against_c_binary, timeout))
+        code = _replay(Path(cases_dir), runner, console, json_path)
+    else:
+        if c_binary is None:
+            raise InputError("nothing to do: pass --c-binary PATH (live check) or --cases DIR (replay)")
+        c = _c_runner(c_binary, timeout)
+        ours = _ours_runner(engine, compat, against_c_binary, timeout)
+        code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, max_lines, max_epochs),
+                     not no_shrink, console, json_path)
+    sys.exit(code)
+
+
+def _options(allow_oob: bool, lenient: bool, max_lines: int, max_epochs: int):
+    from parity.generate import GenOptions
+
+    return GenOptions(allow_oob=allow_oob, lenient=lenient, max_lines=max_lines, max_epochs=max_epochs)
+
+
+def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> int:
+    from parity.replay import replay_case
+    from parity.report import print_cases_report, write_json
+
+    results = []
+    dirs = _case_dirs(root)
+    for i, d in enumerate(dirs, 1):
+        _progress(f"[{i}/{len(dirs)}] {d.name}")
+        results.append(replay_case(d, runner))
+    _progress(None)
+    summary = print_cases_report(results, console, f"bpsom parity --cases {root} ({runner.name})")
+    if json_path:
+        write_json(Path(json_path), {"mode": "cases", "root": str(root), **summary})
+    return 1 if summary["failures"] else 0
+
+
+def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,
+          console: Console, json_path: Optional[str]) -> int:
+    from parity.live import run_live
+    from parity.report import print_live_report, write_json
+
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    keep_dir = Path(keep) if keep else None
+    repro_root = (keep_dir / "failures") if keep_dir else Path(tempfile.mkdtemp(prefix="bpsom-parity-"))
+    command = f"bpsom parity --c-binary {c.binary} --examples {examples} --seed {seed}"
+    console.print(f"{command}: {examples} cases, C vs {ours.name}", markup=False)
+    t0 = time.perf_counter()
+
+    def progress(stats) -> None:
+        if stats.runs % 10 == 0 or stats.failure:
+            phase = "shrinking" if stats.diverged else "cases"
+            _progress(f"{phase}: {stats.examples}/{examples} run, {stats.identical} identical, "
+                      f"{stats.c_failed} C failed, {time.perf_counter() - t0:.0f} s")
+
+    stats = run_live(c, ours, examples, seed, options, keep=keep_dir, repro_root=repro_root,
+                     command=command, progress=progress, shrink=shrink)
+    _progress(None)
+    summary = print_live_report(stats, console, seed, examples)
+    if json_path:
+        write_json(Path(json_path), {"mode": "live", **summary})
+    return 0 if stats.passed else 1
+
+
+def _record(c, out_dir: Path, examples: int, seed: Optional[int], options, console: Console) -> int:
+    from parity.record import needs_recording, record_generated, record_inputs
+
+    failed = 0
+    if out_dir.is_dir():
+        for d in sorted(p for p in out_dir.iterdir() if p.is_dir() and needs_recording(p)):
+            why = record_inputs(c, d)
+            console.print(f"recorded {d.name}" if why is None else f"C failed on {d.name}: {why}",
+                          markup=False)
+            failed += why is not None
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    written = record_generated(c, out_dir, examples, seed, options,
+                               progress=lambda name: _progress(f"recorded {name}"))
+    _progress(None)
+    console.print(f"recorded {len(written)} generated case(s) under {out_dir} (seed {seed})", markup=False)
+    return 1 if failed else 0
+
+
+def _progress(text: Optional[str]) -> None:
+    """One self-overwriting status line on stderr, only on a terminal."""
+    if not sys.stderr.isatty():
+        return
+    if text is None:
+        sys.stderr.write("\r\033[K")
+    else:
+        sys.stderr.write("\r\033[K" + text[:150])
+    sys.stderr.flush()
