@@ -40,21 +40,28 @@ def _sq_dist_seq_numpy_loop(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarra
 
 
 if _nb is not None:
-    @_nb.njit(cache=True, nogil=True, parallel=True)
-    def _sq_dist_seq_kernel(acts, protos_t, out):  # pragma: no cover - compiled
-        n_b, n_h = acts.shape
-        n_c = protos_t.shape[1]
-        for b in _nb.prange(n_b):
-            for i in range(n_h):
-                a = acts[b, i]
-                for c in range(n_c):
-                    d = a - protos_t[i, c]
-                    out[b, c] += d * d
-        return out
+    def _make_kernel(parallel: bool):
+        @_nb.njit(cache=True, nogil=True, parallel=parallel)
+        def kernel(acts, protos_t, out):  # pragma: no cover - compiled
+            n_b, n_h = acts.shape
+            n_c = protos_t.shape[1]
+            for b in _nb.prange(n_b):
+                for i in range(n_h):
+                    a = acts[b, i]
+                    for c in range(n_c):
+                        d = a - protos_t[i, c]
+                        out[b, c] += d * d
+            return out
+        return kernel
+
+    _serial_kernel = _make_kernel(False)
+    _parallel_kernel = _make_kernel(True)
+    _PARALLEL_WORK = 2_000_000  # below this, waking threads costs more than it saves
 
     def _sq_dist_seq(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
         out = np.zeros((acts.shape[0], protos_t.shape[1]), dtype=acts.dtype)
-        return _sq_dist_seq_kernel(acts, protos_t, out)
+        big = acts.shape[0] > 1 and acts.size * protos_t.shape[1] >= _PARALLEL_WORK
+        return (_parallel_kernel if big else _serial_kernel)(acts, protos_t, out)
 else:  # pragma: no cover
     _sq_dist_seq = _sq_dist_seq_numpy_loop
 
