@@ -71,3 +71,13 @@ def all_sum(t: torch.Tensor) -> torch.Tensor:
 def rank_from_env() -> int:
     """This process's rank before the process group exists (0 when not launched)."""
     return int(os.environ.get("RANK", "0"))
+
+
+def wrap_ddp(model: torch.nn.Module, device_ids):
+    """DDP without per-forward buffer broadcasts (the SOM keeps itself in sync)."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    params = inspect.signature(DDP.__init__).parameters
+    flag = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return DDP(model, device_ids=device_ids, **{flag: False})

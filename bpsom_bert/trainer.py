@@ -124,10 +124,9 @@ class GlueTrainer:
     def _wrap(self):
         if not du.is_distributed():
             return self.model
-        from torch.nn.parallel import DistributedDataParallel as DDP
         ids = [self.device.index] if self.device.type == "cuda" else None
         # buffers are kept identical by the SOM's own gather; no broadcast needed
-        return DDP(self.model, device_ids=ids, broadcast_buffers=False)
+        return du.wrap_ddp(self.model, ids)
 
     def _autocast(self):
         if self.precision in ("bf16", "fp16"):

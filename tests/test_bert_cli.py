@@ -1,0 +1,102 @@
+"""`bpsom glue` end to end on a tiny random BERT, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from test_bert_support import make_glue_dir, make_tiny_model_dir  # noqa: E402
+
+TINY_YAML = """\
+model: {max_length: 16}
+bpsom: {hidden_size: 8, som_grid_size: 4, relabel: pass}
+pruning: {enabled: true, threshold: 0.02}
+training: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, warmup_steps: 2, early_stopping_patience: 0}
+"""
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def bpsom(capsys):
+    """Run the `bpsom` entry point in-process (torch is imported once per session)."""
+    from cli.main import main
+
+    def run(*args):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+        out = capsys.readouterr()
+        return Result(e.value.code, out.out, out.err)
+    return run
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("glue")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(TINY_YAML)
+    return {"data": make_glue_dir(root, 48, 20), "model": make_tiny_model_dir(root), "cfg": cfg, "root": root}
+
+
+def test_glue_both_end_to_end(tiny, bpsom):
+    out = tiny["root"] / "out"
+    r = bpsom("glue", "--task", "sst2", "--mode", "both", "--config", tiny["cfg"], "--model", tiny["model"],
+               "--data-dir", tiny["data"], "--output-dir", out, "--max-train-examples", 40)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert set(summary["results"]) == {"baseline", "bpsom"}
+    run = out / "sst2" / "bpsom"
+    for name in ("train.log", "log.json", "history.json", "training_history.png",
+                 "som_combined_epoch_1.png", "som_umatrix_epoch_2.png", "best_model/model.safetensors"):
+        assert (run / name).is_file(), name
+    log = (run / "train.log").read_text()
+    assert "Class labeling SOM: 1" in log and "AVG and STD layer 1:" in log
+    assert "1/2 LRN=1 MAT=1" in log and "USE SOM1=" in log
+    hist = json.loads((run / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2] and "som_usage" in hist[0]
+    events = json.loads((run / "log.json").read_text())
+    assert events["summary"]["mode"] == "bpsom"
+    assert any(e["event"] == "start" and e["train_examples"] == 40 for e in events["events"])
+    assert (out / "sst2" / "comparison_dev_accuracy.png").is_file()
+    assert not (out / "sst2" / "baseline" / "som_combined_epoch_1.png").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--task", "qnli"], "unknown task 'qnli'; known tasks: sst2, mrpc, cola"),
+    (["--task", "sst2", "--mode", "bp"], "unknown mode 'bp'"),
+])
+def test_bad_arguments_exit_2_with_one_line(tiny, bpsom, args, needle):
+    r = bpsom("glue", *args, "--data-dir", tiny["data"], "--model", tiny["model"])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_bad_config_key_exit_2(tiny, bpsom):
+    cfg = tiny["root"] / "bad.yaml"
+    cfg.write_text("bpsom:\n  som_grid: 4\n")
+    r = bpsom("glue", "--task", "sst2", "--config", cfg, "--data-dir", tiny["data"], "--model", tiny["model"])
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "allowed keys in 'bpsom'" in r.stderr
+
+
+def test_bad_tsv_exit_2(tiny, bpsom):
+    d = tiny["root"] / "badtsv"
+    d.mkdir()
+    (d / "train.tsv").write_text("label\tsentence\n0\tok\n5\tbad\n")
+    (d / "dev.tsv").write_text("label\tsentence\n0\tok\n")
+    r = bpsom("glue", "--task", "sst2", "--data-dir", d, "--model", tiny["model"])
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"bpsom: error: {d / 'train.tsv'}:3: label: label 5 out of range 0..1 for sst2"
