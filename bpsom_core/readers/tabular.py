@@ -1,0 +1,359 @@
+"""Tabular data for `bpsom train`: CSV/TSV, ARFF and .npz files, plus preprocessing.
+
+Reading produces a :class:`Table` (named feature columns, numeric or
+categorical, a string class label per row, and each row's source line so
+errors can point at it).  :class:`Preprocessor` is fitted on training rows
+only: numeric columns are standardised, categorical ones one-hot encoded.
+
+Every problem with the input is an :class:`InputError` naming the file, the
+line and the field: a missing target column, a non-numeric value in a
+numeric column, a missing/NaN/inf value, a ragged row, an empty file, or a
+target with a single class.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from ..errors import InputError
+
+MISSING = {"", "?", "na", "n/a", "nan", "null", "none"}
+NUMERIC_MAJORITY = 0.9  # a column is numeric when this share of its cells parse as numbers
+
+
+@dataclass
+class Table:
+    """Feature columns (float arrays for numeric, str arrays for categorical) and string labels."""
+
+    path: str
+    names: List[str]
+    kinds: List[str]
+    columns: List[np.ndarray]
+    target: str
+    y: np.ndarray
+    lines: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    @property
+    def classes(self) -> List[str]:
+        return sorted(set(self.y.tolist()), key=_natural_key)
+
+    def take(self, rows: np.ndarray) -> "Table":
+        return Table(self.path, self.names, self.kinds, [c[rows] for c in self.columns],
+                     self.target, self.y[rows], self.lines[rows])
+
+
+def _natural_key(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+# ---------------------------------------------------------------- entry point
+
+def read_table(path: Union[str, Path], target: Optional[str] = None,
+               categorical: Sequence[str] = (), numeric: Sequence[str] = ()) -> Table:
+    """Read CSV/TSV/ARFF/.npz by extension; ``target`` names the class column (default: the last)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("no such file", path=str(p))
+    if p.is_dir():
+        raise InputError("is a directory, expected a data file", path=str(p))
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        table = _read_npz(p, target)
+    elif suffix == ".arff":
+        table = _read_arff(p, target)
+    else:
+        table = _read_delimited(p, target, categorical, numeric)
+    _check_classes(table)
+    return table
+
+
+def _check_classes(table: Table) -> None:
+    if len(table) == 0:
+        raise InputError("no data rows", path=table.path)
+    if len(set(table.y.tolist())) < 2:
+        raise InputError(f"the target has a single class ({table.y[0]!r}); at least 2 are needed",
+                         path=table.path, line=int(table.lines[0]), field=table.target)
+
+
+# ---------------------------------------------------------------- CSV / TSV
+
+def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
+                    numeric: Sequence[str]) -> Table:
+    path = str(p)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+    if not text.strip():
+        raise InputError("empty file", path=path)
+    delim = "\t" if p.suffix.lower() in (".tsv", ".tab") else _sniff(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    header: Optional[List[str]] = None
+    rows: List[List[str]] = []
+    lines: List[int] = []
+    for record in reader:
+        if not record or all(not c.strip() for c in record):
+            continue
+        if header is None:
+            header = [c.strip() for c in record]
+            header_line = reader.line_num
+            continue
+        if len(record) != len(header):
+            raise InputError(f"{len(record)} fields, the header has {len(header)}",
+                             path=path, line=reader.line_num)
+        rows.append([c.strip() for c in record])
+        lines.append(reader.line_num)
+    assert header is not None
+    _check_header(header, path, header_line)
+    if not rows:
+        raise InputError("no data rows after the header", path=path, line=header_line)
+    t_idx = _target_index(header, target, path, header_line)
+    for name in list(categorical) + list(numeric):
+        if name not in header:
+            raise InputError(f"unknown column (columns: {', '.join(header)})", path=path, field=name)
+    line_arr = np.asarray(lines, dtype=np.int64)
+    cells = list(zip(*rows))
+    names, kinds, columns = [], [], []
+    for j, name in enumerate(header):
+        if j == t_idx:
+            continue
+        col = cells[j]
+        _check_missing(col, line_arr, path, name)
+        if name in categorical:
+            kind = "categorical"
+        elif name in numeric:
+            kind = "numeric"
+        else:
+            parsed = sum(_is_number(v) for v in col)
+            kind = "numeric" if parsed >= NUMERIC_MAJORITY * len(col) else "categorical"
+        names.append(name)
+        kinds.append(kind)
+        columns.append(_to_float(col, line_arr, path, name) if kind == "numeric" else np.asarray(col, dtype=object))
+    y = np.asarray(cells[t_idx], dtype=object)
+    _check_missing(y, line_arr, path, header[t_idx])
+    if not names:
+        raise InputError("no feature columns besides the target", path=path, line=header_line)
+    return Table(path, names, kinds, columns, header[t_idx], y.astype(str), line_arr)
+
+
+def _sniff(text: str) -> str:
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _check_header(header: List[str], path: str, line: int) -> None:
+    seen = set()
+    for i, name in enumerate(header):
+        if not name:
+            raise InputError(f"column {i + 1} has an empty name in the header", path=path, line=line)
+        if name in seen:
+            raise InputError("duplicate column name in the header", path=path, line=line, field=name)
+        seen.add(name)
+
+
+def _target_index(header: List[str], target: Optional[str], path: str, line: int) -> int:
+    if target is None:
+        return len(header) - 1
+    if target in header:
+        return header.index(target)
+    raise InputError(f"target column not found (columns: {', '.join(header)})",
+                     path=path, line=line, field=target)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_missing(col: Sequence[str], lines: np.ndarray, path: str, name: str) -> None:
+    for i, v in enumerate(col):
+        if v.strip().lower() in MISSING:
+            raise InputError(f"missing value {v!r} (fill or drop it first)", path=path,
+                             line=int(lines[i]), field=name)
+
+
+def _to_float(col: Sequence[str], lines: np.ndarray, path: str, name: str) -> np.ndarray:
+    out = np.empty(len(col))
+    for i, v in enumerate(col):
+        try:
+            x = float(v)
+        except ValueError:
+            raise InputError(f"non-numeric value {v!r} in a numeric column", path=path,
+                             line=int(lines[i]), field=name) from None
+        if not math.isfinite(x):
+            raise InputError(f"non-finite value {v!r}", path=path, line=int(lines[i]), field=name)
+        out[i] = x
+    return out
+
+
+# ---------------------------------------------------------------- ARFF
+
+def _read_arff(p: Path, target: Optional[str]) -> Table:
+    import arff  # liac-arff
+
+    path = str(p)
+    text = p.read_text(encoding="utf-8", errors="replace")
+    if not text.strip():
+        raise InputError("empty file", path=path)
+    try:
+        data = arff.loads(text)
+    except arff.ArffException as exc:
+        line = getattr(exc, "line", None)
+        raise InputError(f"not valid ARFF: {exc}", path=path,
+                         line=line if isinstance(line, int) and line > 0 else None) from None
+    attrs = data["attributes"]
+    header = [a[0] for a in attrs]
+    rows = data["data"]
+    lines = np.asarray(_arff_data_lines(text)[:len(rows)], dtype=np.int64)
+    if len(lines) < len(rows):  # pragma: no cover - defensive
+        lines = np.arange(1, len(rows) + 1)
+    if not rows:
+        raise InputError("no data rows after @data", path=path)
+    t_idx = _target_index(header, target, path, None)
+    names, kinds, columns = [], [], []
+    for j, (name, kind) in enumerate(attrs):
+        col = [r[j] for r in rows]
+        for i, v in enumerate(col):
+            if v is None:
+                raise InputError("missing value '?' (fill or drop it first)", path=path,
+                                 line=int(lines[i]), field=name)
+        if j == t_idx:
+            y = np.asarray([str(v) for v in col])
+            continue
+        if isinstance(kind, list) or str(kind).upper() == "STRING":
+            names.append(name)
+            kinds.append("categorical")
+            columns.append(np.asarray([str(v) for v in col], dtype=object))
+        else:
+            arr = np.asarray(col, dtype=float)
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(f"non-finite value {col[i]!r}", path=path, line=int(lines[i]), field=name)
+            names.append(name)
+            kinds.append("numeric")
+            columns.append(arr)
+    if not names:
+        raise InputError("no feature attributes besides the target", path=path)
+    return Table(path, names, kinds, columns, header[t_idx], y, lines)
+
+
+def _arff_data_lines(text: str) -> List[int]:
+    """1-based line numbers of the data rows (after @data, skipping blanks and % comments)."""
+    out, in_data = [], False
+    for n, raw in enumerate(text.splitlines(), start=1):
+        s = raw.strip()
+        if not in_data:
+            in_data = s.lower().startswith("@data")
+            continue
+        if s and not s.startswith("%"):
+            out.append(n)
+    return out
+
+
+# ---------------------------------------------------------------- NPZ
+
+def _read_npz(p: Path, target: Optional[str]) -> Table:
+    """Arrays ``X`` (n, d) numeric and ``y`` (n,); optional ``feature_names``. Lines are row numbers."""
+    path = str(p)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise InputError(f"not a readable .npz archive ({type(exc).__name__})", path=path) from None
+    y_key = target or "y"
+    for key in ("X", y_key):
+        if key not in arrays:
+            raise InputError(f"array not found (arrays: {', '.join(sorted(arrays)) or 'none'})",
+                             path=path, field=key)
+    X, y = arrays["X"], arrays[y_key]
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise InputError(f"need X of shape (n, d) and {y_key} of shape (n,); got {X.shape} and {y.shape}",
+                         path=path, field="X")
+    if X.size == 0:
+        raise InputError("no data rows", path=path, field="X")
+    if not np.issubdtype(X.dtype, np.number):
+        raise InputError(f"X must be numeric, got dtype {X.dtype}", path=path, field="X")
+    names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else \
+        [f"x{j + 1}" for j in range(X.shape[1])]
+    if len(names) != X.shape[1]:
+        raise InputError(f"{len(names)} feature_names for {X.shape[1]} columns", path=path, field="feature_names")
+    X = X.astype(float)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise InputError(f"non-finite value {X[i, j]!r} (row {i + 1})", path=path, line=i + 1, field=names[j])
+    lines = np.arange(1, len(y) + 1)
+    return Table(path, names, ["numeric"] * len(names), [X[:, j] for j in range(X.shape[1])],
+                 y_key, np.asarray([str(v) for v in y.tolist()]), lines)
+
+
+# ---------------------------------------------------------------- preprocessing
+
+@dataclass
+class Preprocessor:
+    """Standardise numeric columns and one-hot categorical ones; fitted on training rows only."""
+
+    names: List[str] = field(default_factory=list)
+    kinds: List[str] = field(default_factory=list)
+    means: Dict[str, float] = field(default_factory=dict)
+    scales: Dict[str, float] = field(default_factory=dict)
+    categories: Dict[str, List[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, table: Table) -> "Preprocessor":
+        pre = cls(list(table.names), list(table.kinds))
+        for name, kind, col in zip(table.names, table.kinds, table.columns):
+            if kind == "numeric":
+                sd = float(col.std())
+                pre.means[name] = float(col.mean())
+                pre.scales[name] = sd if sd > 0 else 1.0
+            else:
+                pre.categories[name] = sorted(set(col.tolist()))
+        return pre
+
+    @property
+    def feature_names_out(self) -> List[str]:
+        out = []
+        for name, kind in zip(self.names, self.kinds):
+            out += [name] if kind == "numeric" else [f"{name}={c}" for c in self.categories[name]]
+        return out
+
+    def transform(self, table: Table) -> np.ndarray:
+        """Feature matrix; categories unseen in training encode as all zeros."""
+        parts = []
+        for name, kind, col in zip(self.names, self.kinds, table.columns):
+            if kind == "numeric":
+                parts.append(((col - self.means[name]) / self.scales[name])[:, None])
+            else:
+                cats = self.categories[name]
+                parts.append((col[:, None] == np.asarray(cats, dtype=object)[None, :]).astype(float))
+        return np.hstack(parts) if parts else np.zeros((len(table), 0))
+
+    def to_dict(self) -> dict:
+        return {"names": self.names, "kinds": self.kinds, "means": self.means, "scales": self.scales,
+                "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessor":
+        return cls(list(d["names"]), list(d["kinds"]), dict(d["means"]), dict(d["scales"]),
+                   {k: list(v) for k, v in d["categories"].items()})
