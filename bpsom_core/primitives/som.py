@@ -81,9 +81,8 @@ def _chebyshev_table(dim: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _power_table_np(dim: int, context: int, lr: float, dtype_name: str) -> np.ndarray:
+def _power_table_np(dim: int, context: int, lr: float, dtype: np.dtype) -> np.ndarray:
     """(C+1, C) update powers: row k for winner k, last row all zero (winner -1)."""
-    dtype = np.dtype(dtype_name)
     cheb = _chebyshev_table(dim)
     lr_cast = dtype.type(lr)
     power = (lr_cast / np.exp2(cheb).astype(dtype)).astype(dtype)
@@ -100,11 +99,11 @@ _TABLE_MAX_CELLS = 2500  # above this a (C, C) table costs more than it saves
 
 def _power_table(ops, dim: int, context: int, lr: float, dtype, like):
     if ops.name == "numpy":
-        return _power_table_np(dim, context, float(lr), np.dtype(dtype).name)
+        return _power_table_np(dim, context, float(lr), np.dtype(dtype))
     key = (dim, context, float(lr), str(dtype), str(like.device))
     table = _TORCH_TABLES.get(key)
     if table is None:
-        base = _power_table_np(dim, context, float(lr), str(dtype).replace("torch.", ""))
+        base = _power_table_np(dim, context, float(lr), np.dtype(str(dtype).replace("torch.", "")))
         table = ops.t.from_numpy(base.copy()).to(like.device)
         if len(_TORCH_TABLES) > 64:
             _TORCH_TABLES.clear()
