@@ -72,10 +72,15 @@ def compare_case(spec: CaseSpec, c_runner: Runner, ours_runner: Runner) -> CaseO
     if c.failure is not None:
         return CaseOutcome("c_failed", [], c, SideResult())
     ours = run_side(ours_runner, spec, catch_all=True)
-    if ours.failure is not None or ours.returncode != 0:
-        why = ours.failure or f"exit status {ours.returncode}: {_last_line(ours.stderr)}"
-        return CaseOutcome("diverged", [Divergence("run", 0, "exit status 0", why)], c, ours)
+    if ours.failure is not None:
+        return CaseOutcome("diverged", [Divergence("run", 0, "a finished run", ours.failure)], c, ours)
+    # Only the three outputs are compared: our engine may end a run the C ends
+    # with its own fatal error ("no default", "Impossible to open") with exit
+    # status 2 and a one-line reason, on top of the same stdout and log.
     diffs = compare_outputs(c.outputs, ours.outputs)
+    if diffs and ours.returncode != 0:
+        why = f"exit status {ours.returncode}: {_last_line(ours.stderr)}"
+        diffs.insert(0, Divergence("run", 0, f"exit status {c.returncode}", why))
     return CaseOutcome("diverged" if diffs else "identical", diffs, c, ours)
 
 

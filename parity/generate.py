@@ -82,13 +82,17 @@ class CaseSpec:
 # ---------------------------------------------------------------- numbers
 
 def _chance(draw, p: float) -> bool:
-    """True with probability ~p; shrinks to False so minimal cases stay plain."""
-    return draw(st.integers(0, 999)) >= round(1000 * (1 - p))
+    """True with probability p; shrinks to False so minimal cases stay plain.
+
+    sampled_from picks uniformly (bounded integers lean towards small values).
+    """
+    k = round(200 * p)
+    return draw(st.sampled_from([False] * (200 - k) + [True] * k))
 
 
 def _one_in(draw, n: int) -> bool:
     """True with probability 1/n; shrinks to False."""
-    return draw(st.integers(0, n - 1)) == n - 1
+    return _chance(draw, 1.0 / n)
 
 
 def _int_text(value: int, lenient: bool, draw) -> str:
@@ -146,7 +150,12 @@ def float_param(draw, lo: float, hi: float, typical: tuple[float, float], outsid
 def architecture(draw, opts: GenOptions) -> tuple[list[int], list[int]]:
     """(N[0..5], DIM_SOM[0..5]) with 1-4 hidden layers and SOMs on hidden ones."""
     n_hidden = draw(st.integers(1, 4))
-    n_out = 1 if _chance(draw, 0.03) else draw(st.one_of(st.integers(2, 30), st.integers(31, 62)))
+    if _chance(draw, 0.03):
+        n_out = 1
+    elif _chance(draw, 0.6):
+        n_out = draw(st.integers(2, 10))  # small outputs: few epochs still learn something
+    else:
+        n_out = draw(st.integers(2, 62))
     cap = n_out if not opts.allow_oob else max(n_out * 2, n_out + 8)
     hidden = [draw(st.one_of(st.integers(min(4, cap), max(1, cap)), st.integers(1, max(1, cap))))
               for _ in range(n_hidden)]
@@ -194,9 +203,9 @@ def cases(draw, opts: GenOptions = GenOptions()) -> CaseSpec:
     top_class = min(n_out, 62)
     if _chance(draw, 0.06):
         n_classes = 1
-    elif _chance(draw, 0.25):
-        n_classes = top_class - draw(st.integers(0, top_class - 1))
-    else:  # few classes: small data sets stay learnable
+    elif _chance(draw, 0.7):  # about as many classes as outputs: unused outputs stall learning
+        n_classes = max(min(2, top_class), top_class - draw(st.integers(0, 2)))
+    else:
         n_classes = draw(st.integers(min(2, top_class), min(top_class, 8)))
     n_labels = draw(st.one_of(st.just(n_classes), st.integers(n_classes, 62),
                               st.integers(n_classes, 120)))
@@ -257,12 +266,15 @@ def cases(draw, opts: GenOptions = GenOptions()) -> CaseSpec:
         prm_dims[draw(st.integers(1, MAX_LAST_LAYER))] = draw(st.sampled_from([-1, 201]))
         feats.append("fatal:som_architecture")
     values["SOM-architecture"] = " ".join(str(v) for v in prm_dims)
-    _, values["SOM_MAX_CONTEXT"] = draw(int_param(0, 10, (0, 4), [-1, 11, 12], lenient))
-    _, values["SOM_MIN_CONTEXT"] = draw(int_param(0, 10, (0, 2), [-1, 5, 11], lenient))
-    _, values["SOM_MAX_LEARN_RATE"] = draw(float_param(0.0, 1.0, (0.0, 1.0), [1.5, -0.2], lenient,
-                                                       specials=(0.2,)))
-    _, values["SOM_MIN_LEARN_RATE"] = draw(float_param(0.0, 1.0, (0.0, 0.3), [-0.1, 1.2], lenient,
-                                                       specials=(0.05,)))
+    # each range's bound is the other value (as written): mostly keep min <= max
+    min_ctx, values["SOM_MIN_CONTEXT"] = draw(int_param(0, 10, (0, 2), [-1, 5, 11], lenient))
+    _, values["SOM_MAX_CONTEXT"] = draw(int_param(
+        0, 10, (max(0, min(min_ctx, 10)), 4) if 0 <= min_ctx <= 4 else (0, 4), [-1, 11, 12], lenient))
+    min_lr, values["SOM_MIN_LEARN_RATE"] = draw(float_param(0.0, 1.0, (0.0, 0.3), [-0.1, 1.2], lenient,
+                                                            specials=(0.05,)))
+    _, values["SOM_MAX_LEARN_RATE"] = draw(float_param(
+        0.0, 1.0, (min_lr, 1.0) if 0.0 <= min_lr <= 1.0 else (0.0, 1.0), [1.5, -0.2], lenient,
+        specials=(0.2,)))
 
     prm = PrmText(values)
     if _chance(draw, 0.1):

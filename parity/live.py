@@ -47,7 +47,8 @@ class LiveStats:
     c_failed: int = 0
     oob_differ: int = 0           # out-of-bounds cases: compared, never a failure
     oob_identical: int = 0
-    diverged: int = 0             # failing executions (the first one and shrink steps)
+    ours_exit_nonzero: int = 0    # identical outputs, but we ended with exit 2 where the C hit a fatal error
+    diverged: int = 0             # failing executions (the first one and the shrink steps)
     c_failures: Counter = field(default_factory=Counter)
     coverage: Counter = field(default_factory=Counter)
     seconds_c: float = 0.0
@@ -82,6 +83,21 @@ def _coverage_tags(spec: CaseSpec, outcome: CaseOutcome) -> set[str]:
     return {t for t in tags if not t.startswith("observed:warning:")}
 
 
+def _count(stats: LiveStats, spec: CaseSpec, outcome: CaseOutcome) -> None:
+    """Add one generated case's outcome to the summary counts."""
+    if outcome.status == "c_failed":
+        stats.c_failed += 1
+        stats.c_failures[outcome.c.failure or "?"] += 1
+    elif not spec.well_defined:
+        if outcome.status == "identical":
+            stats.oob_identical += 1
+        else:
+            stats.oob_differ += 1
+    elif outcome.status == "identical":
+        stats.identical += 1
+        stats.ours_exit_nonzero += outcome.ours.returncode != 0
+
+
 def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optional[int],
              options: GenOptions = GenOptions(), keep: Optional[Path] = None,
              repro_root: Optional[Path] = None, command: str = "bpsom parity",
@@ -99,20 +115,11 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
     def check(spec: CaseSpec) -> None:
         outcome = compare_case(spec, c_runner, ours_runner)
         stats.runs += 1
-        if not state["failed_once"]:
-            stats.examples += 1
         stats.seconds_c += outcome.c.seconds
         stats.seconds_ours += outcome.ours.seconds
-        if outcome.status == "c_failed":
-            stats.c_failed += 1
-            stats.c_failures[outcome.c.failure or "?"] += 1
-        elif not spec.well_defined:
-            if outcome.status == "identical":
-                stats.oob_identical += 1
-            else:
-                stats.oob_differ += 1
-        elif outcome.status == "identical":
-            stats.identical += 1
+        if not state["failed_once"]:  # while shrinking, counts stay those of the generated cases
+            stats.examples += 1
+            _count(stats, spec, outcome)
         if not state["failed_once"] and outcome.status != "c_failed":
             stats.coverage.update(_coverage_tags(spec, outcome))
             if keep is not None:

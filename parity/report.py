@@ -68,7 +68,8 @@ def print_cases_report(results: list[CaseResult], console: Console, title: str) 
 def live_summary(stats: LiveStats, seed: Optional[int], examples: int) -> dict:
     """Everything the live summary table shows, as plain data."""
     out = {"seed": seed, "examples_requested": examples, "cases_run": stats.examples,
-           "identical": stats.identical, "c_failed": stats.c_failed,
+           "identical": stats.identical, "identical_ours_exit_2": stats.ours_exit_nonzero,
+           "c_failed": stats.c_failed,
            "c_failure_reasons": dict(stats.c_failures),
            "out_of_bounds_identical": stats.oob_identical, "out_of_bounds_differ": stats.oob_differ,
            "executions_incl_shrinking": stats.runs, "wall_s": round(stats.wall, 1),
@@ -91,6 +92,7 @@ def print_live_report(stats: LiveStats, console: Console, seed: Optional[int], e
     table.add_column("count", justify="right")
     table.add_row("cases run", str(s["cases_run"]))
     table.add_row("identical (stdout, log, .bst)", f"[green]{s['identical']}[/green]")
+    table.add_row("  of which ours exited 2 at a C fatal error", str(s["identical_ours_exit_2"]))
     table.add_row("C failed (skipped)", str(s["c_failed"]))
     if s["out_of_bounds_identical"] or s["out_of_bounds_differ"]:
         table.add_row("out-of-bounds identical / differ", f"{s['out_of_bounds_identical']} / {s['out_of_bounds_differ']}")
