@@ -25,7 +25,8 @@ import numpy as np
 from ..errors import InputError
 
 MISSING = {"", "?", "na", "n/a", "nan", "null", "none"}
-NUMERIC_MAJORITY = 0.9  # a column is numeric when this share of its cells parse as numbers
+NUMERIC_MAJORITY = 0.5  # a column is numeric when more than half its cells parse as numbers;
+# its other cells are then reported as errors (--categorical overrides)
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
             kind = "numeric"
         else:
             parsed = sum(_is_number(v) for v in col)
-            kind = "numeric" if parsed >= NUMERIC_MAJORITY * len(col) else "categorical"
+            kind = "numeric" if parsed > NUMERIC_MAJORITY * len(col) else "categorical"
         names.append(name)
         kinds.append(kind)
         columns.append(_to_float(col, line_arr, path, name) if kind == "numeric" else np.asarray(col, dtype=object))
