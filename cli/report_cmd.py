@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from cli.train_cmd import OneLineCommand
 
-@click.command(name="report", context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.command(name="report", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report(run_dir: Path) -> None:
     """Draw PNG plots for RUN_DIR into RUN_DIR/plots.

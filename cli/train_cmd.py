@@ -25,6 +25,16 @@ import click
 from bpsom_core.errors import InputError
 
 
+class OneLineCommand(click.Command):
+    """A command whose usage errors (unknown option, bad value) are one-line InputErrors, exit 2."""
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise InputError(f"{exc.format_message()} (see 'bpsom {self.name} --help')") from None
+
+
 def _ints(text: str, option: str) -> tuple:
     try:
         values = tuple(int(v) for v in text.replace(" ", "").split(",") if v != "")
@@ -107,7 +117,7 @@ class EpochTable:
             self.progress.update(self.task, completed=r["epoch"])
 
 
-@click.command(name="train", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(name="train", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", metavar="COLUMN", help="Class column (default: the last column; 'y' in .npz).")
 @click.option("--categorical", multiple=True, metavar="COLS", help="Force these columns to be one-hot encoded.")
