@@ -1,0 +1,139 @@
+"""Fuzz every reader with arbitrary and mutated bytes.
+
+A reader may accept the bytes or raise InputError (which the CLI prints as one
+line with exit 2); any other exception, or running past the hang guard, fails.
+Valid seeds come from the recorded fixtures, so mutations reach deep code.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from bpsom_core.errors import InputError
+from parity.replay import FIXTURES
+from tests.fuzz_support import FUZZ, fuzz_bytes, no_hang, reader
+
+CASE = FIXTURES / "wd_old_env_continue"
+PRM_SEED = (CASE / "case.prm").read_bytes()
+GRAPHO_SEED = b"".join((CASE / "lrn.txt").read_bytes().splitlines(keepends=True)[:12])
+BST_SEED = (FIXTURES / "wd_dump1_tiny" / "expected.bst").read_bytes()
+DENSE_SEED = b"0.1 0.2 0.3 0.4 0.9 0.1 0.1\n1 0 1 0 0.1 0.9 0.1\n0 0 0 1 0.1 0.1 0.9\n"
+CSV_SEED = b"a,b,colour,class\n1.0,2,red,x\n3.5,-1,blue,y\n0,0,red,x\n2,7e-1,green,y\n"
+ARFF_SEED = (b"@relation t\n@attribute a numeric\n@attribute c {x,y}\n@data\n1.5,x\n2,y\n0,x\n")
+YAML_SEED = b"training:\n  epochs: 2\n  seed: 3\nmodel:\n  dropout: 0.1\n  max_length: 64\n"
+
+
+def _call(fn, data: bytes, suffix: str, *args) -> None:
+    """Write ``data`` to a temp file and read it: a result or InputError only."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"input{suffix}"
+        path.write_bytes(data)
+        with no_hang():
+            try:
+                fn(path, *args)
+            except InputError as exc:
+                assert "\n" not in exc.one_line()
+
+
+def test_prm_seed_is_valid():
+    read_prm = reader("bpsom_core.readers.prm", "read_prm")
+    params = read_prm(CASE / "case.prm")
+    assert params is not None
+
+
+@FUZZ
+@given(fuzz_bytes(PRM_SEED))
+def test_fuzz_prm(data):
+    _call(reader("bpsom_core.readers.prm", "read_prm"), data, ".prm")
+
+
+@FUZZ
+@given(fuzz_bytes(GRAPHO_SEED))
+def test_fuzz_grapho(data):
+    _call(reader("bpsom_core.readers.cdata", "read_grapho"), data, ".txt", 20, 20)
+
+
+@FUZZ
+@given(fuzz_bytes(DENSE_SEED))
+def test_fuzz_dense(data):
+    _call(reader("bpsom_core.readers.cdata", "read_dense"), data, ".txt", 4, 3, 3)
+
+
+@FUZZ
+@given(fuzz_bytes(BST_SEED))
+def test_fuzz_bst(data):
+    _call(reader("bpsom_core.readers.bst", "read_bst"), data, ".bst", 20)
+
+
+@FUZZ
+@given(fuzz_bytes(CSV_SEED))
+def test_fuzz_csv(data):
+    _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".csv")
+
+
+@FUZZ
+@given(fuzz_bytes(CSV_SEED.replace(b",", b"\t")))
+def test_fuzz_tsv(data):
+    _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".tsv")
+
+
+@pytest.mark.xfail(strict=True, reason="found by fuzzing: liac-arff's ValueError on a malformed "
+                                        "@attribute/@relation line escapes read_table (see KNOWN)")
+@FUZZ
+@given(fuzz_bytes(ARFF_SEED))
+def test_fuzz_arff(data):
+    _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".arff")
+
+
+def _npz_seed() -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, X=np.arange(12.0).reshape(4, 3), y=np.array(["a", "b", "a", "b"]))
+    return buf.getvalue()
+
+
+@FUZZ
+@given(fuzz_bytes(_npz_seed()))
+def test_fuzz_npz(data):
+    _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".npz")
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@FUZZ
+@given(fuzz_bytes(YAML_SEED).filter(_utf8))
+def test_fuzz_yaml(data):
+    # UTF-8 only until load_config handles undecodable bytes (next test)
+    _call(reader("bpsom_bert.config", "load_config"), data, ".yaml")
+
+
+# Inputs the fuzzers found that still escape as tracebacks.  Each is a strict
+# xfail: when the reader is fixed the test passes unexpectedly and fails the
+# build, as a reminder to delete its line here.
+KNOWN = [
+    ("bpsom_bert.config", "load_config", b"training:\n  epochs: \x80\n", ".yaml", ()),
+    ("bpsom_core.readers.cdata", "read_dense", b",", ".txt", (4, 3, 3)),
+    ("bpsom_core.readers.tabular", "read_table", b",", ".csv", ()),
+    ("bpsom_core.readers.tabular", "read_table", b'"', ".tsv", ()),
+    ("bpsom_core.readers.tabular", "read_table",
+     b"@relation t\n@attribute\x00a\x00numeric\n@attribute c {x,y}\n@data\n1.5,x\n", ".arff", ()),
+]
+
+
+@pytest.mark.parametrize("module,name,data,suffix,args", [
+    pytest.param(*k, id=f"{k[1]}{k[3]}",
+                 marks=pytest.mark.xfail(strict=True, reason="found by fuzzing, not fixed yet"))
+    for k in KNOWN])
+def test_known_fuzz_findings(module, name, data, suffix, args):
+    _call(reader(module, name), data, suffix, *args)
