@@ -45,6 +45,7 @@ class CStreams:
         self._log = open(log_path, "ab")
         self.stdout_bytes = 0      # bytes written to stdout so far
         self.log_bytes = 0         # bytes written to the log since it was (re)opened
+        self.log_tail = bytearray()  # the last 4096 of those bytes
         self.listeners: list[Callable[[str, bytes], None]] = []
 
     def out(self, text: str) -> None:
@@ -60,6 +61,9 @@ class CStreams:
         data = text.encode("latin-1")
         self._log.write(data)
         self.log_bytes += len(data)
+        self.log_tail += data
+        if len(self.log_tail) > 4096:
+            del self.log_tail[:-4096]
         for fn in self.listeners:
             fn("log", data)
 
@@ -75,6 +79,7 @@ class CStreams:
         """dump_parameters closes the log and opens it again (a fresh stdio buffer)."""
         self._log.flush()
         self.log_bytes = 0
+        self.log_tail = bytearray()
 
     def close(self) -> None:
         self._log.close()
@@ -356,7 +361,7 @@ class ExactRun:
                 ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels,
                 net.N, net.L, net.W, net.DOLD, net.woff, net.wstr, net.A, net.E, net.aoff, net.AVG, net.STD,
                 net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT, net.coff, net.nlab1, net.somconf, net.bpconf,
-                net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp, net.dbg_som,
+                net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp, net.dbg_som, net.S, net.G,
                 np.float32(p.BP_LEARN_RATE), np.float32(p.MOMENTUM), np.float32(p.ERROR_LEARN_THRESHOLD),
                 np.float32(p.SOM_ERROR_USE), np.float32(self.som_lr), self.som_cont, p.RELIABILITY_THRESHOLD,
                 p.MM_AFTER_N_EXAMPLES) + oob

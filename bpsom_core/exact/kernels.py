@@ -7,7 +7,7 @@ only independent sums run side by side (the SOM distances of all cells are
 accumulated unit by unit, which is the same order per cell as the C's loop).
 
 Array layout (flat arrays with per-layer offsets):
-  W, DOLD   weight[l][i][j] at woff[l] + j*wstr[l] + i   (stored by target unit j)
+  W, DOLD   weight[l][i][j] at woff[l] + i*wstr[l] + j   (the C's layout; wstr[l] = N[l+1]+1)
   A, E      act[l][i] / error[l][i] at aoff[l] + i; AVG, STD likewise
   P         SOM prototype (layer l, cell c, unit i) at poff[l] + i*ncell[l] + c,
             cell c = (x-1)*dim + (y-1) (the C's x-then-y scan order)
@@ -48,33 +48,50 @@ def sigmoid(s):
 
 
 @njit(cache=True)
-def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff):
-    """The C's forward(): the one-hot input shortcut for grapho data, full sums otherwise."""
+def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S):
+    """The C's forward(): the one-hot input shortcut for grapho data, full sums otherwise.
+
+    Sums run side by side over target units j (contiguous rows of weight[l][i]),
+    each one still adding its terms in the C's order i = 0, 1, 2, ...
+    """
     A[aoff[0]] = F32(1.0)
+    n1 = N[1]
+    # (inner loops index views with range() counters so LLVM can vectorise them)
+    w0 = W[woff[0]: woff[0] + n1 + 1]
+    for j in range(n1 + 1):
+        S[j] = w0[j]
     if dense:
         for i in range(1, N[0] + 1):
             A[aoff[0] + i] = inputs[k, i - 1]
-        for j in range(0, N[1] + 1):
-            base = woff[0] + j * wstr[0]
-            s = W[base]
-            for i in range(1, N[0] + 1):
-                s = F32(s + F32(W[base + i] * A[aoff[0] + i]))
-            A[aoff[1] + j] = sigmoid(s)
+        for i in range(1, N[0] + 1):
+            a = A[aoff[0] + i]
+            row = W[woff[0] + i * wstr[0]: woff[0] + i * wstr[0] + n1 + 1]
+            for j in range(n1 + 1):
+                S[j] = F32(S[j] + F32(row[j] * a))
     else:
-        for j in range(0, N[1] + 1):
-            base = woff[0] + j * wstr[0]
-            s = W[base]
-            for p in range(onact.shape[1]):
-                s = F32(s + W[base + onact[k, p]])
-            A[aoff[1] + j] = sigmoid(s)
+        for p in range(onact.shape[1]):
+            base = woff[0] + onact[k, p] * wstr[0]
+            row = W[base: base + n1 + 1]
+            for j in range(n1 + 1):
+                S[j] = F32(S[j] + row[j])
+    out = A[aoff[1]: aoff[1] + n1 + 1]
+    for j in range(n1 + 1):
+        out[j] = sigmoid(S[j])
     for l in range(1, L):
         A[aoff[l]] = F32(1.0)
-        for j in range(0, N[l + 1] + 1):
-            base = woff[l] + j * wstr[l]
-            s = W[base]
-            for i in range(1, N[l] + 1):
-                s = F32(s + F32(W[base + i] * A[aoff[l] + i]))
-            A[aoff[l + 1] + j] = sigmoid(s)
+        m = N[l + 1]
+        w0 = W[woff[l]: woff[l] + m + 1]
+        for j in range(m + 1):
+            S[j] = w0[j]
+        for i in range(1, N[l] + 1):
+            a = A[aoff[l] + i]
+            base = woff[l] + i * wstr[l]
+            row = W[base: base + m + 1]
+            for j in range(m + 1):
+                S[j] = F32(S[j] + F32(row[j] * a))
+        out = A[aoff[l + 1]: aoff[l + 1] + m + 1]
+        for j in range(m + 1):
+            out[j] = sigmoid(S[j])
 
 
 @njit(cache=True)
@@ -152,9 +169,9 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
             dist[c] = F32(0.0)
         for i in range(1, n + 1):
             a = A[aoff[l] + i]
-            row = poff[l] + i * ncell
+            row = P[poff[l] + i * ncell: poff[l] + (i + 1) * ncell]
             for c in range(ncell):
-                d = F32(a - P[row + c])
+                d = F32(a - row[c])
                 dist[c] = F32(dist[c] + F32(d * d))
         md = F32(99999.0)
         mp = F32(99999.0)
@@ -236,9 +253,52 @@ def gate_open(i, l, L, N, T, A, aoff, elt, cmode, oob_act, oob_tgt):
 
 
 @njit(cache=True)
+def hidden_sums(l, N, E, aoff, W, woff, wstr, S):
+    """S[i] = sum_j error[l+1][j] * weight[l][i][j], each sum in the C's order j = 1, 2, ...
+
+    Four units at a time: independent chains, so the adds overlap in the CPU.
+    """
+    n = N[l]
+    m = N[l + 1]
+    err = E[aoff[l + 1]: aoff[l + 1] + m + 1]
+    i = 1
+    while i + 3 <= n:
+        r0 = W[woff[l] + i * wstr[l]: woff[l] + i * wstr[l] + m + 1]
+        r1 = W[woff[l] + (i + 1) * wstr[l]: woff[l] + (i + 1) * wstr[l] + m + 1]
+        r2 = W[woff[l] + (i + 2) * wstr[l]: woff[l] + (i + 2) * wstr[l] + m + 1]
+        r3 = W[woff[l] + (i + 3) * wstr[l]: woff[l] + (i + 3) * wstr[l] + m + 1]
+        b0 = F32(0.0)
+        b1 = F32(0.0)
+        b2 = F32(0.0)
+        b3 = F32(0.0)
+        for j in range(1, m + 1):
+            e = err[j]
+            b0 = F32(b0 + F32(e * r0[j]))
+            b1 = F32(b1 + F32(e * r1[j]))
+            b2 = F32(b2 + F32(e * r2[j]))
+            b3 = F32(b3 + F32(e * r3[j]))
+        S[i] = b0
+        S[i + 1] = b1
+        S[i + 2] = b2
+        S[i + 3] = b3
+        i += 4
+    while i <= n:
+        row = W[woff[l] + i * wstr[l]: woff[l] + i * wstr[l] + m + 1]
+        b = F32(0.0)
+        for j in range(1, m + 1):
+            b = F32(b + F32(err[j] * row[j]))
+        S[i] = b
+        i += 1
+
+
+@njit(cache=True)
 def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt):
-    """The C's backprop(mm): deltas (with the SOM error term) and online weight updates."""
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G):
+    """The C's backprop(mm): deltas (with the SOM error term) and online weight updates.
+
+    Each weight is updated once per loop as in the C; the loops run over
+    contiguous rows, which changes no value since no update reads another.
+    """
     for i in range(1, N[L] + 1):
         t = T[i]
         a = A[aoff[L] + i]
@@ -250,15 +310,18 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
     som_error = F32(0.0)
     for l in range(L - 1, 0, -1):
         use = LI[l, USE] == 1
+        ncell = 1
+        pc = 0
+        rel = 0.0
         if use:
             D = dims[l]
             ncell = D * D
             pc = (LI[l, PWX] - 1) * D + (LI[l, PWY] - 1)
             rel = F64(LI[l, PREL])
+        m = N[l + 1]
+        hidden_sums(l, N, E, aoff, W, woff, wstr, S)
         for i in range(1, N[l] + 1):
-            b = F32(0.0)
-            for j in range(1, N[l + 1] + 1):
-                b = F32(b + F32(E[aoff[l + 1] + j] * W[woff[l] + j * wstr[l] + i]))
+            b = S[i]
             a = A[aoff[l] + i]
             b = F32(F64(F32(b * a)) * (1.0 - F64(a)))
             if use:
@@ -269,26 +332,36 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
                 E[aoff[l] + i] = b
             dbg_bp[aoff[l] + i] = b
             dbg_som[aoff[l] + i] = som_error
+    n1 = N[1]
     if not dense:
         # the C's shortcut for one-hot inputs: active inputs get a momentum step here...
-        for i in range(1, N[1] + 1):
-            e = F32(lr * E[aoff[1] + i])
-            base = woff[0] + i * wstr[0]
-            for p in range(onact.shape[1]):
-                r = onact[k, p]
-                d = F32(e + F32(mm * DOLD[base + r]))
-                DOLD[base + r] = d
-                W[base + r] = F32(W[base + r] + d)
+        for i in range(1, n1 + 1):
+            S[i] = F32(lr * E[aoff[1] + i])
+        for p in range(onact.shape[1]):
+            base = woff[0] + onact[k, p] * wstr[0]
+            drow = DOLD[base: base + n1 + 1]
+            wrow = W[base: base + n1 + 1]
+            for i in range(1, n1 + 1):
+                d = F32(S[i] + F32(mm * drow[i]))
+                drow[i] = d
+                wrow[i] = F32(wrow[i] + d)
     # ...and every weight, active inputs again, in the generic loop
     for l in range(0, L):
-        for i in range(1, N[l + 1] + 1):
-            if gate_open(i, l, L, N, T, A, aoff, elt, cmode, oob_act, oob_tgt):
-                e = F32(lr * E[aoff[l + 1] + i])
-                base = woff[l] + i * wstr[l]
-                for j in range(0, N[l] + 1):
-                    d = F32(F32(e * A[aoff[l] + j]) + F32(mm * DOLD[base + j]))
-                    DOLD[base + j] = d
-                    W[base + j] = F32(W[base + j] + d)
+        m = N[l + 1]
+        for i in range(1, m + 1):
+            S[i] = F32(lr * E[aoff[l + 1] + i])
+            G[i] = gate_open(i, l, L, N, T, A, aoff, elt, cmode, oob_act, oob_tgt)
+        for j in range(0, N[l] + 1):
+            a = A[aoff[l] + j]
+            base = woff[l] + j * wstr[l]
+            drow = DOLD[base: base + m + 1]
+            wrow = W[base: base + m + 1]
+            for i in range(1, m + 1):
+                d = F32(F32(S[i] * a) + F32(mm * drow[i]))
+                old = drow[i]
+                w = wrow[i]
+                drow[i] = d if G[i] else old
+                wrow[i] = F32(w + d) if G[i] else w
 
 
 @njit(cache=True)
@@ -296,7 +369,7 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
                  onact, inputs, targets, labels,
                  N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD,
                  dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, bpconf,
-                 LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som,
+                 LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G,
                  lr, momentum, elt, seu, som_lr, som_cont, reliability_threshold, mm_after,
                  oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at):
     """Process examples k0..k1-1 of one pass exactly as the C's complete_epoch loop body.
@@ -312,7 +385,7 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
         CTR[EXAMPLE] += 1
         labeln = labels[k]
         set_target(k, dense, labels, targets, N, L, T)
-        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff)
+        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S)
         if res_ok(N, L, T, A, aoff, bpconf, CTR):
             CTR[TEL_OK] += 1
         example_error = count_error(N, L, T, A, aoff)
@@ -343,16 +416,16 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
             if n_oob > 0:
                 # the output deltas of this example show through where the C reads past act[last]
                 backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff,
-                                  dims, lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at)
+                                  dims, lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G)
             else:
                 backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                         lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt)
+                         lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G)
             CTR[DID_BP] = 1
 
 
 @njit(cache=True)
 def backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                      lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at):
+                      lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G):
     """backprop() where reads past act[last] see error[last] (filled in at the start of backprop)."""
     # output deltas first, exactly as backprop() computes them, so they can show through
     for i in range(1, N[L] + 1):
@@ -368,7 +441,7 @@ def backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, w
             if q < oob_act.shape[0]:
                 oob_act[q] = E[aoff[L] + j]
     backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt)
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G)
 
 
 @njit(cache=True)
@@ -380,7 +453,7 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand):
             for j in range(1, N[l + 1] + 1):
                 r = F32(rands[q])
                 q += 1
-                W[woff[l] + j * wstr[l] + i] = F32(F32(avg_rand - r) / avg_rand)
+                W[woff[l] + i * wstr[l] + j] = F32(F32(avg_rand - r) / avg_rand)
     for l in range(0, L):
         D = dims[l]
         if D <= 0:

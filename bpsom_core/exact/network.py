@@ -49,6 +49,8 @@ class Network:
     dist: np.ndarray
     dbg_bp: np.ndarray
     dbg_som: np.ndarray
+    S: np.ndarray          # scratch: sums / scaled deltas per unit
+    G: np.ndarray          # scratch: weight-update gate per unit
 
     @property
     def nlab1(self) -> int:
@@ -65,7 +67,7 @@ class Network:
         total = 0
         for l in range(L):
             woff[l] = total
-            wstr[l] = N[l] + 1
+            wstr[l] = N[l + 1] + 1
             total += (N[l] + 1) * (N[l + 1] + 1)
         aoff = np.zeros(NL, dtype=np.int64)
         atotal = 0
@@ -97,19 +99,18 @@ class Network:
             CTR=np.zeros(K.N_CTR, np.int64), ACC=np.zeros(1, np.float32),
             T=np.zeros(maxn + 1, np.float32), dist=np.zeros(max_cells, np.float32),
             dbg_bp=np.zeros(atotal, np.float32), dbg_som=np.zeros(atotal, np.float32),
+            S=np.zeros(maxn + 1, np.float32), G=np.zeros(maxn + 1, np.bool_),
         )
 
     # --- views in the C's indexing -------------------------------------------------
     def weight(self, l: int) -> np.ndarray:
         """weight[l] as a (N[l]+1, N[l+1]+1) view (rows: source unit i, columns: target j)."""
-        rows = self.alloc[l + 1] + 1
-        block = self.W[self.woff[l]: self.woff[l] + rows * self.wstr[l]].reshape(rows, self.wstr[l])
-        return block.T  # [i, j]
+        rows = self.alloc[l] + 1
+        return self.W[self.woff[l]: self.woff[l] + rows * self.wstr[l]].reshape(rows, self.wstr[l])
 
     def del_old(self, l: int) -> np.ndarray:
-        rows = self.alloc[l + 1] + 1
-        block = self.DOLD[self.woff[l]: self.woff[l] + rows * self.wstr[l]].reshape(rows, self.wstr[l])
-        return block.T
+        rows = self.alloc[l] + 1
+        return self.DOLD[self.woff[l]: self.woff[l] + rows * self.wstr[l]].reshape(rows, self.wstr[l])
 
     def act(self, l: int) -> np.ndarray:
         return self.A[self.aoff[l]: self.aoff[l] + self.alloc[l] + 1]
