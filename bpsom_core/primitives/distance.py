@@ -40,28 +40,49 @@ def _sq_dist_seq_numpy_loop(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarra
 
 
 if _nb is not None:
-    def _make_kernel(parallel: bool):
-        @_nb.njit(cache=True, nogil=True, parallel=parallel)
-        def kernel(acts, protos_t, out):  # pragma: no cover - compiled
-            n_b, n_h = acts.shape
-            n_c = protos_t.shape[1]
-            for b in _nb.prange(n_b):
-                for i in range(n_h):
-                    a = acts[b, i]
-                    for c in range(n_c):
-                        d = a - protos_t[i, c]
-                        out[b, c] += d * d
-            return out
-        return kernel
+    @_nb.njit(cache=True, nogil=True)
+    def _sq_dist_seq_kernel(acts, protos_t, out):  # pragma: no cover - compiled
+        """out[b, c] += (a_i - p_i)**2 for i in order; four units per pass over the cells.
 
-    _serial_kernel = _make_kernel(False)
-    _parallel_kernel = _make_kernel(True)
-    _PARALLEL_WORK = 2_000_000  # below this, waking threads costs more than it saves
+        The unrolling keeps each cell's additions in unit order (one rounded
+        add per unit), so the sums are bit-identical to the plain loop.
+        """
+        n_b, n_h = acts.shape
+        n_c = protos_t.shape[1]
+        h4 = n_h - n_h % 4
+        for b in range(n_b):
+            row = out[b]
+            for i in range(0, h4, 4):
+                a0 = acts[b, i]
+                a1 = acts[b, i + 1]
+                a2 = acts[b, i + 2]
+                a3 = acts[b, i + 3]
+                p0 = protos_t[i]
+                p1 = protos_t[i + 1]
+                p2 = protos_t[i + 2]
+                p3 = protos_t[i + 3]
+                for c in range(n_c):
+                    acc = row[c]
+                    d = a0 - p0[c]
+                    acc += d * d
+                    d = a1 - p1[c]
+                    acc += d * d
+                    d = a2 - p2[c]
+                    acc += d * d
+                    d = a3 - p3[c]
+                    acc += d * d
+                    row[c] = acc
+            for i in range(h4, n_h):
+                a = acts[b, i]
+                p = protos_t[i]
+                for c in range(n_c):
+                    d = a - p[c]
+                    row[c] += d * d
+        return out
 
     def _sq_dist_seq(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
         out = np.zeros((acts.shape[0], protos_t.shape[1]), dtype=acts.dtype)
-        big = acts.shape[0] > 1 and acts.size * protos_t.shape[1] >= _PARALLEL_WORK
-        return (_parallel_kernel if big else _serial_kernel)(acts, protos_t, out)
+        return _sq_dist_seq_kernel(acts, protos_t, out)
 else:  # pragma: no cover
     _sq_dist_seq = _sq_dist_seq_numpy_loop
 

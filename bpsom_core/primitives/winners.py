@@ -13,6 +13,31 @@ import numpy as np
 from ._backend import ops_for
 from .distance import sq_distances
 
+try:
+    import numba as _nb
+except Exception:  # pragma: no cover
+    _nb = None
+
+if _nb is not None:
+    @_nb.njit(cache=True, nogil=True)
+    def _winners_kernel(d2, labels, classes, limit, winner, partial, win_d2, part_d2):  # pragma: no cover
+        """The C's scan: ``<`` for the overall winner (first), ``<=`` for the partial one (last)."""
+        n_b, n_c = d2.shape
+        for b in range(n_b):
+            w, wd = -1, np.inf
+            p, pd = -1, np.inf
+            cls = classes[b]
+            for c in range(n_c):
+                d = d2[b, c]
+                if d < wd and d < limit:
+                    w, wd = c, d
+                if cls > 0 and labels[c] == cls and d <= pd and d <= limit:
+                    p, pd = c, d
+            winner[b], win_d2[b] = w, wd
+            partial[b], part_d2[b] = p, pd
+else:  # pragma: no cover
+    _winners_kernel = None
+
 
 def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
                  method: str = "exact", max_d2: Optional[float] = None
@@ -40,6 +65,12 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
         empty_i = ops.full((n_b,), -1, ops.int_dtype(), like=d2)
         empty_f = ops.full((n_b,), inf, d2.dtype, like=d2)
         return empty_i, empty_i, empty_f, empty_f
+    if ops.name == "numpy" and _winners_kernel is not None and labels.shape == (n_c,):
+        out = (np.empty(n_b, np.int64), np.empty(n_b, np.int64), np.empty(n_b, d2.dtype), np.empty(n_b, d2.dtype))
+        limit = inf if max_d2 is None else max_d2
+        _winners_kernel(d2, np.ascontiguousarray(labels), np.ascontiguousarray(cls), limit,
+                        out[0], out[1], out[2], out[3])
+        return out
 
     winner = ops.argmin1(d2)
     winner_d2 = d2[ops.arange(n_b, like=d2), winner]
