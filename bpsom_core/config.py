@@ -144,23 +144,30 @@ def _item(lst: list, i: int):
     return (lambda: lst[i]), put
 
 
-def check_parameters(p: CParams, emit: Emit) -> None:
+def check_parameters(p: CParams, emit: Emit, fixed: bool = False) -> None:
     """The C's ``cheque_parameters``: substitute defaults, warn, or raise CFatal.
 
     Order and wording are the C's, including the 'RELIABILTY' spelling and
     STOP_IF_NOTHING_DONE being checked against TEST_RATIO before TEST_RATIO
-    itself is corrected.
+    itself is corrected.  `fixed` checks TEST_RATIO first, clamps a default
+    that is itself out of range, and spells RELIABILITY correctly.
     """
     _drange(p, emit, "DUMP", *_scalar(p, "DUMP"), 0, 3, 0)
     for i in range(MAX_LAST_LAYER + 1):
         _drange(p, emit, "DUMPLAYER", *_item(p.DUMP_LAYER, i), 0, 1, -1)
     _drange(p, emit, "SEED", *_scalar(p, "SEED"), 0, 32000, 7)
     _drange(p, emit, "N_EPOCHS", *_scalar(p, "N_EPOCHS"), 1, INT_MAX, 2000)
-    _drange(p, emit, "STOP_IF_NOTHING_DONE", *_scalar(p, "STOP_IF_NOTHING_DONE"),
-            p.TEST_RATIO, p.N_EPOCHS, 100)
-    _drange(p, emit, "TEST_RATIO", *_scalar(p, "TEST_RATIO"), 1, p.N_EPOCHS, 5)
+    if fixed:
+        _drange(p, emit, "TEST_RATIO", *_scalar(p, "TEST_RATIO"), 1, p.N_EPOCHS, min(5, p.N_EPOCHS))
+        _drange(p, emit, "STOP_IF_NOTHING_DONE", *_scalar(p, "STOP_IF_NOTHING_DONE"),
+                p.TEST_RATIO, p.N_EPOCHS, min(100, p.N_EPOCHS))
+    else:
+        _drange(p, emit, "STOP_IF_NOTHING_DONE", *_scalar(p, "STOP_IF_NOTHING_DONE"),
+                p.TEST_RATIO, p.N_EPOCHS, 100)
+        _drange(p, emit, "TEST_RATIO", *_scalar(p, "TEST_RATIO"), 1, p.N_EPOCHS, 5)
     _frange(p, emit, "SOM_ERROR_USE", "SOM_ERROR_USE", 0.0, 1.0, f32(0.25))
-    _drange(p, emit, "RELIABILTY_THRESHOLD", *_scalar(p, "RELIABILITY_THRESHOLD"), 0, 100, 95)
+    _drange(p, emit, "RELIABILITY_THRESHOLD" if fixed else "RELIABILTY_THRESHOLD",
+            *_scalar(p, "RELIABILITY_THRESHOLD"), 0, 100, 95)
     _frange(p, emit, "PRUNE_THRESHOLD", "PRUNE_THRESHOLD", 0.0, 1.0, f32(0.02))
     for i in range(MAX_LAST_LAYER + 1):
         _drange(p, emit, "BP-architecture", *_item(p.N, i), 0, MAX_UNITS, -1)
@@ -186,7 +193,7 @@ def check_parameters(p: CParams, emit: Emit) -> None:
             raise CFatal(f"SOM-architecture: layer {i} grid {p.DIM_SOM[i]} is larger than {M_DIM_SOM_NETWORK}")
 
 
-def parameter_dump(p: CParams) -> str:
+def parameter_dump(p: CParams, fixed: bool = False) -> str:
     """The parameter block the C writes to the log (``dump_parameters``)."""
     dl = " ".join(str(v) for v in p.DUMP_LAYER[1:])
     lines = [
@@ -204,7 +211,7 @@ def parameter_dump(p: CParams) -> str:
         f"\nSTOP_IF_NOTHING_DONE = {p.STOP_IF_NOTHING_DONE}",
         f"\nTEST_RATIO = {p.TEST_RATIO}",
         f"\nSOM_ERROR_USE = {p.SOM_ERROR_USE:f}",
-        f"\nRELIABILTY_THRESHOLD = {p.RELIABILITY_THRESHOLD}",
+        f"\n{'RELIABILITY' if fixed else 'RELIABILTY'}_THRESHOLD = {p.RELIABILITY_THRESHOLD}",
         f"\nPRUNE_THRESHOLD = {p.PRUNE_THRESHOLD:f}",
         f"\n\nBP-architecture = {p.N[0]} " + "".join(f"{n} " for n in p.N[1:]),
         f"\nBP_LEARN_RATE = {p.BP_LEARN_RATE:f}",

@@ -166,16 +166,20 @@ class ExactRun:
         io.log(f"NEW SESSION BPSOM {VERSION} (Copyright 1997 ton weijters)")
         io.log(f"\nTime: {_asctime()}")
         stdout_before = io.stdout_bytes
+        fixed = self.cmode == 1
         try:
-            check_parameters(p, io.both)            # dump_parameters checks first...
-            io.log(parameter_dump(p))
+            check_parameters(p, io.both, fixed)     # dump_parameters checks first...
+            io.log(parameter_dump(p, fixed))
             io.reopen_log()
             log_mark = io.stdout_bytes
-            check_parameters(p, io.both)            # ...and main checks again
+            if not fixed:
+                check_parameters(p, io.both)        # ...and main checks again (C only)
             self.duplicate_warning = io.stdout_bytes > log_mark
         except CFatal as exc:
             raise self.fatal(f"{exc.reason} (the C program stops here too)")
         self.warned = io.stdout_bytes > stdout_before
+        self.user_dump = p.DUMP
+        self.best_snapshot = None
         self.validate_architecture()
         self.classlabel = p.class_labels() + [b""] * 512
         if len(p.OLD_ENV) > 1:
@@ -196,12 +200,15 @@ class ExactRun:
             self.epoch += 1
             self.nothing_done += 1
             if self.epoch > p.N_EPOCHS or self.nothing_done > p.STOP_IF_NOTHING_DONE:
+                if self.cmode == 1 and self.best_snapshot is None:
+                    self.best_snapshot = self.snapshot()   # fixed: never end without a best network
                 self.abstract()
                 io.log(f"\nTime: {_asctime()}")
                 io.log(f"\nBP_SOM ({VERSION}) ready\n\n")
                 return
             self.som_cont = som_context(p, self.epoch)
             self.som_lr = som_learn_rate(p, self.epoch)
+            self.reset_avg_act()
             self.reset_std()
             self.complete_epoch(1, 1)
             if self.epoch % p.TEST_RATIO == 0:
@@ -245,9 +252,12 @@ class ExactRun:
         for _ in range(1000):
             ra = np.float32(ra + np.float32(g.rand() // 1000))
         count = sum((int(net.N[l]) + 1) * int(net.N[l + 1]) for l in range(net.L))
-        count += sum(int(net.dims[l]) ** 2 * int(net.N[l]) for l in range(net.L) if net.dims[l] > 0)
+        som_layers = net.L + 1 if self.cmode == 1 else net.L
+        count += sum(int(net.dims[l]) ** 2 * int(net.N[l]) for l in range(som_layers) if net.dims[l] > 0)
         rands = g.take(count)
-        used = K.random_weights(rands, net.N, net.L, net.W, net.woff, net.wstr, net.dims, net.P, net.poff, ra)
+        som_layers = net.L + 1 if self.cmode == 1 else net.L
+        used = K.random_weights(rands, net.N, net.L, net.W, net.woff, net.wstr, net.dims, net.P, net.poff, ra,
+                                som_layers)
         assert used == count
 
     # --- environment files ---------------------------------------------------------------
@@ -312,9 +322,36 @@ class ExactRun:
                 net.reliability(l)[:] = bst.reliability[l]
                 net.prototypes(l)[1: bst.N[l] + 1, :] = bst.vectors[l].T
 
+    def snapshot(self) -> dict:
+        """The network as save_environment would write it, but at full precision."""
+        net = self.net
+        return {"N": net.N.copy(), "W": net.W.copy(), "P": net.P.copy(), "LAB": net.LAB.copy(),
+                "PCT": net.PCT.copy()}
+
+    def restore(self, snap: dict) -> None:
+        """Load a snapshot back (fixed mode's abstract), logging it as read_environment does."""
+        net, io = self.net, self.io
+        io.log("\n\nNew network format: ")
+        for n in snap["N"]:
+            io.log(f"{int(n)} ")
+        io.log("\nDIM_SOMS = ")
+        for d in net.dims:
+            io.log(f"{int(d)} ")
+        net.N[:] = snap["N"]
+        net.W[:] = snap["W"]
+        net.P[:] = snap["P"]
+        net.LAB[:] = snap["LAB"]
+        net.PCT[:] = snap["PCT"]
+
     # --- statistics --------------------------------------------------------------------
+    def reset_avg_act(self) -> None:
+        # the C's reset_avg_act clears the std array (so averages are never reset); fixed resets them
+        if self.cmode == 1:
+            self.net.AVG[:] = 0.0
+        else:
+            self.net.STD[:] = 0.0
+
     def reset_std(self) -> None:
-        # reset_avg_act clears the std array too (the C's quirk), so averages never reset
         self.net.STD[:] = 0.0
 
     def count_avg(self, number: int) -> None:
@@ -335,7 +372,10 @@ class ExactRun:
     # --- passes ------------------------------------------------------------------------
     def dumps_per_example(self, lrn: int) -> bool:
         p = self.p
-        return (p.DUMP > 1 and lrn == 1) or (p.DUMP > 0 and any(v > 0 for v in p.DUMP_LAYER[: self.net.L + 1]))
+        layers = p.DUMP > 0 and any(v > 0 for v in p.DUMP_LAYER[: self.net.L + 1])
+        if self.cmode == 1 and self.user_dump == 0:
+            layers = False   # fixed: the abstract's DUMP=1 no longer turns on DUMP_LAYER dumps
+        return (p.DUMP > 1 and lrn == 1) or layers
 
     def complete_epoch(self, lrn: int, material: int) -> None:
         p, net = self.p, self.net
@@ -401,7 +441,7 @@ class ExactRun:
                             if 1 <= x <= D and 1 <= y <= D:
                                 d = max(abs(x - wx), abs(y - wy))
                                 parts.append(f"\nSOM{l} x={x} y={y} updated (distance={d})")
-        if p.DUMP > 0:
+        if p.DUMP > 0 and (self.cmode == 0 or self.user_dump > 0):
             ok = net.CTR[K.RES_TARGET] == net.CTR[K.RES_OUT]
             parts.append(clog.dump_result(
                 bool(ok), self.classlabel[int(ds.labels[k])], p.DUMP_LAYER, net.L, net.dims,
@@ -443,7 +483,8 @@ class ExactRun:
         if material == 2:
             better = (p_correct > self.best_p_correct
                       or (p_correct == self.best_p_correct and float(mse) + MIN_IMPROVE < float(self.best_mse[2]))
-                      or (self.pruned == 1 and p_correct >= self.best_p_correct))
+                      or (self.pruned == 1 and p_correct >= self.best_p_correct)
+                      or (self.cmode == 1 and self.best_epoch == 0))   # fixed: 0% accuracy still saves
             if better:
                 self.best_p_correct = p_correct
                 self.best_mse[2] = mse
@@ -453,6 +494,8 @@ class ExactRun:
                 if len(p.BEST_ENV) > 1:
                     io.both("*", "*")
                     self.save_environment(p.BEST_ENV)
+                if self.cmode == 1:
+                    self.best_snapshot = self.snapshot()
         if material == 3 and self.epoch == self.best_epoch:
             for i in range(1, 4):
                 self.best_class[i] = self.end_class[i]
@@ -501,7 +544,9 @@ class ExactRun:
                     net.prune_unit(l, i)
                     self.pruned = 1
                     self.nothing_done = 0
-                i += 1  # the unit that slid into slot i is not looked at (the C's quirk)
+                    if self.cmode == 1:
+                        continue  # fixed: look at the unit that slid into slot i
+                i += 1  # the C skips the unit that slid into slot i
 
     # --- abstract ----------------------------------------------------------------------
     def abstract(self) -> None:
@@ -521,9 +566,14 @@ class ExactRun:
 
         io.log(row(self.best_epoch, self.best_mse, self.best_class, self.best_som))
         io.log(row(self.epoch, self.end_mse, self.end_class, self.end_som))
-        self.read_environment(p.BEST_ENV, first=False)
+        if self.cmode == 1:
+            self.restore(self.best_snapshot)   # fixed: the best network at full precision
+        else:
+            self.read_environment(p.BEST_ENV, first=False)
         self.nothing_done = 0
         net.bpconf[:] = 0
+        if self.cmode == 0:
+            self.reset_avg_act()
         self.reset_std()
         self.count_avg(1)
         self.epoch = self.best_epoch

@@ -48,8 +48,11 @@ def sigmoid(s):
 
 
 @njit(cache=True)
-def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S):
+def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot):
     """The C's forward(): the one-hot input shortcut for grapho data, full sums otherwise.
+
+    The C never stores one-hot inputs in act[0] (so its generic weight loop
+    sees them as 0); with `store_onehot` ('fixed' mode) act[0] holds them.
 
     Sums run side by side over target units j (contiguous rows of weight[l][i]),
     each one still adding its terms in the C's order i = 0, 1, 2, ...
@@ -72,6 +75,8 @@ def forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S):
         for p in range(onact.shape[1]):
             base = woff[0] + onact[k, p] * wstr[0]
             row = W[base: base + n1 + 1]
+            if store_onehot:
+                A[aoff[0] + onact[k, p]] = F32(1.0)
             for j in range(n1 + 1):
                 S[j] = F32(S[j] + row[j])
     out = A[aoff[1]: aoff[1] + n1 + 1]
@@ -150,8 +155,13 @@ def truncated_distance(l, c, ncell, stop, N, A, aoff, P, poff):
 
 @njit(cache=True)
 def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
-                 somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist):
-    """The C's process_som_vectors(): winners, partial winners, SOM error use, SOM update, counting."""
+                 somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist, cmode):
+    """The C's process_som_vectors(): winners, partial winners, SOM error use, SOM update, counting.
+
+    In 'fixed' mode (cmode 1) evaluation passes compare full distances for the
+    partial winner and a layer without a partial winner reports none, instead
+    of the previous example's reliability and distance.
+    """
     for l in range(0, L + 1):
         LI[l, PWX] = 0
         LI[l, PWY] = 0
@@ -178,7 +188,10 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
         win = -1
         part = -1
         wlab = 0
-        exact_partial = (lrn == 0) and dumping
+        exact_partial = (lrn == 0) and dumping and cmode == 0
+        if cmode == 1:
+            LI[l, PREL] = 0
+            LF[l, PDIS] = F32(0.0)
         for c in range(ncell):
             d = dist[c]
             md_before = md
@@ -323,6 +336,8 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
         for i in range(1, N[l] + 1):
             b = S[i]
             a = A[aoff[l] + i]
+            if cmode == 1:
+                som_error = F32(0.0)
             b = F32(F64(F32(b * a)) * (1.0 - F64(a)))
             if use:
                 proto = P[poff[l] + i * ncell + pc]
@@ -333,7 +348,7 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
             dbg_bp[aoff[l] + i] = b
             dbg_som[aoff[l] + i] = som_error
     n1 = N[1]
-    if not dense:
+    if not dense and cmode == 0:
         # the C's shortcut for one-hot inputs: active inputs get a momentum step here...
         for i in range(1, n1 + 1):
             S[i] = F32(lr * E[aoff[1] + i])
@@ -385,13 +400,17 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
         CTR[EXAMPLE] += 1
         labeln = labels[k]
         set_target(k, dense, labels, targets, N, L, T)
-        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S)
+        store_onehot = cmode == 1 and not dense
+        if store_onehot:
+            for i in range(1, N[0] + 1):
+                A[aoff[0] + i] = F32(0.0)
+        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot)
         if res_ok(N, L, T, A, aoff, bpconf, CTR):
             CTR[TEL_OK] += 1
         example_error = count_error(N, L, T, A, aoff)
         ACC[0] = F32(ACC[0] + example_error)
         process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
-                     somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist)
+                     somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist, cmode)
         if stat_mode == 1:
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
@@ -445,8 +464,11 @@ def backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, w
 
 
 @njit(cache=True)
-def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand):
-    """The C's random_weights(): float32 arithmetic on (float)rand()."""
+def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_layers):
+    """The C's random_weights(): float32 arithmetic on (float)rand().
+
+    SOMs of layers 0 .. som_layers-1 are initialised (the C: below the output layer).
+    """
     q = 0
     for l in range(0, L):
         for i in range(0, N[l] + 1):
@@ -454,7 +476,7 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand):
                 r = F32(rands[q])
                 q += 1
                 W[woff[l] + i * wstr[l] + j] = F32(F32(avg_rand - r) / avg_rand)
-    for l in range(0, L):
+    for l in range(0, som_layers):
         D = dims[l]
         if D <= 0:
             continue
