@@ -30,7 +30,7 @@ wires it into ``nn.Module`` state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -258,30 +258,50 @@ class BPSOMHead(nn.Module):
         self._epoch_acts = []
 
     @torch.no_grad()
-    def prune(self, threshold: float) -> torch.Tensor:
+    def prune(self, threshold: float) -> "PruneResult":
         """Remove units whose activation std is at or below ``threshold``.
 
         Physically shrinks ``hidden`` (rows), ``classifier`` (columns, with
         the pruned units' mean contribution folded into its bias),
-        ``prototypes`` and the statistics.  Returns the (H,) bool mask of
-        removed units; parameters keep their identity (``.data`` is
-        replaced) so an optimizer can be brought along with
-        :func:`bpsom_bert.pruning.shrink_optimizer_state`.
+        ``prototypes`` and the statistics.  Shrunk weights become NEW
+        ``nn.Parameter`` objects (autograd and DDP cache a parameter's shape,
+        so resizing ``.data`` in place is not safe); the result lists
+        (old, new, unit axis) so :func:`bpsom_bert.pruning.shrink_optimizer_state`
+        can carry an optimizer along.
         """
         mask = P.prune_mask(self.act_std.clone(), threshold)
+        result = PruneResult(mask=mask)
         if not bool(mask.any()):
-            return mask
-        cls = self.classifier
-        cls.bias.data = P.absorb_bias(cls.bias.data, cls.weight.data.T, self.act_mean.to(cls.bias.dtype), mask)
-        cls.weight.data = P.remove_units(cls.weight.data, mask, axis=1)
-        self.hidden.weight.data = P.remove_units(self.hidden.weight.data, mask, axis=0)
-        self.hidden.bias.data = P.remove_units(self.hidden.bias.data, mask, axis=0)
-        for p in (cls.weight, self.hidden.weight, self.hidden.bias):
-            p.grad = None
+            return result
+        cls, hid = self.classifier, self.hidden
+        mean = self.act_mean.to(cls.bias.dtype)
+        new_values = {
+            (cls, "bias"): (P.absorb_bias(cls.bias, cls.weight.T, mean, mask), None),
+            (cls, "weight"): (P.remove_units(cls.weight, mask, axis=1), 1),
+            (hid, "weight"): (P.remove_units(hid.weight, mask, axis=0), 0),
+            (hid, "bias"): (P.remove_units(hid.bias, mask, axis=0), 0),
+        }
+        for (module, name), (value, axis) in new_values.items():
+            old = getattr(module, name)
+            new = nn.Parameter(value.detach().clone().contiguous(), requires_grad=old.requires_grad)
+            setattr(module, name, new)
+            result.replaced.append((old, new, axis))
         keep = int((~mask).sum())
         cls.in_features = keep
-        self.hidden.out_features = keep
+        hid.out_features = keep
         self.prototypes = P.remove_units(self.prototypes, mask, axis=1).contiguous()
         self.act_mean = P.remove_units(self.act_mean, mask)
         self.act_std = P.remove_units(self.act_std, mask)
-        return mask
+        return result
+
+
+@dataclass
+class PruneResult:
+    """Which units went, and which parameters replaced which (axis None: same shape)."""
+
+    mask: torch.Tensor
+    replaced: list = field(default_factory=list)
+
+    @property
+    def n_pruned(self) -> int:
+        return int(self.mask.sum())

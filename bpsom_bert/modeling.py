@@ -150,11 +150,11 @@ class BPSOMForSequenceClassification(nn.Module):
         return result if return_dict else result.to_tuple()
 
     @torch.no_grad()
-    def prune(self, threshold: float) -> torch.Tensor:
-        """Variance pruning of the head (see :meth:`BPSOMHead.prune`)."""
-        mask = self.head.prune(threshold)
+    def prune(self, threshold: float):
+        """Variance pruning of the head (see :meth:`BPSOMHead.prune`); returns its PruneResult."""
+        result = self.head.prune(threshold)
         self.config.hidden_size = self.head.hidden_size
-        return mask
+        return result
 
     # --- persistence --------------------------------------------------------
 
@@ -180,6 +180,12 @@ class BPSOMForSequenceClassification(nn.Module):
         state = load_file(str(d / WEIGHTS_NAME), device=map_location)
         model.load_state_dict(state, strict=True)
         return model.to(map_location)
+
+
+try:  # AutoConfig.from_pretrained(run_dir/best_model) then knows "bpsom"
+    AutoConfig.register("bpsom", BPSOMConfig)
+except ValueError:  # already registered (module reloaded)
+    pass
 
 
 def _takes_pooling_flag(name_or_path: str) -> bool:

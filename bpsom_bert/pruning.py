@@ -12,26 +12,26 @@ import torch
 
 from bpsom_core import primitives as P
 
-from .head import BPSOMHead
-
-
-def head_pruned_axes(head: BPSOMHead) -> list[tuple[torch.nn.Parameter, int]]:
-    """Each shrinking parameter of the head and the axis that holds the units."""
-    return [(head.hidden.weight, 0), (head.hidden.bias, 0), (head.classifier.weight, 1)]
+from .head import PruneResult
 
 
 @torch.no_grad()
-def shrink_optimizer_state(optimizer: torch.optim.Optimizer, head: BPSOMHead,
-                           mask: torch.Tensor, old_shapes: dict) -> None:
-    """Slice the state of the head's pruned parameters with ``mask`` (H,) bool.
+def shrink_optimizer_state(optimizer: torch.optim.Optimizer, result: PruneResult) -> None:
+    """Point ``optimizer`` at the pruned head's new parameters, state sliced alike.
 
-    ``old_shapes`` maps each parameter to its shape before pruning: state
-    tensors of that shape are sliced, anything else is left alone.
+    For each (old, new, axis) of ``result``: the new parameter takes the old
+    one's place in its param group, and every state tensor shaped like the
+    old parameter is cut with ``remove_units`` along ``axis`` (kept whole for
+    the classifier bias, whose shape does not change).
     """
-    for param, axis in head_pruned_axes(head):
-        state = optimizer.state.get(param)
+    swap = {id(old): new for old, new, _ in result.replaced}
+    for group in optimizer.param_groups:
+        group["params"] = [swap.get(id(p), p) for p in group["params"]]
+    for old, new, axis in result.replaced:
+        state = optimizer.state.pop(old, None)
         if not state:
             continue
         for key, value in list(state.items()):
-            if isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(old_shapes[param]):
-                state[key] = P.remove_units(value, mask.to(value.device), axis=axis).contiguous()
+            if axis is not None and isinstance(value, torch.Tensor) and value.shape == old.shape:
+                state[key] = P.remove_units(value, result.mask.to(value.device), axis=axis).contiguous()
+        optimizer.state[new] = state

@@ -150,6 +150,9 @@ def run_job(job: GlueJob, on_progress: Callable[[str, dict], None]) -> dict[str,
                    "elapsed_s": round(r.elapsed_s, 2)} for m, r in results.items()}
     if job.mode == "both" and du.is_main():
         _compare(job, results)
+    if du.is_distributed():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     return summary
 
 

@@ -30,7 +30,7 @@ from .config import RunConfig
 from .data import Collator, EncodedSplit, TaskSpec
 from .head import BPSOMHead
 from .modeling import BPSOMForSequenceClassification
-from .pruning import head_pruned_axes, shrink_optimizer_state
+from .pruning import shrink_optimizer_state
 from .runlog import RunLog, format_avg_std, format_som_labeling
 
 
@@ -242,14 +242,13 @@ class GlueTrainer:
     def prune(self, epoch: int) -> int:
         """Variance pruning; returns the number of units removed."""
         head: BPSOMHead = self.model.head
-        old = {p: tuple(p.shape) for p, _ in head_pruned_axes(head)}
         before = head.hidden_size
-        mask = self.model.prune(self.cfg.pruning.threshold)
-        n = int(mask.sum())
+        result = self.model.prune(self.cfg.pruning.threshold)
+        n = result.n_pruned
         if n:
-            shrink_optimizer_state(self.optimizer, head, mask, old)
-            self.ddp = self._wrap()  # DDP's buckets were sized for the old shapes
-            removed = [int(i) + 1 for i in torch.nonzero(mask).flatten()]
+            shrink_optimizer_state(self.optimizer, result)
+            self.ddp = self._wrap()  # DDP's buckets were sized for the old parameters
+            removed = [int(i) + 1 for i in torch.nonzero(result.mask).flatten()]
             self.log.line(f" 1:-{n}")
             self.log.event("pruned", epoch=epoch, units=removed, before=before, after=head.hidden_size)
         return n

@@ -81,7 +81,9 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device)
     summary = _run_with_progress(job, progress)
-    click.echo(json.dumps({"task": spec.name, "results": summary}, indent=2))
+    from bpsom_bert.distributed import rank_from_env
+    if rank_from_env() == 0:
+        click.echo(json.dumps({"task": spec.name, "results": summary}, indent=2))
 
 
 def _run_with_progress(job, progress: Optional[bool]) -> dict:

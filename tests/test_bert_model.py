@@ -10,7 +10,7 @@ pytest.importorskip("transformers")
 from test_bert_support import tiny_model  # noqa: E402
 
 from bpsom_bert.modeling import BPSOMForSequenceClassification  # noqa: E402
-from bpsom_bert.pruning import head_pruned_axes, shrink_optimizer_state  # noqa: E402
+from bpsom_bert.pruning import shrink_optimizer_state  # noqa: E402
 
 
 def _batch(b=6, n=10, seed=0):
@@ -66,7 +66,7 @@ def test_pruning_shrinks_every_tensor_and_keeps_the_outputs():
         keep = [i for i in range(8) if i not in units]
         kept_protos = model.head.prototypes[:, keep].clone()
         kept_w = model.head.classifier.weight[:, keep].clone()
-    mask = model.prune(0.02)
+    mask = model.prune(0.02).mask
     assert mask.tolist() == [i in units for i in range(8)]
     h = model.head
     assert h.hidden.weight.shape == (5, 32) and h.hidden.bias.shape == (5,)
@@ -88,12 +88,15 @@ def test_optimizer_state_follows_the_pruned_units():
     head = model.head
     avg_before = opt.state[head.hidden.weight]["exp_avg"].clone()
     cls_before = opt.state[head.classifier.weight]["exp_avg_sq"].clone()
-    old = {p: tuple(p.shape) for p, _ in head_pruned_axes(head)}
+    bias_state = opt.state[head.classifier.bias]["exp_avg"].clone()
     model.eval()
     _make_constant_units(model, [0, 7])
-    mask = model.prune(0.02)
-    shrink_optimizer_state(opt, head, mask, old)
+    result = model.prune(0.02)
+    shrink_optimizer_state(opt, result)
     keep = torch.tensor([1, 2, 3, 4, 5, 6])
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert all(id(new) in in_opt and id(old) not in in_opt for old, new, _ in result.replaced)
+    assert torch.equal(opt.state[head.classifier.bias]["exp_avg"], bias_state)
     assert torch.equal(opt.state[head.hidden.weight]["exp_avg"], avg_before[keep])
     assert torch.equal(opt.state[head.classifier.weight]["exp_avg_sq"], cls_before[:, keep])
     assert opt.state[head.hidden.bias]["exp_avg"].shape == (6,)
