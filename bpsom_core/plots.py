@@ -43,6 +43,15 @@ def _class_colours(n: int) -> np.ndarray:
     return np.array([cmap(i % cmap.N)[:3] for i in range(n)])
 
 
+def _grid_ticks(ax, shape) -> None:
+    """1-based cell numbers, as the C's log prints them (every cell up to 30, else every 5th)."""
+    for axis, n in ((ax.xaxis, shape[0]), (ax.yaxis, shape[1])):
+        step = 1 if n <= 30 else 5
+        ticks = list(range(0, n, step))
+        axis.set_ticks(ticks)
+        axis.set_ticklabels([str(t + 1) for t in ticks], fontsize=7)
+
+
 def umatrix(prototypes: np.ndarray) -> np.ndarray:
     """Mean Euclidean distance from each cell's prototype to its 4-neighbours; (D, D, H) -> (D, D)."""
     p = np.asarray(prototypes, dtype=float)
@@ -86,10 +95,7 @@ def plot_som_map(labels: np.ndarray, reliability: np.ndarray, class_names: Seque
             for y in range(labels.shape[1]):
                 if labels[x, y] > 0:
                     ax.text(x, y, f"{int(rel[x, y])}", ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(labels.shape[0]))
-    ax.set_xticklabels(range(1, labels.shape[0] + 1), fontsize=7)
-    ax.set_yticks(range(labels.shape[1]))
-    ax.set_yticklabels(range(1, labels.shape[1] + 1), fontsize=7)
+    _grid_ticks(ax, labels.shape)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title)
@@ -109,6 +115,7 @@ def plot_umatrix(prototypes: np.ndarray, title: str = "U-matrix"):
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(u.T, cmap="bone_r", origin="upper", interpolation="nearest")
     fig.colorbar(im, ax=ax, label="mean distance to neighbours")
+    _grid_ticks(ax, u.shape)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title)
@@ -185,6 +192,8 @@ def plot_unit_std(stds: Sequence[np.ndarray], threshold: float, unit_ids: Option
             ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
                        label=f"prune threshold {threshold:g}")
             ax.legend(fontsize=7)
+        else:
+            ax.set_title("pruning off", fontsize=8)
         ax.set_xlabel(f"unit (layer {l + 1})")
         ax.set_ylabel("std of activation")
     fig.suptitle(title)
