@@ -147,3 +147,33 @@ def test_relabel_from_epoch_counts_matches_a_labelling_pass():
     assert torch.equal(from_epoch[1], head.reliability)
     torch.testing.assert_close(from_epoch[2], head.act_std)
     assert int(head.counts.sum()) == 20
+
+
+def test_som_term_scales_like_the_mean_loss():
+    """Two half batches with loss/2 each (gradient accumulation) give the full batch's gradient."""
+    torch.manual_seed(4)
+    x = torch.randn(8, 6)
+    y = torch.tensor([0, 1, 1, 0, 0, 1, 0, 1])
+    full = _head(alpha=0.5, threshold=0)
+    half = _head(alpha=0.5, threshold=0)
+    half.load_state_dict(full.state_dict())
+    out = full(x, y)
+    (torch.nn.functional.cross_entropy(out.logits, y) + out.som_objective).backward()
+    for sl in (slice(0, 4), slice(4, 8)):
+        o = half(x[sl], y[sl])
+        ((torch.nn.functional.cross_entropy(o.logits, y[sl]) + o.som_objective) / 2).backward()
+    assert int(out.som_used) == 8
+    torch.testing.assert_close(half.hidden.weight.grad, full.hidden.weight.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(half.hidden.bias.grad, full.hidden.bias.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_bf16_autocast_step_runs_and_keeps_som_in_float32():
+    head = _head(alpha=0.25, threshold=0, lr=0.1, context=1)
+    x = torch.randn(8, 6)
+    y = torch.randint(0, 2, (8,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(x, y)
+    loss = torch.nn.functional.cross_entropy(out.logits.float(), y) + out.som_objective
+    loss.backward()
+    assert head.prototypes.dtype == torch.float32 and torch.isfinite(head.prototypes).all()
+    assert head.hidden.weight.grad is not None and torch.isfinite(head.hidden.weight.grad).all()
