@@ -86,6 +86,9 @@ def _case_dirs(root: Path) -> list[Path]:
                    "whitespace, blank lines, inf/nan and '+' in the .prm, empty layers.")
 @click.option("--no-fatal", is_flag=True,
               help="Do not generate parameters without a C default (the C stops with 'no default').")
+@click.option("--exclude", multiple=True, metavar="TAG",
+              help="Never generate cases with a feature tag starting with TAG (repeatable), e.g. "
+                   "--exclude lenient:empty_hidden_layer for a known, accepted difference.")
 @click.option("--max-lines", type=click.IntRange(1, 5000), default=120, show_default=True,
               help="Live mode: most learning lines per case.")
 @click.option("--max-epochs", type=click.IntRange(1, 1000), default=6, show_default=True,
@@ -101,7 +104,7 @@ def _case_dirs(root: Path) -> list[Path]:
               help="Also write the report as JSON (atomically).")
 @click.option("--against-c-binary", type=click.Path(dir_okay=False), default=None, hidden=True,
               help="Harness self-test: compare the C binary with another C binary.")
-def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient, no_fatal, max_lines,
+def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient, no_fatal, exclude, max_lines,
            max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     if record:
@@ -119,7 +122,7 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient
         c = _c_runner(c_binary, timeout)
         ours = _ours_runner(engine, compat, against_c_binary, timeout)
         code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs),
-                     not no_shrink, console, json_path)
+                     not no_shrink, console, json_path, tuple(exclude))
     sys.exit(code)
 
 
@@ -147,7 +150,7 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
 
 
 def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,
-          console: Console, json_path: Optional[str]) -> int:
+          console: Console, json_path: Optional[str], exclude: tuple[str, ...] = ()) -> int:
     from parity.live import run_live
     from parity.report import print_live_report, write_json
 
@@ -155,7 +158,8 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
         seed = random.SystemRandom().randrange(2**31)
     keep_dir = Path(keep) if keep else None
     repro_root = (keep_dir / "failures") if keep_dir else Path(tempfile.mkdtemp(prefix="bpsom-parity-"))
-    command = f"bpsom parity --c-binary {c.binary} --examples {examples} --seed {seed}"
+    command = f"bpsom parity --c-binary {c.binary} --examples {examples} --seed {seed}" + \
+        ("" if not exclude else " " + " ".join(f"--exclude {e}" for e in exclude))
     console.print(f"{command}: {examples} cases, C vs {ours.name}", markup=False)
     t0 = time.perf_counter()
 
@@ -166,7 +170,7 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
                       f"{stats.c_failed} C failed, {time.perf_counter() - t0:.0f} s")
 
     stats = run_live(c, ours, examples, seed, options, keep=keep_dir, repro_root=repro_root,
-                     command=command, progress=progress, shrink=shrink)
+                     command=command, progress=progress, shrink=shrink, exclude=exclude)
     _progress(None)
     summary = print_live_report(stats, console, seed, examples)
     if json_path:

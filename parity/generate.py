@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -282,9 +283,11 @@ def cases(draw, opts: GenOptions = GenOptions()) -> CaseSpec:
         feats.append("prm_crlf")
     if lenient:
         prm.separator = draw(st.sampled_from([" = ", " = ", "=", "  =\t"]))
+        if prm.separator != " = ":
+            feats.append("lenient:prm_separator")
         if _one_in(draw, 10):
             prm.second_all_labels = _all_labels(draw, n_labels, lenient)
-            feats.append("all_labels_twice")
+            feats.append("lenient:all_labels_twice")
 
     # data
     table_seed = draw(st.integers(0, 2**31 - 1))
@@ -298,7 +301,8 @@ def cases(draw, opts: GenOptions = GenOptions()) -> CaseSpec:
         top = max_lines if role == "LRN" else max(1, max_lines // 2)
         spec = DataSpec(
             seed=draw(st.integers(0, 2**31 - 1)),
-            n_lines=draw(st.one_of(st.integers(min(8, top), top), st.integers(1, top))),
+            # enough lines per class that a few epochs learn something (else no .bst)
+            n_lines=draw(st.one_of(st.integers(min(top, max(8, 4 * n_classes)), top), st.integers(1, top))),
             n_classes=n_classes, noise=noise,
             duplicates=_chance(draw, 0.1),
             crlf=_chance(draw, 0.1),
@@ -369,7 +373,26 @@ def _describe(layers, dims, values, n_classes, n_labels, lines, old_env, noise) 
     tags.append(f"label_noise:{noise}")
     if _oob(layers):
         tags.append("oob:hidden_layer_larger_than_output")
+    if any(layers[i] == 0 for i in range(1, last)):
+        tags.append("lenient:empty_hidden_layer")
+    if layers[0] != INPUTS:
+        tags.append("lenient:extra_inputs")
+    if dims[0] > 0 or any(dims[i] > 0 for i in range(last, MAX_LAST_LAYER + 1)):
+        tags.append("lenient:som_off_hidden_layers")
+    numbers = [str(v) for k, v in values.items()
+               if k not in ("LRN", "VAL", "TST", "LOG", "OLD_ENV", "BEST_ENV", "ALL_LABELS")]
+    if any(re.search(r"inf|nan", v) for v in numbers):
+        tags.append("lenient:inf_nan")
+    if any(re.search(r"[+]|(?<![\d.])00\d|^\.|-\.|e[+-]", v) for v in numbers):
+        tags.append("lenient:number_spelling")
     return tags
+
+
+def excluding(strategy: st.SearchStrategy[CaseSpec], prefixes: tuple[str, ...]) -> st.SearchStrategy[CaseSpec]:
+    """Drop cases with a feature tag starting with any of ``prefixes`` (``--exclude``)."""
+    if not prefixes:
+        return strategy
+    return strategy.filter(lambda spec: not any(f.startswith(prefixes) for f in spec.features))
 
 
 def example_case(seed: int, opts: Optional[GenOptions] = None) -> CaseSpec:

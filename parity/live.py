@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from parity.casedir import CaseOutcome, compare_case, observed_tags, write_case_dir, write_reproducer
-from parity.generate import CaseSpec, GenOptions, cases
+from parity.generate import CaseSpec, GenOptions, cases, excluding
 from parity.runners import Runner
 
 
@@ -64,7 +64,7 @@ class LiveStats:
 
 # Tags worth counting for "what did we actually exercise" in the report.
 COVERAGE_PREFIXES = ("som:layer", "old_env", "dump:1", "dump:2", "one_class", "argv_seed",
-                     "fatal:", "existing_log", "all_labels_twice", "prm_crlf", "oob:")
+                     "fatal:", "existing_log", "prm_crlf", "oob:", "lenient:")
 COVERAGE_CONTAINS = ("crlf:", "no_trailing_newline:", "duplicates:", "lenient_whitespace:")
 
 
@@ -74,7 +74,7 @@ def _coverage_tags(spec: CaseSpec, outcome: CaseOutcome) -> set[str]:
         if f.startswith("hidden_layers:"):
             tags.add(f)
         elif f.startswith(COVERAGE_PREFIXES):
-            tags.add(f.split(":")[0] + (":" + f.split(":")[1] if f.startswith(("som:", "dump:", "fatal:")) else ""))
+            tags.add(f.split(":")[0] + (":" + f.split(":")[1] if f.startswith(("som:", "dump:", "fatal:", "lenient:")) else ""))
         elif f.startswith(COVERAGE_CONTAINS):
             tags.add(f.split(":")[0])
         elif f.startswith("test_ratio:") and f != "test_ratio:1":
@@ -102,11 +102,12 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
              options: GenOptions = GenOptions(), keep: Optional[Path] = None,
              repro_root: Optional[Path] = None, command: str = "bpsom parity",
              progress: Optional[Callable[[LiveStats], None]] = None,
-             shrink: bool = True) -> LiveStats:
+             shrink: bool = True, exclude: tuple[str, ...] = ()) -> LiveStats:
     """Generate ``examples`` cases, compare both programs, shrink the first mismatch.
 
     ``keep``: also write every generated case (inputs + C outputs) there.
     ``repro_root``: where the minimal failing case is written.
+    ``exclude``: feature-tag prefixes never to generate (known, accepted differences).
     """
     stats = LiveStats()
     state = {"failed_once": False, "last": None}
@@ -134,7 +135,7 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
             raise ParityMismatch(outcome.first())
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
-    test = given(cases(options))(check)
+    test = given(excluding(cases(options), exclude))(check)
     test = settings(max_examples=examples, deadline=None, database=None, phases=phases,
                     verbosity=Verbosity.quiet, print_blob=False, report_multiple_bugs=False,
                     suppress_health_check=list(HealthCheck))(test)
