@@ -21,8 +21,6 @@ NAME_L = 128
 INT_MAX = 2147483647
 DONOTHING = 0.0001
 MIN_IMPROVE = 0.005
-SOM_LR_FALL = 1
-SOM_CONTEXT_FALL = 4
 VERSION = "PD1.00"
 
 
@@ -230,15 +228,11 @@ def parameter_dump(p: CParams, fixed: bool = False) -> str:
 
 def som_context(p: CParams, epoch: int) -> int:
     """SOM neighbourhood radius for an epoch (the C's update_som_context_and_lr)."""
-    import math
-    frac = math.pow(float(p.N_EPOCHS) - epoch, SOM_CONTEXT_FALL) / math.pow(float(p.N_EPOCHS), SOM_CONTEXT_FALL)
-    return int(p.SOM_MIN_CONTEXT + math.floor(frac * (p.SOM_MAX_CONTEXT - p.SOM_MIN_CONTEXT) + 0.5))
+    from .primitives.schedule import context_schedule
+    return context_schedule(epoch, p.N_EPOCHS, p.SOM_MIN_CONTEXT, p.SOM_MAX_CONTEXT)
 
 
 def som_learn_rate(p: CParams, epoch: int) -> float:
     """SOM learning rate for an epoch, a float32 as in the C."""
-    import math
-    frac = math.pow(float(p.N_EPOCHS) - epoch, SOM_LR_FALL) / math.pow(float(p.N_EPOCHS), SOM_LR_FALL)
-    span = float(np.float32(p.SOM_MAX_LEARN_RATE) - np.float32(p.SOM_MIN_LEARN_RATE))  # float - float in C
-    delta = f32(frac * span)
-    return float(np.float32(p.SOM_MIN_LEARN_RATE) + np.float32(delta))
+    from .primitives.schedule import lr_schedule
+    return lr_schedule(epoch, p.N_EPOCHS, p.SOM_MIN_LEARN_RATE, p.SOM_MAX_LEARN_RATE)

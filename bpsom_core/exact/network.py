@@ -153,22 +153,13 @@ class Network:
 
     def count_som_cell_winners(self) -> None:
         """Cell label = first class with the strictly largest count; reliability = int percent."""
+        from ..primitives import label_cells
         for l in range(self.L + 1):
             if self.dims[l] <= 0:
                 continue
-            counts = self.counts(l)
-            labels = self.labels(l)
-            rel = self.reliability(l)
-            for c in range(counts.shape[0]):
-                total = np.float32(0.0)
-                best = np.float32(0.0)
-                for lab in range(1, self.nlab1):
-                    v = np.float32(counts[c, lab])
-                    total = np.float32(total + v)
-                    if v > best:
-                        labels[c] = lab
-                        best = v
-                rel[c] = int((100.0 * float(best)) / float(total)) if total > 0 else 0
+            labels, reliability = label_cells(self.counts(l))
+            self.labels(l)[:] = labels
+            self.reliability(l)[:] = reliability
 
     def prune_unit(self, l: int, w: int) -> None:
         """The C's prune_weights(l, w): remove hidden unit w, folding its mean into the next bias."""
