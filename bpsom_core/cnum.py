@@ -26,6 +26,8 @@ def strtof(text: str) -> np.float32:
         return f
     # neighbour on the other side of d
     other = np.nextafter(f, np.float32(np.inf) if d > float(f) else np.float32(-np.inf), dtype=np.float32)
+    if not np.isfinite(other):
+        return f  # beyond the largest float32 the double already decides (overflow threshold is no tie here)
     mid = (Fraction(float(f)) + Fraction(float(other))) / 2
     if Fraction(d) != mid:
         return f  # d is not a tie: rounding d once more is correct
