@@ -91,6 +91,8 @@ def _case_dirs(root: Path) -> list[Path]:
                    "--exclude lenient:empty_hidden_layer for a known, accepted difference.")
 @click.option("--max-lines", type=click.IntRange(1, 5000), default=120, show_default=True,
               help="Live mode: most learning lines per case.")
+@click.option("--min-lines", type=click.IntRange(1, 5000), default=1, show_default=True,
+              help="Live mode: fewest lines per data file (bigger data sets; no DUMP 1/2 above 24).")
 @click.option("--max-epochs", type=click.IntRange(1, 1000), default=6, show_default=True,
               help="Live mode: most epochs per case (in range; out-of-range values also occur).")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
@@ -105,13 +107,13 @@ def _case_dirs(root: Path) -> list[Path]:
 @click.option("--against-c-binary", type=click.Path(dir_okay=False), default=None, hidden=True,
               help="Harness self-test: compare the C binary with another C binary.")
 def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient, no_fatal, exclude, max_lines,
-           max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
+           min_lines, max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     if record:
         if cases_dir is None:
             raise InputError("--record needs --cases DIR (where the new cases go)")
         code = _record(_c_runner(c_binary, timeout), Path(cases_dir), examples, seed,
-                       _options(allow_oob, lenient, no_fatal, max_lines, max_epochs), console)
+                       _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines), console)
     elif cases_dir is not None:
         runner = (_c_runner(c_binary, timeout) if c_binary and against_c_binary is None
                   else _ours_runner(engine, compat, against_c_binary, timeout))
@@ -121,16 +123,19 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient
             raise InputError("nothing to do: pass --c-binary PATH (live check) or --cases DIR (replay)")
         c = _c_runner(c_binary, timeout)
         ours = _ours_runner(engine, compat, against_c_binary, timeout)
-        code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs),
+        code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines),
                      not no_shrink, console, json_path, tuple(exclude))
     sys.exit(code)
 
 
-def _options(allow_oob: bool, lenient: bool, no_fatal: bool, max_lines: int, max_epochs: int):
+def _options(allow_oob: bool, lenient: bool, no_fatal: bool, max_lines: int, max_epochs: int,
+             min_lines: int = 1):
     from parity.generate import GenOptions
 
+    if min_lines > max_lines:
+        raise InputError(f"--min-lines {min_lines} is above --max-lines {max_lines}")
     return GenOptions(allow_oob=allow_oob, lenient=lenient, fatal=not no_fatal, max_lines=max_lines,
-                      max_epochs=max_epochs)
+                      min_lines=min_lines, max_epochs=max_epochs)
 
 
 def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> int:

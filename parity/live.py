@@ -64,7 +64,7 @@ class LiveStats:
 
 # Tags worth counting for "what did we actually exercise" in the report.
 COVERAGE_PREFIXES = ("som:layer", "old_env", "dump:1", "dump:2", "one_class", "argv_seed",
-                     "fatal:", "existing_log", "prm_crlf", "oob:", "lenient:")
+                     "fatal:", "existing_log", "prm_crlf", "oob:", "lenient:", "spelling:")
 COVERAGE_CONTAINS = ("crlf:", "no_trailing_newline:", "duplicates:", "lenient_whitespace:")
 
 
