@@ -410,6 +410,16 @@ class ExactRun:
                 K.run_examples(k, k + 1, *args)
                 self.dump_example(k, lrn, ds)
                 self.progress.advance(1)
+        elif lrn == 0 and stat_mode != 1:
+            chunk = 8192
+            for k0 in range(0, n, chunk):
+                k1 = min(n, k0 + chunk)
+                K.evaluate_parallel(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, ds.kind == "dense",
+                                    *args[6:10], net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
+                                    net.AVG, net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT,
+                                    net.coff, net.nlab1, net.somconf, net.bpconf, net.LI, net.LF, net.CTR,
+                                    net.ACC, net.T, net.dist, net.S, p.RELIABILITY_THRESHOLD)
+                self.progress.advance(k1 - k0)
         else:
             chunk = 4096
             for k0 in range(0, n, chunk):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 F32 = np.float32
 F64 = np.float64
@@ -154,6 +154,103 @@ def truncated_distance(l, c, ncell, stop, N, A, aoff, P, poff):
 
 
 @njit(cache=True)
+def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, coff, dist):
+    """Winner and partial winner of layer l's SOM: (win, wlab, md, part, mp); -1 = none.
+
+    All cells' distances are summed side by side (per cell in the C's order).
+    That equals the C's early-exit sums wherever they decide anything, except
+    for partial winners in evaluation passes with DUMP > 0, which the C picks
+    on sums cut at the overall minimum so far: those are recomputed cut.
+    """
+    D = dims[l]
+    ncell = D * D
+    n = N[l]
+    for c in range(ncell):
+        dist[c] = F32(0.0)
+    for i in range(1, n + 1):
+        a = A[aoff[l] + i]
+        row = P[poff[l] + i * ncell: poff[l] + (i + 1) * ncell]
+        for c in range(ncell):
+            d = F32(a - row[c])
+            dist[c] = F32(dist[c] + F32(d * d))
+    md = F32(99999.0)
+    mp = F32(99999.0)
+    win = -1
+    part = -1
+    wlab = 0
+    exact_partial = (lrn == 0) and dumping and cmode == 0
+    for c in range(ncell):
+        d = dist[c]
+        md_before = md
+        if d < md:
+            win = c
+            md = d
+            wlab = LAB[coff[l] + c]
+        if (lrn == 1 or dumping) and LAB[coff[l] + c] == labeln:
+            dp = d
+            if exact_partial and d > md_before:
+                dp = truncated_distance(l, c, ncell, md_before, N, A, aoff, P, poff)
+            if dp <= mp:
+                part = c
+                mp = dp
+    return win, wlab, md, part, mp
+
+
+@njit(cache=True)
+def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, part, mp, dims, PCT, CNT, coff,
+                    nlab1, somconf, LI, LF, reliability_threshold):
+    """The C's per-layer records after the winner search: reliabilities, SOM-error use, counts."""
+    D = dims[l]
+    if cmode == 1:
+        LI[l, PREL] = 0
+        LF[l, PDIS] = F32(0.0)
+    LI[l, WLAB] = wlab
+    LF[l, TOTDIST] = F32(LF[l, TOTDIST] + F32(math.sqrt(F64(md))))
+    LF[l, MINDIST] = md
+    if win >= 0:
+        LI[l, WREL] = PCT[coff[l] + win]
+        LI[l, WX] = win // D + 1
+        LI[l, WY] = win % D + 1
+    if part >= 0:
+        LI[l, PWX] = part // D + 1
+        LI[l, PWY] = part % D + 1
+        LI[l, PREL] = PCT[coff[l] + part]
+        LF[l, PDIS] = mp
+        if LI[l, PREL] >= reliability_threshold:
+            LI[l, USE] = 1
+            if lrn == 1:
+                LI[l, USECNT] += 1
+    if material == 1 and lrn == 0:
+        if win >= 0:
+            CNT[(coff[l] + win) * nlab1 + labeln] += 1
+    else:
+        if wlab == labeln:
+            LI[l, SOMOK] += 1
+        if dumping:
+            somconf[l, labeln, wlab] += 1
+
+
+@njit(cache=True)
+def som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff):
+    """The C's update_som_network over the square neighbourhood: power lr / 2**distance."""
+    D = dims[l]
+    ncell = D * D
+    wx = win // D + 1
+    wy = win % D + 1
+    for x in range(wx - som_cont, wx + som_cont + 1):
+        for y in range(wy - som_cont, wy + som_cont + 1):
+            if x >= 1 and y >= 1 and x <= D and y <= D:
+                ctx = abs(x - wx)
+                if abs(y - wy) >= ctx:
+                    ctx = abs(y - wy)
+                power = F32(F64(som_lr) / math.pow(2.0, F64(ctx)))
+                c = (x - 1) * D + (y - 1)
+                for i in range(1, N[l] + 1):
+                    idx = poff[l] + i * ncell + c
+                    P[idx] = F32(P[idx] + F32(power * F32(A[aoff[l] + i] - P[idx])))
+
+
+@njit(cache=True)
 def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
                  somconf, LI, LF, som_lr, som_cont, reliability_threshold, dist, cmode):
     """The C's process_som_vectors(): winners, partial winners, SOM error use, SOM update, counting.
@@ -169,82 +266,14 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
         LI[l, USE] = 0
         LI[l, WX] = 0
         LI[l, WY] = 0
-        D = dims[l]
-        if D <= 0:
+        if dims[l] <= 0:
             continue
-        ncell = D * D
-        n = N[l]
-        # full distances, all cells side by side; per cell the C's order of unit sums
-        for c in range(ncell):
-            dist[c] = F32(0.0)
-        for i in range(1, n + 1):
-            a = A[aoff[l] + i]
-            row = P[poff[l] + i * ncell: poff[l] + (i + 1) * ncell]
-            for c in range(ncell):
-                d = F32(a - row[c])
-                dist[c] = F32(dist[c] + F32(d * d))
-        md = F32(99999.0)
-        mp = F32(99999.0)
-        win = -1
-        part = -1
-        wlab = 0
-        exact_partial = (lrn == 0) and dumping and cmode == 0
-        if cmode == 1:
-            LI[l, PREL] = 0
-            LF[l, PDIS] = F32(0.0)
-        for c in range(ncell):
-            d = dist[c]
-            md_before = md
-            if d < md:
-                win = c
-                md = d
-                wlab = LAB[coff[l] + c]
-            if (lrn == 1 or dumping) and LAB[coff[l] + c] == labeln:
-                dp = d
-                if exact_partial and d > md_before:
-                    # evaluation passes stop the sum at the overall minimum so far
-                    dp = truncated_distance(l, c, ncell, md_before, N, A, aoff, P, poff)
-                if dp <= mp:
-                    part = c
-                    mp = dp
-        LI[l, WLAB] = wlab
-        LF[l, TOTDIST] = F32(LF[l, TOTDIST] + F32(math.sqrt(F64(md))))
-        LF[l, MINDIST] = md
-        if win >= 0:
-            LI[l, WREL] = PCT[coff[l] + win]
-            LI[l, WX] = win // D + 1
-            LI[l, WY] = win % D + 1
-        if part >= 0:
-            LI[l, PWX] = part // D + 1
-            LI[l, PWY] = part % D + 1
-            LI[l, PREL] = PCT[coff[l] + part]
-            LF[l, PDIS] = mp
-            if LI[l, PREL] >= reliability_threshold:
-                LI[l, USE] = 1
-                if lrn == 1:
-                    LI[l, USECNT] += 1
+        win, wlab, md, part, mp = som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB,
+                                              coff, dist)
+        som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, part, mp, dims, PCT, CNT, coff,
+                        nlab1, somconf, LI, LF, reliability_threshold)
         if lrn == 1 and win >= 0 and F64(md) > DONOTHING:
-            wx = win // D + 1
-            wy = win % D + 1
-            for x in range(wx - som_cont, wx + som_cont + 1):
-                for y in range(wy - som_cont, wy + som_cont + 1):
-                    if x >= 1 and y >= 1 and x <= D and y <= D:
-                        ctx = abs(x - wx)
-                        if abs(y - wy) >= ctx:
-                            ctx = abs(y - wy)
-                        power = F32(F64(som_lr) / math.pow(2.0, F64(ctx)))
-                        c = (x - 1) * D + (y - 1)
-                        for i in range(1, n + 1):
-                            idx = poff[l] + i * ncell + c
-                            P[idx] = F32(P[idx] + F32(power * F32(A[aoff[l] + i] - P[idx])))
-        if material == 1 and lrn == 0:
-            if win >= 0:
-                CNT[(coff[l] + win) * nlab1 + labeln] += 1
-        else:
-            if wlab == labeln:
-                LI[l, SOMOK] += 1
-            if dumping:
-                somconf[l, labeln, wlab] += 1
+            som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff)
 
 
 @njit(cache=True)
@@ -487,3 +516,117 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_laye
                 q += 1
                 P[poff[l] + i * ncell + c] = F32(0.5 + F64(F32(F32(avg_rand - r) / avg_rand)))
     return q
+
+
+@njit(cache=True)
+def outcome(N, L, T, A, aoff):
+    """(winning target unit, winning output unit) as res_ok() finds them, without side effects."""
+    wo = 1
+    wt = 1
+    wov = A[aoff[L] + 1]
+    wtv = T[1]
+    for i in range(2, N[L] + 1):
+        if A[aoff[L] + i] > wov:
+            wov = A[aoff[L] + i]
+            wo = i
+        if T[i] > wtv:
+            wtv = T[i]
+            wt = i
+    return wt, wo
+
+
+@njit(cache=True, parallel=True)
+def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact, inputs, targets, labels,
+                      N, L, W, woff, wstr, A, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
+                      somconf, bpconf, LI, LF, CTR, ACC, T, dist, S, reliability_threshold):
+    """An evaluation pass (no learning) over examples k0..k1-1, examples side by side.
+
+    Examples do not depend on each other when nothing learns, so their forward
+    passes and winner searches run in parallel; every record the C keeps in
+    example order (float sums, counts, the last example's SOM state) is then
+    replayed sequentially, so the results are the same bits as one by one.
+    """
+    n = k1 - k0
+    nl = L + 1
+    wt_o = np.empty(n, np.int64)
+    wo_o = np.empty(n, np.int64)
+    err_o = np.empty(n, np.float32)
+    win_o = np.full((n, nl), -1, np.int64)
+    wlab_o = np.zeros((n, nl), np.int64)
+    md_o = np.zeros((n, nl), np.float32)
+    part_o = np.full((n, nl), -1, np.int64)
+    mp_o = np.zeros((n, nl), np.float32)
+    hidden = 0
+    for l in range(1, L):
+        hidden += N[l]
+    acts_o = np.empty((n if stat_mode == 2 else 0, hidden), np.float32)
+    n_chunks = min(n, 64)
+    for ch in prange(n_chunks):
+        a_loc = np.empty_like(A)
+        t_loc = np.empty_like(T)
+        s_loc = np.empty_like(S)
+        d_loc = np.empty_like(dist)
+        a_loc[:] = A
+        lo = k0 + (n * ch) // n_chunks
+        hi = k0 + (n * (ch + 1)) // n_chunks
+        for k in range(lo, hi):
+            r = k - k0
+            set_target(k, dense, labels, targets, N, L, t_loc)
+            store_onehot = cmode == 1 and not dense
+            if store_onehot:
+                for i in range(1, N[0] + 1):
+                    a_loc[aoff[0] + i] = F32(0.0)
+            forward(k, dense, onact, inputs, N, L, W, woff, wstr, a_loc, aoff, s_loc, store_onehot)
+            wt, wo = outcome(N, L, t_loc, a_loc, aoff)
+            wt_o[r] = wt
+            wo_o[r] = wo
+            err_o[r] = count_error(N, L, t_loc, a_loc, aoff)
+            for l in range(nl):
+                if dims[l] > 0:
+                    win, wlab, md, part, mp = som_winners(l, 0, dumping, cmode, labels[k], N, a_loc, aoff, dims,
+                                                          P, poff, LAB, coff, d_loc)
+                    win_o[r, l] = win
+                    wlab_o[r, l] = wlab
+                    md_o[r, l] = md
+                    part_o[r, l] = part
+                    mp_o[r, l] = mp
+            if stat_mode == 2:
+                q = 0
+                for l in range(1, L):
+                    for i in range(1, N[l] + 1):
+                        acts_o[r, q] = a_loc[aoff[l] + i]
+                        q += 1
+    # the C's records, in example order
+    for r in range(n):
+        k = k0 + r
+        CTR[EXAMPLE] += 1
+        bpconf[wt_o[r], wo_o[r]] += 1
+        CTR[RES_TARGET] = wt_o[r]
+        CTR[RES_OUT] = wo_o[r]
+        if wt_o[r] == wo_o[r]:
+            CTR[TEL_OK] += 1
+        ACC[0] = F32(ACC[0] + err_o[r])
+        for l in range(nl):
+            LI[l, PWX] = 0
+            LI[l, PWY] = 0
+            LI[l, WLAB] = 0
+            LI[l, USE] = 0
+            LI[l, WX] = 0
+            LI[l, WY] = 0
+            if dims[l] > 0:
+                som_bookkeeping(l, 0, material, dumping, cmode, labels[k], win_o[r, l], wlab_o[r, l], md_o[r, l],
+                                part_o[r, l], mp_o[r, l], dims, PCT, CNT, coff, nlab1, somconf, LI, LF,
+                                reliability_threshold)
+        if stat_mode == 2:
+            q = 0
+            for l in range(1, L):
+                for i in range(1, N[l] + 1):
+                    d = F32(acts_o[r, q] - AVG[aoff[l] + i])
+                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+                    q += 1
+        if stat_mode == 1:
+            q = 0
+            for l in range(1, L):
+                for i in range(1, N[l] + 1):
+                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + acts_o[r, q])
+                    q += 1
