@@ -20,23 +20,27 @@ except Exception:  # pragma: no cover
 
 if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
-    def _winners_kernel(d2, labels, classes, limit, winner, partial, win_d2, part_d2):  # pragma: no cover
-        """The C's scan: ``<`` for the overall winner (first), ``<=`` for the partial one (last)."""
-        n_b, n_c = d2.shape
+    def _partial_kernel(d2, order, starts, classes, limit, partial, part_d2):  # pragma: no cover
+        """Last minimum (the C's ``<=``) over the cells of each example's class only.
+
+        ``order`` lists the cells grouped by label, in scan order within a
+        label; ``starts[k]:starts[k+1]`` is label k's slice.
+        """
+        n_b = d2.shape[0]
+        n_lab = starts.shape[0] - 1
         for b in range(n_b):
-            w, wd = -1, np.inf
-            p, pd = -1, np.inf
             cls = classes[b]
-            for c in range(n_c):
-                d = d2[b, c]
-                if d < wd and d < limit:
-                    w, wd = c, d
-                if cls > 0 and labels[c] == cls and d <= pd and d <= limit:
-                    p, pd = c, d
-            winner[b], win_d2[b] = w, wd
-            partial[b], part_d2[b] = p, pd
+            p, pd = -1, np.inf
+            if 0 < cls < n_lab:
+                for j in range(starts[cls], starts[cls + 1]):
+                    c = order[j]
+                    d = d2[b, c]
+                    if d <= pd and d <= limit:
+                        p, pd = c, d
+            partial[b] = p
+            part_d2[b] = pd
 else:  # pragma: no cover
-    _winners_kernel = None
+    _partial_kernel = None
 
 
 def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
@@ -65,19 +69,22 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
         empty_i = ops.full((n_b,), -1, ops.int_dtype(), like=d2)
         empty_f = ops.full((n_b,), inf, d2.dtype, like=d2)
         return empty_i, empty_i, empty_f, empty_f
-    if ops.name == "numpy" and _winners_kernel is not None and labels.shape == (n_c,):
-        out = (np.empty(n_b, np.int64), np.empty(n_b, np.int64), np.empty(n_b, d2.dtype), np.empty(n_b, d2.dtype))
-        limit = inf if max_d2 is None else max_d2
-        _winners_kernel(d2, np.ascontiguousarray(labels), np.ascontiguousarray(cls), limit,
-                        out[0], out[1], out[2], out[3])
-        return out
-
-    winner = ops.argmin1(d2)
+    winner = ops.argmin1(d2)  # first minimum in scan order
     winner_d2 = d2[ops.arange(n_b, like=d2), winner]
     if max_d2 is not None:
         bad = ~(winner_d2 < max_d2)
         winner = ops.where(bad, -1, winner)
         winner_d2 = ops.where(bad, inf, winner_d2)
+    if ops.name == "numpy" and _partial_kernel is not None and labels.shape == (n_c,) and labels.min() >= 0:
+        n_lab = int(max(labels.max(), cls.max(initial=0))) + 1
+        order = np.argsort(labels, kind="stable")
+        starts = np.zeros(n_lab + 1, np.int64)
+        np.cumsum(np.bincount(labels, minlength=n_lab), out=starts[1:])
+        partial = np.empty(n_b, np.int64)
+        partial_d2 = np.empty(n_b, d2.dtype)
+        _partial_kernel(d2, order, starts, np.ascontiguousarray(cls), inf if max_d2 is None else max_d2,
+                        partial, partial_d2)
+        return winner, partial, winner_d2, partial_d2
 
     match = (labels[None, :] == cls[:, None]) & (cls[:, None] > 0)
     if max_d2 is not None:
