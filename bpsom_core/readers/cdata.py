@@ -156,6 +156,8 @@ def read_dense(path: Union[str, Path], n_inputs: int, n_outputs: int, n_labels: 
         rows.append(values)
         linenos.append(lineno)
         line_ends.append(start + len(line.rstrip()))
+    if not rows:
+        raise InputError("no examples: the file holds no line with numbers", name)
     table = np.vstack(rows).astype(np.float32)
     targets = table[:, n_inputs:]
     above = targets > np.float32(0.599)
