@@ -68,6 +68,8 @@ class EpochTable:
         self.max_epochs = max_epochs
         self.quiet = quiet
         self.current: Optional[str] = None
+        self.last: Optional[Dict[str, object]] = None
+        self.history_of_fold: List[Dict[str, object]] = []
         self.progress = None
         self.task = None
 
@@ -81,6 +83,7 @@ class EpochTable:
         return self
 
     def __exit__(self, *exc):
+        self._close_fold()
         if self.progress is not None:
             self.progress.__exit__(*exc)
 
@@ -94,15 +97,41 @@ class EpochTable:
         self._print(f"\n[bold cyan]{name}[/]")
         self._print(f"[bold]{'epoch':>5} {'loss':>8} {'MSE':>7} {'CE%':>6} {'val MSE':>8} {'val CE%':>7} "
                     f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {'ctx':>3} {'som lr':>6} {'sec':>5}[/]")
+        self._start_task(name)
+
+    def _start_task(self, name: str) -> None:
         if self.progress is not None:
             if self.task is not None:
                 self.progress.remove_task(self.task)
             self.task = self.progress.add_task(name, total=self.max_epochs)
 
+    def _close_fold(self) -> None:
+        """Summarise the fold that just ended: its best epoch and validation scores there."""
+        if self.current is None or not self.current.startswith("fold") or self.last is None:
+            return
+        best = self.last.get("best_epoch")
+        rec = next((h for h in self.history_of_fold if h["epoch"] == best), self.last)
+        val = f"val CE {rec['val_ce']:.2f}%  val MSE {rec['val_mse']:.4f}" if "val_ce" in rec else \
+            f"train CE {rec['train_ce']:.2f}%"
+        self._print(f"[bold cyan]{self.current}[/]: best epoch {best} of {self.last['epoch']}, {val}, "
+                    f"units {rec['units_alive']}")
+
     def row(self, name: str, r: Dict[str, object]) -> None:
+        """One epoch; cross-validation folds get one summary line each instead of a table."""
         if name != self.current:
+            self._close_fold()
             self.current = name
-            self.header(name)
+            self.history_of_fold = []
+            if name.startswith("fold"):
+                self._start_task(name)
+            else:
+                self.header(name)
+        self.last = r
+        self.history_of_fold.append(r)
+        if name.startswith("fold"):
+            if self.progress is not None and self.task is not None:
+                self.progress.update(self.task, completed=r["epoch"])
+            return
         fmt = lambda v, w, p: f"{v:>{w}.{p}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
         som = " ".join(fmt(u, 6, 1) for u in r["som_usage"])
         units = " ".join(f"{u:>5d}" for u in r["units_alive"])

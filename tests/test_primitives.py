@@ -271,13 +271,13 @@ def test_neighbourhood_power_masks_rows():
 
 def test_big_grids_skip_the_table_but_agree():
     from bpsom_core.primitives import som
-    w = np.array([0, 2600, 5000, -1])
-    direct = P.neighbourhood_power(w, 71, 2, 0.3, dtype=np.float32)
-    assert direct.shape == (4, 71 * 71)
+    w = np.array([0, 1300, 2600, -1])
+    direct = P.neighbourhood_power(w, 51, 2, 0.3, dtype=np.float32)  # 2601 cells: above the table limit
+    assert direct.shape == (4, 51 * 51)
     old = som._TABLE_MAX_CELLS
     try:
         som._TABLE_MAX_CELLS = 10**9
-        np.testing.assert_array_equal(P.neighbourhood_power(w, 71, 2, 0.3, dtype=np.float32), direct)
+        np.testing.assert_array_equal(P.neighbourhood_power(w, 51, 2, 0.3, dtype=np.float32), direct)
     finally:
         som._TABLE_MAX_CELLS = old
 

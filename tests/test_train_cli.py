@@ -45,9 +45,11 @@ def test_csv_with_target_cv_and_json(tmp_path, capsys):
     data.write_text(CSV)
     out_dir = tmp_path / "run"
     code, out, err = run(["train", str(data), "--target", "label", "--cv", "3", "--epochs", "4",
-                          "--hidden", "6", "--som", "3", "-o", str(out_dir), "--json", "--quiet",
-                          "--no-report"], capsys)
+                          "--hidden", "6", "--som", "3", "-o", str(out_dir), "--json", "--no-report"], capsys)
     assert code == 0, err
+    assert [line.split(":")[0] for line in err.splitlines() if line.startswith("fold")] == \
+        ["fold 1/3", "fold 2/3", "fold 3/3"]  # one summary line per fold, then the refit's table
+    assert "refit on all rows" in err and "val CE%" in err
     metrics = json.loads(out)
     assert metrics["run_dir"] == str(out_dir) and len(metrics["cv"]["folds"]) == 3
     assert sum(metrics["confusion"], []) and sum(map(sum, metrics["confusion"])) == 40
