@@ -79,6 +79,11 @@ def _coverage_tags(spec: CaseSpec, outcome: CaseOutcome) -> set[str]:
             tags.add(f.split(":")[0])
         elif f.startswith("test_ratio:") and f != "test_ratio:1":
             tags.add("test_ratio>1 or out of range")
+        elif f.startswith("lines:") and f.split(":")[1].split("/")[0].isdigit():
+            if int(f.split(":")[1].split("/")[0]) >= 100:
+                tags.add("learning lines >= 100")
+        elif f.startswith("som_grid:") and int(f.split(":")[1].split("x")[0]) >= 10:
+            tags.add("som grid >= 10x10")
     tags.update(observed_tags(outcome.c.outputs.get("stdout") or b"", outcome.c.outputs.get("log") or b""))
     return {t for t in tags if not t.startswith("observed:warning:")}
 
