@@ -143,7 +143,7 @@ def render(results, meths, args, wall, argv) -> str:
         "scikit-learn. Accuracy is on the held-out fold (mean and sample sd over folds);",
         "*units* is the mean number of hidden units left after training (20 at the start);",
         "*s/fold* is the mean fit time of one fold. All BP variants use the C program's",
-        f"online rules (sigmoid units, MSE with 0.1/0.9 targets, learning rate 0.15,",
+        "online rules (sigmoid units, MSE with 0.1/0.9 targets, learning rate 0.15,",
         f"momentum 0.4, error threshold 0.02), {args.hidden} hidden units, at most {args.epochs} epochs",
         f"with early stopping on a 10% validation split (patience {args.patience}) and the best",
         f"validation epoch restored. BP-SOM: a {args.som}x{args.som} SOM, SOM error weight 0.25,",

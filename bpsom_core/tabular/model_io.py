@@ -17,7 +17,6 @@ from ..atomic import atomic_write_bytes, atomic_write_text
 from .classifier import BPSOMClassifier
 from .model import BPSOMModel
 from .network import Network
-from .settings import TrainSettings
 from .som_layer import SOMLayer
 
 FORMAT = "bpsom-tabular/1"
