@@ -7,12 +7,16 @@ Two methods, chosen by the caller:
   (float32 in, float32 accumulation, units in order).  NumPy and torch then
   give bit-identical distances, so winner ties follow the C's rules on both
   backends.  Memory is O(batch x cells): no (batch, cells, units) temporary.
-  On NumPy a numba kernel does the loop; on torch it is one fused
-  elementwise step per unit.
+  On NumPy a numba kernel does the loop; on torch it is one elementwise
+  step per unit (H small kernels: for wide layers on a GPU prefer "fast").
+  Tolerance: none - these are the C's float sums exactly, as long as the C
+  build does not fuse multiply-adds (x86-64 SSE, the default, does not).
 * ``"fast"`` uses the expansion ``|a|^2 - 2 a.p + |p|^2`` (one matmul).  It is
   much faster for wide layers on a GPU, but rounding differs by a few ulp from
   the exact sum, so near-ties (not exact duplicates) may resolve differently
-  from the C.  Results are clamped at zero.
+  from the C.  The rounding error is about ``4 * eps * (|a|^2 + |p|^2)`` (eps of
+  the dtype), so another cell can win only when two cells are that close.
+  Results are clamped at zero.
 """
 
 from __future__ import annotations
