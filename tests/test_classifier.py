@@ -163,3 +163,23 @@ def test_clone_keeps_parameters():
     assert twin.get_params() == clf.get_params()
     twin.set_params(som_error_weight=0.5)
     assert twin.som_error_weight == 0.5 and clf.som_error_weight == 0.25
+
+
+def test_som_error_weight_zero_leaves_backprop_untouched(wine):
+    Xtr, Xte, ytr, _ = wine
+    base = dict(max_epochs=4, shuffle=False, early_stopping=False, random_state=5)
+    plain = BPSOMClassifier(som_dims=0, **base).fit(Xtr, ytr)
+    silent = BPSOMClassifier(som_dims=5, som_error_weight=0.0, **base).fit(Xtr, ytr)
+    guided = BPSOMClassifier(som_dims=5, som_error_weight=0.5, reliability_threshold=0, **base).fit(Xtr, ytr)
+    np.testing.assert_allclose(silent.predict_proba(Xte), plain.predict_proba(Xte), rtol=0, atol=1e-12)
+    assert np.abs(guided.predict_proba(Xte) - plain.predict_proba(Xte)).max() > 1e-3
+
+
+def test_error_threshold_one_means_nothing_is_learnt(wine):
+    Xtr, _, ytr, _ = wine
+    clf = BPSOMClassifier(max_epochs=2, error_threshold=1.0, early_stopping=False, random_state=0)
+    clf.fit(Xtr, ytr)
+    fresh = BPSOMModel.init(Xtr.shape[1], 3, (20,), (7,), "sigmoid",
+                            np.random.default_rng(np.random.RandomState(0).randint(0, 2**31 - 1)))
+    for w, w0 in zip(clf.coefs_, fresh.net.weights):
+        np.testing.assert_array_equal(w, w0)  # MSE per output is < 1 everywhere: the C skips them all
