@@ -103,8 +103,9 @@ def _power_table(ops, dim: int, context: int, lr: float, dtype, like):
     key = (dim, context, float(lr), str(dtype), str(like.device))
     table = _TORCH_TABLES.get(key)
     if table is None:
-        base = _power_table_np(dim, context, float(lr), np.dtype(str(dtype).replace("torch.", "")))
-        table = ops.t.from_numpy(base.copy()).to(like.device)
+        np_dtype = np.float64 if dtype == ops.t.float64 else np.float32  # half types: via float32
+        base = _power_table_np(dim, context, float(lr), np.dtype(np_dtype))
+        table = ops.t.from_numpy(base.copy()).to(device=like.device, dtype=dtype)
         if len(_TORCH_TABLES) > 64:
             _TORCH_TABLES.clear()
         _TORCH_TABLES[key] = table
