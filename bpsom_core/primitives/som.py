@@ -60,7 +60,7 @@ DONOTHING = 0.0001
 MODES = ("inorder", "summed")
 
 
-def cell_coords(dim: int, like: Any = None):
+def cell_coords(dim: int, like: Any = None) -> tuple:
     """(x, y) grid coordinates, 0-based, of every cell in the C's scan order."""
     ops = ops_for(like)
     k = ops.arange(dim * dim, like=like)
