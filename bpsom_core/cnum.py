@@ -79,3 +79,12 @@ def to_int32(value: int) -> int:
     """Wrap an integer the way a C ``int`` would hold it."""
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def is_number(token: bytes) -> bool:
+    """Does `token` parse as a (Python) float?"""
+    try:
+        float(token.decode("ascii"))
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False

@@ -29,3 +29,23 @@ class InputError(Exception):
             where += ": "
         what = f"{self.field}: " if self.field else ""
         return f"{where}{what}{self.message}".replace("\n", " ")
+
+
+def read_input_bytes(path, what: str, empty_note: str = "") -> bytes:
+    """Read a user's input file, turning every I/O problem into an InputError.
+
+    `what` names the kind of file in messages ("data file", "parameter file").
+    """
+    from pathlib import Path
+
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", str(path)) from None
+    except IsADirectoryError:
+        raise InputError(f"is a directory, not a {what}", str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", str(path)) from None
+    if not data.strip():
+        raise InputError(f"{what} is empty{empty_note}", str(path))
+    return data

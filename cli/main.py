@@ -80,8 +80,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see 'bpsom {exc.ctx.info_name} --help')" if exc.ctx is not None and exc.ctx.parent else " (see 'bpsom --help')"
+        click.echo(f"bpsom: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+        sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"bpsom: error: {exc.format_message()}".replace("\n", " "), err=True)
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("bpsom: interrupted", err=True)

@@ -122,8 +122,8 @@ def count_error(N, L, T, A, aoff):
 
 
 @njit(cache=True)
-def res_ok(N, L, T, A, aoff, bpconf, CTR):
-    """Winner-takes-all (strict >, first wins); counts the BP confusion matrix."""
+def outcome(N, L, T, A, aoff):
+    """(winning target unit, winning output unit): strict >, the first of equals wins."""
     wo = 1
     wt = 1
     wov = A[aoff[L] + 1]
@@ -135,6 +135,13 @@ def res_ok(N, L, T, A, aoff, bpconf, CTR):
         if T[i] > wtv:
             wtv = T[i]
             wt = i
+    return wt, wo
+
+
+@njit(cache=True)
+def res_ok(N, L, T, A, aoff, bpconf, CTR):
+    """The C's res_ok(): winner-takes-all outcome, counted in the BP confusion matrix."""
+    wt, wo = outcome(N, L, T, A, aoff)
     bpconf[wt, wo] += 1
     CTR[RES_TARGET] = wt
     CTR[RES_OUT] = wo
@@ -516,23 +523,6 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_laye
                 q += 1
                 P[poff[l] + i * ncell + c] = F32(0.5 + F64(F32(F32(avg_rand - r) / avg_rand)))
     return q
-
-
-@njit(cache=True)
-def outcome(N, L, T, A, aoff):
-    """(winning target unit, winning output unit) as res_ok() finds them, without side effects."""
-    wo = 1
-    wt = 1
-    wov = A[aoff[L] + 1]
-    wtv = T[1]
-    for i in range(2, N[L] + 1):
-        if A[aoff[L] + i] > wov:
-            wov = A[aoff[L] + i]
-            wo = i
-        if T[i] > wtv:
-            wtv = T[i]
-            wt = i
-    return wt, wo
 
 
 @njit(cache=True, parallel=True)

@@ -14,9 +14,9 @@ from typing import Union
 
 import numpy as np
 
-from ..cnum import strtof_array
+from ..cnum import is_number, strtof_array
 from ..config import M_DIM_SOM_NETWORK, MAX_LAST_LAYER, MAX_UNITS
-from ..errors import InputError
+from ..errors import InputError, read_input_bytes
 
 _TOKEN = re.compile(rb"\S+")
 
@@ -82,20 +82,12 @@ class _Tokens:
         try:
             values = strtof_array([t.decode("ascii") for t in toks])
         except (ValueError, UnicodeDecodeError):
-            k = next(k for k, t in enumerate(toks) if not _is_float(t))
+            k = next(k for k, t in enumerate(toks) if not is_number(t))
             raise self.error(f"{toks[k].decode('latin-1')!r} is not a number", field, start + k) from None
         bad = np.nonzero(~np.isfinite(values))[0]
         if bad.size:
             raise self.error("value is not finite", field, start + int(bad[0]))
         return values
-
-
-def _is_float(t: bytes) -> bool:
-    try:
-        float(t.decode("ascii"))
-        return True
-    except (ValueError, UnicodeDecodeError):
-        return False
 
 
 def parse_bst(data: bytes, path: str = "<bst>", n_labels: int | None = None) -> BstNetwork:
@@ -148,10 +140,4 @@ def parse_bst(data: bytes, path: str = "<bst>", n_labels: int | None = None) -> 
 
 def read_bst(path: Union[str, Path], n_labels: int | None = None) -> BstNetwork:
     """Read a .bst file, raising InputError (file, line, field) on any problem."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("network file not found", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read network file: {exc.strerror}", str(path)) from None
-    return parse_bst(data, str(path), n_labels)
+    return parse_bst(read_input_bytes(path, "network file"), str(path), n_labels)

@@ -21,7 +21,8 @@ from typing import Optional, Union
 import numpy as np
 
 from ..cnum import strtof_array
-from ..errors import InputError
+from ..cnum import is_number
+from ..errors import InputError, read_input_bytes
 
 ALPHABET = b"_'-.abcdefghijklmnopqrstuvwxyz" + bytes([0xE0, 0xE2, 0xE4, 0xE7, 0xE8, 0xE9, 0xEA, 0xEF, 0xF1, 0xF4, 0xF6, 0xFC])
 PCLASSES = b"#$+-0123456789<>@DEFGHIJNPQRSTUVXZ[]_bcdfghijklmnpqrstuvwxz{}~"
@@ -62,17 +63,7 @@ class CDataset:
 
 
 def _read_bytes(path: Union[str, Path]) -> bytes:
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("data file not found", str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a data file", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read data file: {exc.strerror}", str(path)) from None
-    if not data.strip():
-        raise InputError("data file is empty (the C program would never finish reading it)", str(path))
-    return data
+    return read_input_bytes(path, "data file", " (the C program would never finish reading it)")
 
 
 def _next_token_offsets(data: bytes, line_ends: list[int]) -> np.ndarray:
@@ -146,7 +137,7 @@ def read_dense(path: Union[str, Path], n_inputs: int, n_outputs: int, n_labels: 
         try:
             values = strtof_array([p.decode("ascii") for p in parts])
         except (ValueError, UnicodeDecodeError):
-            bad = next(i for i, p in enumerate(parts) if not _is_number(p))
+            bad = next(i for i, p in enumerate(parts) if not is_number(p))
             field_name = f"input {bad + 1}" if bad < n_inputs else f"target {bad - n_inputs + 1}"
             raise InputError(f"{parts[bad].decode('latin-1')!r} is not a number", name, lineno, field_name) from None
         if not np.all(np.isfinite(values)):
@@ -171,11 +162,3 @@ def read_dense(path: Union[str, Path], n_inputs: int, n_outputs: int, n_labels: 
         raise InputError(f"class {labels[k]} is beyond the {n_labels} labels of ALL_LABELS", name, linenos[k], "targets")
     return CDataset(name, "dense", labels, inputs=np.ascontiguousarray(table[:, :n_inputs]),
                     targets=np.ascontiguousarray(targets), raw=data, ends=_next_token_offsets(data, line_ends))
-
-
-def _is_number(token: bytes) -> bool:
-    try:
-        float(token.decode("ascii"))
-        return True
-    except (ValueError, UnicodeDecodeError):
-        return False

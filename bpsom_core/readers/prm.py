@@ -15,7 +15,7 @@ from typing import Union
 
 from ..cnum import c_float_prefix, c_int_prefix
 from ..config import NAME_L, CParams
-from ..errors import InputError
+from ..errors import InputError, read_input_bytes
 
 _WS = b" \t\n\v\f\r"
 _LENGTH_ALL_LABELS = 1024
@@ -153,15 +153,5 @@ def parse_prm(data: bytes, path: str = "<prm>") -> CParams:
 
 def read_prm(path: Union[str, Path]) -> CParams:
     """Read a .prm file; raise InputError naming the file, line and key on bad input."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("parameter file not found", str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a parameter file", str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read parameter file: {exc.strerror}", str(path)) from None
-    if not data.strip():
-        raise InputError("parameter file is empty", str(path))
+    data = read_input_bytes(path, "parameter file")
     return parse_prm(data, str(path))
