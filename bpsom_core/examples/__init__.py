@@ -1,6 +1,6 @@
 """Small examples shipped inside the package, so a first run needs no data.
 
-`grapho_small`: a 378-30-30 network with a 12x12 SOM on generated
+`grapho_small`: a 378-30-30 network with an 8x8 SOM on generated
 grapheme-to-phoneme windows (the C program's own data format; the same
 generated inputs as the parity case wd_1h_som12_rt100_lrn3000).  Runs in a
 few seconds and gives byte-identical output to the C program.
