@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import signal
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -44,6 +46,35 @@ def no_hang(seconds: int = HANG_SECONDS) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+def run_cli(argv: list[str], cwd: Path) -> tuple[int, str]:
+    """`bpsom ARGV` in this process, in ``cwd``: (exit code, stderr text)."""
+    from cli.main import main
+
+    err = io.StringIO()
+    old = os.getcwd()
+    code = 0
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main(argv)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(old)
+    return code, err.getvalue()
+
+
+def assert_clean_exit(code: int, stderr: str) -> None:
+    """Exit 0, or exit 2 with exactly one 'bpsom: error:' line last; never a traceback."""
+    assert "Traceback" not in stderr, stderr
+    assert code in (0, 2), (code, stderr)
+    if code == 2:
+        lines = [line for line in stderr.splitlines() if line.startswith("bpsom:")]
+        assert len(lines) == 1 and lines[0].startswith("bpsom: error: "), stderr
+        assert stderr.rstrip("\n").splitlines()[-1] == lines[0]
 
 
 def reader(module: str, name: str) -> Callable:
