@@ -123,8 +123,13 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient
             raise InputError("nothing to do: pass --c-binary PATH (live check) or --cases DIR (replay)")
         c = _c_runner(c_binary, timeout)
         ours = _ours_runner(engine, compat, against_c_binary, timeout)
+        flags = [f for f, on in (("--allow-oob", allow_oob), ("--lenient", lenient), ("--no-fatal", no_fatal),
+                                 (f"--max-lines {max_lines}", max_lines != 120),
+                                 (f"--min-lines {min_lines}", min_lines != 1),
+                                 (f"--max-epochs {max_epochs}", max_epochs != 6)) if on]
+        flags += [f"--exclude {e}" for e in exclude]
         code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines),
-                     not no_shrink, console, json_path, tuple(exclude))
+                     not no_shrink, console, json_path, tuple(exclude), " ".join(flags))
     sys.exit(code)
 
 
@@ -155,7 +160,7 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
 
 
 def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,
-          console: Console, json_path: Optional[str], exclude: tuple[str, ...] = ()) -> int:
+          console: Console, json_path: Optional[str], exclude: tuple[str, ...] = (), flags: str = "") -> int:
     from parity.live import run_live
     from parity.report import print_live_report, write_json
 
@@ -163,8 +168,7 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
         seed = random.SystemRandom().randrange(2**31)
     keep_dir = Path(keep) if keep else None
     repro_root = (keep_dir / "failures") if keep_dir else Path(tempfile.mkdtemp(prefix="bpsom-parity-"))
-    command = f"bpsom parity --c-binary {c.binary} --examples {examples} --seed {seed}" + \
-        ("" if not exclude else " " + " ".join(f"--exclude {e}" for e in exclude))
+    command = f"bpsom parity --c-binary {c.binary} --examples {examples} --seed {seed} {flags}".rstrip()
     console.print(f"{command}: {examples} cases, C vs {ours.name}", markup=False)
     t0 = time.perf_counter()
 
