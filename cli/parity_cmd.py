@@ -81,6 +81,8 @@ def _case_dirs(root: Path) -> list[Path]:
 @click.option("--allow-oob", is_flag=True,
               help="Also generate hidden layers larger than the output layer (the C reads out of "
                    "bounds; compared, but not a failure).")
+@click.option("--strict-oob", is_flag=True,
+              help="With --allow-oob: an out-of-bounds case that differs is a failure (and is shrunk).")
 @click.option("--lenient", is_flag=True,
               help="Also generate inputs the C accepts beyond the documented format: extra "
                    "whitespace, blank lines, inf/nan and '+' in the .prm, empty layers.")
@@ -106,7 +108,7 @@ def _case_dirs(root: Path) -> list[Path]:
               help="Also write the report as JSON (atomically).")
 @click.option("--against-c-binary", type=click.Path(dir_okay=False), default=None, hidden=True,
               help="Harness self-test: compare the C binary with another C binary.")
-def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient, no_fatal, exclude, max_lines,
+def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_oob, lenient, no_fatal, exclude, max_lines,
            min_lines, max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
     if record:
@@ -123,13 +125,14 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, lenient
             raise InputError("nothing to do: pass --c-binary PATH (live check) or --cases DIR (replay)")
         c = _c_runner(c_binary, timeout)
         ours = _ours_runner(engine, compat, against_c_binary, timeout)
-        flags = [f for f, on in (("--allow-oob", allow_oob), ("--lenient", lenient), ("--no-fatal", no_fatal),
+        flags = [f for f, on in (("--allow-oob", allow_oob), ("--strict-oob", strict_oob),
+                                 ("--lenient", lenient), ("--no-fatal", no_fatal),
                                  (f"--max-lines {max_lines}", max_lines != 120),
                                  (f"--min-lines {min_lines}", min_lines != 1),
                                  (f"--max-epochs {max_epochs}", max_epochs != 6)) if on]
         flags += [f"--exclude {e}" for e in exclude]
         code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines),
-                     not no_shrink, console, json_path, tuple(exclude), " ".join(flags))
+                     not no_shrink, console, json_path, tuple(exclude), " ".join(flags), strict_oob)
     sys.exit(code)
 
 
@@ -160,7 +163,8 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
 
 
 def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,
-          console: Console, json_path: Optional[str], exclude: tuple[str, ...] = (), flags: str = "") -> int:
+          console: Console, json_path: Optional[str], exclude: tuple[str, ...] = (), flags: str = "",
+          strict_oob: bool = False) -> int:
     from parity.live import run_live
     from parity.report import print_live_report, write_json
 
@@ -179,7 +183,8 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
                       f"{stats.c_failed} C failed, {time.perf_counter() - t0:.0f} s")
 
     stats = run_live(c, ours, examples, seed, options, keep=keep_dir, repro_root=repro_root,
-                     command=command, progress=progress, shrink=shrink, exclude=exclude)
+                     command=command, progress=progress, shrink=shrink, exclude=exclude,
+                     strict_oob=strict_oob)
     _progress(None)
     summary = print_live_report(stats, console, seed, examples)
     if json_path:

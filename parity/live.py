@@ -107,12 +107,14 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
              options: GenOptions = GenOptions(), keep: Optional[Path] = None,
              repro_root: Optional[Path] = None, command: str = "bpsom parity",
              progress: Optional[Callable[[LiveStats], None]] = None,
-             shrink: bool = True, exclude: tuple[str, ...] = ()) -> LiveStats:
+             shrink: bool = True, exclude: tuple[str, ...] = (), strict_oob: bool = False) -> LiveStats:
     """Generate ``examples`` cases, compare both programs, shrink the first mismatch.
 
     ``keep``: also write every generated case (inputs + C outputs) there.
     ``repro_root``: where the minimal failing case is written.
     ``exclude``: feature-tag prefixes never to generate (known, accepted differences).
+    ``strict_oob``: an out-of-bounds case that differs is a failure too (and gets shrunk),
+    for work on the engine's emulation of the C's out-of-bounds reads.
     """
     stats = LiveStats()
     state = {"failed_once": False, "last": None}
@@ -133,7 +135,7 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
                                {"result": outcome.status, "first_divergence": outcome.first()})
         if progress is not None:
             progress(stats)
-        if outcome.status == "diverged" and spec.well_defined:
+        if outcome.status == "diverged" and (spec.well_defined or strict_oob):
             stats.diverged += 1
             state["failed_once"] = True
             state["last"] = (spec, outcome)

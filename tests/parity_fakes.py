@@ -56,3 +56,10 @@ class FakeC:
 def dump_bug(prm: bytes, inputs: dict[str, bytes]) -> bool:
     """The planted bug: a wrong CE whenever DUMP is 1 or 2."""
     return _field(prm, "DUMP") in ("1", "2")
+
+
+def oob_bug(prm: bytes, inputs: dict[str, bytes]) -> bool:
+    """The planted bug: wrong output whenever a hidden layer is larger than the output layer."""
+    arch = [int(x) for x in _field(prm, "BP-architecture").split()]
+    last = max((i for i, n in enumerate(arch) if n > 0), default=0)
+    return "old.bst" not in _field(prm, "OLD_ENV") and any(arch[i] > arch[last] for i in range(1, last))

@@ -17,7 +17,7 @@ from parity.grapho_data import ALPHABET, PCLASSES, DataSpec, render
 from parity.live import run_live
 from parity.replay import (Divergence, compare_outputs, first_difference, list_cases,
                            normalise_log, replay_case)
-from tests.parity_fakes import FakeC, dump_bug
+from tests.parity_fakes import FakeC, dump_bug, oob_bug
 
 FAST = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -166,3 +166,13 @@ def test_replay_reads_output_names_and_args_from_meta(tmp_path):
 def test_fixture_layout_is_readable(case):
     meta = json.loads((case / "meta.json").read_text())
     assert {"seed", "well_defined", "features"} <= set(meta)
+
+
+def test_out_of_bounds_differences_count_but_fail_only_when_strict(tmp_path):
+    opts = GenOptions(allow_oob=True, old_env=False, fatal=False)
+    lax = run_live(FakeC(), FakeC(bug=oob_bug), examples=60, seed=6, options=opts)
+    assert lax.passed and lax.oob_differ > 0 and lax.oob_identical == 0
+    strict = run_live(FakeC(), FakeC(bug=oob_bug), examples=60, seed=6, options=opts,
+                      repro_root=tmp_path, strict_oob=True)
+    assert not strict.passed and not strict.failure.spec.well_defined
+    assert "oob:hidden_layer_larger_than_output" in strict.failure.spec.features
