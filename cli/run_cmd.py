@@ -41,9 +41,11 @@ Out-of-range values get the C's defaults with the C's warnings.
 @click.option("--example", is_flag=True, help="Run the small example shipped with bpsom in a new directory.")
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="With --example: where to put it (default: ./bpsom-example).")
+@click.option("--history", "history", type=click.Path(dir_okay=False), default=None,
+              help="Also write one JSON record per pass (epoch, phase, MSE, error, SOM use, units) to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
 def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optional[str], example: bool,
-        directory: Optional[str], quiet: bool) -> None:
+        directory: Optional[str], history: Optional[str], quiet: bool) -> None:
     """Run a classic BP-SOM experiment described by a C-format .prm file.
 
     Behaves like the original C program `bpsom FILE.prm [SEED]`: run it in the
@@ -57,6 +59,8 @@ def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optio
 
     from .progress import engine_progress
 
+    if history is not None:
+        history = os.path.abspath(history)
     if example:
         from bpsom_core.examples import install_example
         target = Path(directory or "bpsom-example")
@@ -70,4 +74,4 @@ def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optio
         raise InputError("parameter file not found", prm)
     with engine_progress(quiet) as progress:
         run_experiment(prm, seed=seed, compat=compat, progress=progress, data_format=data_format,
-                       stderr=sys.stderr.buffer)
+                       stderr=sys.stderr.buffer, history_path=None if history is None else os.path.abspath(history))

@@ -152,3 +152,18 @@ def test_recorded_bst_reparses_to_the_same_bytes():
     again = format_bst(bst.N, bst.dims, lambda l: bst.weights[l],
                        lambda l: (bst.cell_labels[l], bst.reliability[l], bst.vectors[l]))
     assert again == data
+
+
+def test_history_json_matches_stdout(tmp_path, monkeypatch):
+    import json
+    _copy_case("wd_prune_2h_som", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    out = io.BytesIO()
+    run_experiment("case.prm", stdout=out, history_path=tmp_path / "h.json")
+    lines = [line for line in out.getvalue().decode().split("\n") if line]
+    passes = json.loads((tmp_path / "h.json").read_text())["passes"]
+    assert len(passes) == len(lines)
+    for rec, line in zip(passes, lines):
+        assert f"MSE={rec['mse']:5.3f} CE={rec['classification_error']:6.2f}" in line
+        assert ("*" in line) == rec.get("new_best", False)
+        assert (":-" in line) == bool(rec.get("pruned"))

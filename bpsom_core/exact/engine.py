@@ -28,6 +28,7 @@ from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
 from ..readers.prm import read_prm
 from ..writers import clog
 from ..writers.bst import format_bst
+from ..writers.history import write_history
 from . import kernels as K
 from .network import Network
 from .oob import OobEmulator
@@ -134,6 +135,8 @@ class ExactRun:
         self.net: Optional[Network] = None
         self.oob: Optional[OobEmulator] = None
         self.duplicate_warning = False
+        self.history: list[dict] = []   # one record per pass, for --history
+        self.in_abstract = False
 
     # --- helpers -----------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -486,6 +489,14 @@ class ExactRun:
             if net.dims[l] > 0:
                 v = (100.0 * int(net.LI[l, K.USECNT])) / example
                 io.both(f" SOM{l}={v:5.1f} ", f" SOM{l}={v:5.1f}")
+        self.history.append({
+            "epoch": self.epoch, "phase": {(1, 1): "learn", (0, 1): "label", (0, 2): "validate",
+                                           (0, 3): "test"}[(lrn, material)],
+            "abstract": self.in_abstract, "examples": example, "mse": float(mse),
+            "classification_error": 100.0 - float(p_correct),
+            "som_use_percent": {str(l): (100.0 * int(net.LI[l, K.USECNT])) / example
+                                for l in range(1, net.L + 1) if net.dims[l] > 0},
+            "units": [int(n) for n in net.N[: net.L + 1]]})
         self.end_class[material] = p_correct
         self.end_mse[material] = mse
         for l in range(net.L + 1):
@@ -501,6 +512,7 @@ class ExactRun:
                 self.best_epoch = self.epoch
                 self.nothing_done = 0
                 self.pruned = 0
+                self.history[-1]["new_best"] = True
                 if len(p.BEST_ENV) > 1:
                     io.both("*", "*")
                     self.save_environment(p.BEST_ENV)
@@ -551,6 +563,7 @@ class ExactRun:
                     self.n_pruned[l] += 1
                     mark = f" {l}:-{self.n_pruned[l]}"
                     self.io.both(mark, mark)
+                    self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
                     net.prune_unit(l, i)
                     self.pruned = 1
                     self.nothing_done = 0
@@ -561,6 +574,7 @@ class ExactRun:
     # --- abstract ----------------------------------------------------------------------
     def abstract(self) -> None:
         p, net, io = self.p, self.net, self.io
+        self.in_abstract = True
         io.log("\n\nABSTRACT:\n")
         io.log("\n |     |          LRN|          VAL|          TST|")
         io.log("\n |    #|   MSE| CLA E|   MSE| CLA E|   MSE| CLA E| SOMs on TST:")
@@ -618,11 +632,13 @@ def _atoi(text: str) -> int:
 
 def run_experiment(prm_path: str | os.PathLike, seed: Optional[str] = None, compat: str = "c",
                    stdout: Optional[BinaryIO] = None, stderr: Optional[BinaryIO] = None,
-                   progress: Optional[Progress] = None, data_format: Optional[str] = None) -> None:
+                   progress: Optional[Progress] = None, data_format: Optional[str] = None,
+                   history_path: Optional[str | os.PathLike] = None) -> list[dict]:
     """Run a C-format experiment in the directory holding the .prm (like ``bpsom FILE.prm [SEED]``).
 
     Raises InputError for bad input; everything the C writes is written to
-    `stdout`, the LOG file and the BEST_ENV file.
+    `stdout`, the LOG file and the BEST_ENV file.  Returns one record per pass
+    (also written as JSON to `history_path`, atomically, when given).
     """
     prm_path = Path(prm_path)
     params = read_prm(prm_path)
@@ -644,3 +660,6 @@ def run_experiment(prm_path: str | os.PathLike, seed: Optional[str] = None, comp
         raise exc from None
     finally:
         streams.close()
+    if history_path is not None:
+        write_history(history_path, {"prm": str(prm_path), "compat": compat, "passes": run.history})
+    return run.history
