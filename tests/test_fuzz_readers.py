@@ -83,8 +83,6 @@ def test_fuzz_tsv(data):
     _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".tsv")
 
 
-@pytest.mark.xfail(strict=True, reason="found by fuzzing: liac-arff's ValueError on a malformed "
-                                        "@attribute/@relation line escapes read_table (see KNOWN)")
 @FUZZ
 @given(fuzz_bytes(ARFF_SEED))
 def test_fuzz_arff(data):
