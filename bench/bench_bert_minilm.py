@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--dev", type=int, default=872)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--output-dir", type=Path, default=None)
+    ap.add_argument("--mode", default="both", choices=("both", "bpsom", "baseline"))
+    ap.add_argument("--som-init", default="pca", choices=("pca", "random"))
     args = ap.parse_args()
     model = args.model or minilm_dir()
     if model is None or not (args.data_dir / "train.tsv").is_file():
@@ -56,14 +58,14 @@ def main() -> None:
         "model": {"name": str(model), "dropout": 0.1, "max_length": 64},
         "bpsom": {"hidden_size": 128, "som_grid_size": 20, "som_error_weight": 0.25,
                   "som_lr_max": 0.20, "som_lr_min": 0.05, "som_context_max": 2, "som_context_min": 0,
-                  "reliability_threshold": 0.95, "relabel": "pass"},
+                  "reliability_threshold": 0.95, "relabel": "pass", "som_init": args.som_init},
         "pruning": {"enabled": True, "threshold": 0.02},
         "training": {"epochs": args.epochs, "batch_size": 32, "eval_batch_size": 128,
                      "learning_rate": 5e-5, "head_learning_rate": 1e-3, "warmup_steps": 20,
                      "early_stopping_patience": 0, "seed": 42},
     })
     out = args.output_dir or Path(tempfile.mkdtemp(prefix="bench_minilm_"))
-    job = GlueJob(task=get_task("sst2"), mode="both", cfg=cfg, output_dir=out, data_dir=args.data_dir,
+    job = GlueJob(task=get_task("sst2"), mode=args.mode, cfg=cfg, output_dir=out, data_dir=args.data_dir,
                   max_train=args.train, max_eval=args.dev, device="cpu")
 
     def progress(kind, data):
@@ -77,8 +79,10 @@ def main() -> None:
     print(f"MiniLM-L6 (H384) on SST-2: {args.train} train / {args.dev} dev, {args.epochs} epochs, "
           f"CPU, {torch.get_num_threads()} threads")
     res = run_job(job, progress)
-    base, bp = res["baseline"], res["bpsom"]
     print(json.dumps(res, indent=2))
+    if args.mode != "both":
+        return
+    base, bp = res["baseline"], res["bpsom"]
     print(f"dev accuracy: baseline {base['dev']['accuracy']:.4f}  bpsom {bp['dev']['accuracy']:.4f}")
     print(f"train examples/s: baseline {base['train_examples_per_s']:.1f}  bpsom {bp['train_examples_per_s']:.1f}"
           f"  ratio bpsom/baseline {bp['train_examples_per_s'] / base['train_examples_per_s']:.3f}")

@@ -43,6 +43,7 @@ class BPSOMSection:
     reliability_threshold: float = 0.95
     relabel: str = "pass"          # "pass": labelling pass over train (the C); "epoch": counts gathered while training
     som_update: str = "inorder"    # "inorder": per-example order as the C; "summed": one summed step per batch
+    som_init: str = "pca"          # "pca": ordered map on the activations' 2 main axes; "random": the C's (-0.5, 1.5]
 
     @property
     def threshold_percent(self) -> int:
@@ -94,6 +95,7 @@ _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
              "pruning": PruningSection, "training": TrainingSection}
 _CHOICES = {("bpsom", "relabel"): ("pass", "epoch"),
             ("bpsom", "som_update"): ("inorder", "summed"),
+            ("bpsom", "som_init"): ("pca", "random"),
             ("training", "precision"): ("auto", "fp32", "bf16", "fp16")}
 
 

@@ -252,6 +252,34 @@ class BPSOMHead(nn.Module):
             self.act_std.copy_(std)
         self.reset_epoch()
 
+    @torch.no_grad()
+    def init_prototypes_pca(self, acts: torch.Tensor, spread: float = 2.0) -> None:
+        """Lay the map out on the plane of the activations' two main axes.
+
+        The C draws prototypes uniformly from (-0.5, 1.5] and relies on
+        hundreds of epochs with a wide neighbourhood to unfold the map; a
+        fine-tuning run has a few epochs and the context falls to 0 almost
+        at once, so one or two cells would win every example.  Cell (x, y)
+        starts at ``mean + u_x * s1 * pc1 + u_y * s2 * pc2`` with ``u`` evenly
+        spaced in [-spread, spread] and ``s`` the standard deviations along
+        the principal axes (Kohonen's linear initialisation), clipped to the
+        sigmoid's [0, 1].  ``acts`` (N, H); deterministic for equal input.
+        """
+        acts = acts.to(self.prototypes.device, torch.float32)
+        d = self.grid_size
+        mean = acts.mean(0)
+        if acts.shape[0] < 3 or d == 0:
+            self.prototypes.copy_(mean.expand_as(self.prototypes))
+            return
+        _, s, vh = torch.linalg.svd(acts - mean, full_matrices=False)
+        n = acts.shape[0]
+        axes = [vh[i] * (s[i] / n ** 0.5) if i < vh.shape[0] else torch.zeros_like(mean) for i in (0, 1)]
+        u = torch.linspace(-spread, spread, d, device=acts.device) if d > 1 else torch.zeros(1, device=acts.device)
+        ux = u.repeat_interleave(d)        # scan order k = x*D + y: x outer
+        uy = u.repeat(d)
+        protos = mean + ux[:, None] * axes[0] + uy[:, None] * axes[1]
+        self.prototypes.copy_(protos.clamp(0.0, 1.0))
+
     def reset_epoch(self) -> None:
         """Forget counts and activations gathered during the last epoch."""
         self.epoch_counts.zero_()

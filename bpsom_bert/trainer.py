@@ -230,6 +230,18 @@ class GlueTrainer:
         res["loss"] = float(torch.nn.functional.cross_entropy(lg, lb)) if len(gold) else 0.0
         return res
 
+    def init_som(self, max_examples: int = 4096) -> None:
+        """PCA-initialise the SOM on the head's first activations (``som_init: pca``)."""
+        head: BPSOMHead = self.model.head
+        base = self.label_loader.dataset.base
+        n = min(len(base), max_examples)
+        loader = DataLoader(_Shard(torch.utils.data.Subset(base, range(n))),
+                            batch_size=self.cfg.training.eval_batch_size,
+                            collate_fn=self.label_loader.collate_fn)
+        _, _, acts = self._pass(loader, want_acts=True)
+        head.init_prototypes_pca(acts)
+        self.log.event("som_init", method="pca", examples=int(acts.shape[0]))
+
     def relabel(self) -> None:
         """The C's labelling epoch (or the counts gathered while training)."""
         head: BPSOMHead = self.model.head
@@ -264,6 +276,8 @@ class GlueTrainer:
         start = time.perf_counter()
         train_time, train_seen = 0.0, 0
         model = self.model
+        if model.is_bpsom and self.cfg.bpsom.som_init == "pca":
+            self.init_som()
         for epoch in range(1, t.epochs + 1):
             t0 = time.perf_counter()
             st = self.train_epoch(epoch)

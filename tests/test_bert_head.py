@@ -177,3 +177,27 @@ def test_bf16_autocast_step_runs_and_keeps_som_in_float32():
     loss.backward()
     assert head.prototypes.dtype == torch.float32 and torch.isfinite(head.prototypes).all()
     assert head.hidden.weight.grad is not None and torch.isfinite(head.hidden.weight.grad).all()
+
+
+def test_pca_init_lays_an_ordered_map_on_the_data_plane():
+    torch.manual_seed(5)
+    # activations along one strong and one weaker direction in 4 units
+    t = torch.rand(200, 2)
+    acts = 0.5 + 0.3 * (t[:, :1] - 0.5) * torch.tensor([1.0, 1.0, 0.0, 0.0]) \
+        + 0.1 * (t[:, 1:] - 0.5) * torch.tensor([0.0, 0.0, 1.0, -1.0])
+    head = BPSOMHead(6, 4, 2, grid_size=5, dropout=0.0, seed=0)
+    head.init_prototypes_pca(acts)
+    p = head.prototypes.view(5, 5, 4)
+    assert float(p.min()) >= 0.0 and float(p.max()) <= 1.0
+    # neighbours along x are closer than cells four steps apart (ordered, not random)
+    near = (p[1:] - p[:-1]).norm(dim=-1).mean()
+    far = (p[4:] - p[:-4]).norm(dim=-1).mean()
+    assert 3.5 * near < far < 4.5 * near
+    # the map's centre sits at the data mean; x follows the strong axis
+    torch.testing.assert_close(p[2, 2], acts.mean(0), rtol=0, atol=1e-5)
+    spread_x = (p[4, 2] - p[0, 2]).abs()
+    assert spread_x[0] > 5 * spread_x[2]
+    # every activation now has a nearby cell: many cells win, not one or two
+    from bpsom_core import primitives as P
+    w, _, _, _ = P.find_winners(acts, head.prototypes, head.cell_labels, torch.ones(200, dtype=torch.long))
+    assert len(set(w.tolist())) >= 10
