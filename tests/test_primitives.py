@@ -416,3 +416,150 @@ def test_numpy_use_does_not_import_torch():
             "P.som_update(np.zeros((4,3)), np.ones((2,3)), np.array([0,1]), 2, 1, 0.1)\n"
             "assert 'torch' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- NumPy kernels
+
+@pytest.fixture
+def threaded_rows(monkeypatch):
+    """Force the row split over threads even for tiny batches."""
+    from bpsom_core.primitives import _threads
+    monkeypatch.setattr(_threads, "MIN_WORK", 0)
+    monkeypatch.setattr(_threads, "CHUNKS_PER_THREAD", 3)
+    monkeypatch.setattr(_threads, "n_threads", lambda: 3)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("b,h", [(1, 1), (2, 4), (7, 5), (8, 3), (13, 9)])
+def test_exact_distance_kernels_are_the_plain_unit_order_sums(b, h, dtype, threads, request):
+    if threads:
+        request.getfixturevalue("threaded_rows")
+    rng = np.random.default_rng(b * 100 + h)
+    acts = rng.standard_normal((b, h)).astype(dtype)
+    protos = rng.standard_normal((11, h)).astype(dtype)
+    protos[3] = acts[0]  # a zero distance
+    acts[-1, 0] = -0.0
+    protos[4, 0] = 0.0
+    got = P.sq_distances(acts, protos)
+    want = np.stack([ref_sq_dist(a, protos) for a in acts])
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))  # bit for bit
+    labels = rng.integers(0, 3, 11)
+    classes = rng.integers(0, 3, b)
+    for g, r in zip(P.find_winners(acts, protos, labels, classes), ref_winners(acts, protos, labels, classes)):
+        np.testing.assert_array_equal(g, r.astype(g.dtype))
+
+
+def _same_floats(got, want):
+    """Bit for bit, except that any NaN matches any NaN."""
+    nan = np.isnan(want)
+    np.testing.assert_array_equal(np.isnan(got), nan)
+    np.testing.assert_array_equal(got[~nan].view(np.uint8), want[~nan].view(np.uint8))
+
+
+def test_minus_on_fma_is_a_plain_subtraction():
+    from bpsom_core.primitives import distance
+    if distance._nb is None:
+        pytest.skip("numba not installed")
+    vals = np.array([0.0, -0.0, 1.0, -1.0, 1e-45, 3.4e38, -3.4e38, np.inf, -np.inf, 0.1, 1 / 3, 7e-39, 1e20])
+
+    @distance._nb.njit
+    def sub(a, p, m):
+        out = np.empty_like(a)
+        for i in range(a.shape[0]):
+            out[i] = distance._minus_on_fma(a[i], p[i], m)
+        return out
+
+    rng = np.random.default_rng(5)
+    for dtype in DTYPES:
+        v = vals.astype(dtype)
+        a, p = np.repeat(v, len(v)), np.tile(v, len(v))
+        with np.errstate(all="ignore"):
+            _same_floats(sub(a, p, dtype(-1)), a - p)
+            acts = rng.choice(v, (7, 6))  # the same values through the paired distance kernel
+            protos = rng.choice(v, (40, 6))
+            want = np.stack([ref_sq_dist(x, protos) for x in acts])
+            _same_floats(P.sq_distances(acts, protos), want)
+
+
+def test_winner_search_keeps_argmin_rules_on_nan_and_negative_rows():
+    from bpsom_core.primitives import winners
+    rows = np.array([[3.0, 1.0, 1.0, 2.0], [3.0, np.nan, 1.0, np.nan], [np.nan, 0.0, 1.0, 2.0],
+                     [2.0, -1.0, 0.5, -1.0], [np.inf, np.inf, np.inf, np.inf], [0.0, 0.0, 5.0, 0.0]],
+                    dtype=np.float32)
+    labels = np.array([1, 1, 2, 1])
+    classes = np.array([1, 1, 1, 1, 1, 2])
+    order, starts = winners._label_slices(labels, classes)
+    for dtype in DTYPES:
+        r = rows.astype(dtype)
+        n = len(r)
+        w, wd, p, pd = np.empty(n, np.int64), np.empty(n, dtype), np.empty(n, np.int64), np.empty(n, dtype)
+        for b in range(n):
+            winners._pick(r[b], b, order, starts, classes, np.inf, w, wd, p, pd)
+        np.testing.assert_array_equal(w, np.argmin(r, axis=1))
+        np.testing.assert_array_equal(wd, r[np.arange(n), w])
+        assert p.tolist() == [1, 0, 1, 3, 3, 2]
+
+
+@SETTINGS
+@given(som_case(max_dim=12, max_b=20, max_h=9), st.sampled_from([None, 0.5, 2.0]))
+def test_fused_winner_paths_match_distances_then_search(case, max_d2):
+    dtype, dim, acts, protos, labels, classes, _ = case
+    for method in ("exact", "fast"):
+        got = P.find_winners(acts, protos, labels, classes, method=method, max_d2=max_d2)
+        if method == "fast":  # torch's matmul may round differently: search NumPy's own distances
+            d2 = P.sq_distances(acts, protos, method=method)
+            w = np.argmin(d2, axis=1)
+            wd = d2[np.arange(len(w)), w]
+            if max_d2 is not None:
+                w = np.where(wd < max_d2, w, -1)
+                wd = np.where(wd < max_d2, wd, np.inf)
+            np.testing.assert_array_equal(got[0], w)
+            np.testing.assert_array_equal(got[2], wd)
+            for b in range(len(acts)):  # partial: last minimum among the class's cells
+                part, part_d = -1, np.inf
+                for k in range(len(protos)):
+                    ok = max_d2 is None or d2[b, k] <= max_d2
+                    if classes[b] > 0 and labels[k] == classes[b] and ok and d2[b, k] <= part_d:
+                        part, part_d = k, d2[b, k]
+                assert (got[1][b], got[3][b]) == (part, part_d)
+            continue
+        want = P.find_winners(to_t(acts), to_t(protos), to_t(labels), to_t(classes), max_d2=max_d2)
+        for g, t in zip(got, want):
+            np.testing.assert_array_equal(g, t.numpy())
+
+
+@SETTINGS
+@given(som_case(max_dim=8), st.integers(0, 101))
+def test_som_error_kernel_matches_generic_path(case, threshold):
+    from bpsom_core.primitives import winners
+    dtype, dim, acts, protos, labels, classes, _ = case
+    rel = np.random.default_rng(threshold).integers(0, 101, dim * dim)
+    partial = P.find_winners(acts, protos, labels, classes)[1]
+    got = P.som_error(acts, protos, partial, rel, threshold)
+    kernel, winners._som_error_kernel = winners._som_error_kernel, None
+    try:
+        want = P.som_error(acts, protos, partial, rel, threshold)
+    finally:
+        winners._som_error_kernel = kernel
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    with pytest.raises(IndexError):
+        P.som_error(acts, protos, np.full(len(acts), dim * dim), rel, threshold)
+
+
+@SETTINGS
+@given(som_case(max_b=30, max_h=9), st.integers(-1, 6), st.floats(0.01, 1.0), st.booleans())
+def test_numpy_inorder_update_is_the_c_sequence_bit_for_bit(case, context, lr, masked):
+    dtype, dim, acts, protos, labels, classes, _ = case
+    winner = P.find_winners(acts, protos, labels, classes)[0]
+    rng = np.random.default_rng(len(acts))
+    winner[rng.random(len(acts)) < 0.2] = -1
+    active = (rng.random(len(acts)) < 0.7) if masked else None
+    got = P.som_update(protos, acts, winner, dim, context, lr, active=active)
+    assert got.dtype == dtype and got is not protos
+    seq = protos.copy()
+    for k in range(len(acts)):
+        if active is None or active[k]:
+            seq = P.som_update_one(seq, acts[k], int(winner[k]), dim, max(context, -1), lr)
+    np.testing.assert_array_equal(got, seq if context >= 0 else protos)

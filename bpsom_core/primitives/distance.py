@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import is_torch
+from ._threads import run_rows
 
 try:  # numba is a hard dependency, but keep a pure-NumPy fallback
     import numba as _nb
@@ -33,6 +34,38 @@ except Exception:  # pragma: no cover - exercised only without numba
     _nb = None
 
 METHODS = ("exact", "fast")
+
+if _nb is not None:
+    from numba.core import types as _nb_types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _minus_on_fma(typingctx, a, p, minus_one):
+        """``a - p`` computed as ``fma(p, minus_one, a)`` with ``minus_one == -1``.
+
+        ``p * -1`` is exact, so the single rounding of the fused operation gives
+        the very same float as ``a - p`` (zeros, infinities and NaNs included).
+        It only moves the subtraction from the CPU's add ports to its
+        multiply-add ports, which are otherwise half idle in the distance loop.
+        ``minus_one`` must come in at run time, or LLVM folds it back into a
+        subtraction.  Without FMA hardware it is a multiply and an add (the
+        same float again).
+        """
+        if not (isinstance(a, _nb_types.Float) and a == p == minus_one):
+            return None
+
+        def codegen(context, builder, signature, args):
+            a_v, p_v, m_v = args
+            if _HAS_FMA:
+                return builder.fma(p_v, m_v, a_v)
+            return builder.fadd(builder.fmul(p_v, m_v), a_v)
+        return a(a, p, minus_one), codegen
+
+    try:
+        import llvmlite.binding as _llvm
+        _HAS_FMA = "+fma" in _llvm.get_host_cpu_features().flatten().split(",")
+    except Exception:  # pragma: no cover - feature query unsupported
+        _HAS_FMA = False
 
 
 def _sq_dist_seq_numpy_loop(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
@@ -45,49 +78,123 @@ def _sq_dist_seq_numpy_loop(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarra
 
 if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
-    def _sq_dist_seq_kernel(acts, protos_t, out):  # pragma: no cover - compiled
-        """out[b, c] += (a_i - p_i)**2 for i in order; four units per pass over the cells.
+    def _sq_dist_row(acts, b, protos_t, row):  # pragma: no cover - compiled
+        """row[c] = sum_i (a_i - p_i)**2, units in order; four units per pass over the cells.
 
         The unrolling keeps each cell's additions in unit order (one rounded
         add per unit), so the sums are bit-identical to the plain loop.
         """
-        n_b, n_h = acts.shape
+        n_h = acts.shape[1]
         n_c = protos_t.shape[1]
         h4 = n_h - n_h % 4
-        for b in range(n_b):
-            row = out[b]
-            for i in range(0, h4, 4):
-                a0 = acts[b, i]
-                a1 = acts[b, i + 1]
-                a2 = acts[b, i + 2]
-                a3 = acts[b, i + 3]
-                p0 = protos_t[i]
-                p1 = protos_t[i + 1]
-                p2 = protos_t[i + 2]
-                p3 = protos_t[i + 3]
-                for c in range(n_c):
-                    acc = row[c]
-                    d = a0 - p0[c]
-                    acc += d * d
-                    d = a1 - p1[c]
-                    acc += d * d
-                    d = a2 - p2[c]
-                    acc += d * d
-                    d = a3 - p3[c]
-                    acc += d * d
-                    row[c] = acc
-            for i in range(h4, n_h):
-                a = acts[b, i]
-                p = protos_t[i]
-                for c in range(n_c):
-                    d = a - p[c]
-                    row[c] += d * d
-        return out
+        for c in range(n_c):
+            row[c] = 0
+        for i in range(0, h4, 4):
+            a0 = acts[b, i]
+            a1 = acts[b, i + 1]
+            a2 = acts[b, i + 2]
+            a3 = acts[b, i + 3]
+            p0 = protos_t[i]
+            p1 = protos_t[i + 1]
+            p2 = protos_t[i + 2]
+            p3 = protos_t[i + 3]
+            for c in range(n_c):
+                acc = row[c]
+                d = a0 - p0[c]
+                acc += d * d
+                d = a1 - p1[c]
+                acc += d * d
+                d = a2 - p2[c]
+                acc += d * d
+                d = a3 - p3[c]
+                acc += d * d
+                row[c] = acc
+        for i in range(h4, n_h):
+            a = acts[b, i]
+            p = protos_t[i]
+            for c in range(n_c):
+                d = a - p[c]
+                row[c] += d * d
+
+    @_nb.njit(cache=True, nogil=True)
+    def _sq_dist_pair(acts, b, protos_t, row0, row1, minus_one):  # pragma: no cover - compiled
+        """Rows ``b`` and ``b + 1`` at once, each exactly as :func:`_sq_dist_row`.
+
+        Both examples share every load of the prototypes, which is what bounds
+        the single-row loop; each cell's sum still takes its units in order.
+        Half of the differences go through :func:`_minus_on_fma` (bit-identical,
+        pass ``minus_one = -1`` in the acts' dtype), which balances the add and
+        multiply ports: about a fifth faster on x86-64 with FMA.
+        """
+        n_h = acts.shape[1]
+        n_c = protos_t.shape[1]
+        h4 = n_h - n_h % 4
+        for c in range(n_c):
+            row0[c] = 0
+            row1[c] = 0
+        for i in range(0, h4, 4):
+            a0 = acts[b, i]
+            a1 = acts[b, i + 1]
+            a2 = acts[b, i + 2]
+            a3 = acts[b, i + 3]
+            e0 = acts[b + 1, i]
+            e1 = acts[b + 1, i + 1]
+            e2 = acts[b + 1, i + 2]
+            e3 = acts[b + 1, i + 3]
+            p0 = protos_t[i]
+            p1 = protos_t[i + 1]
+            p2 = protos_t[i + 2]
+            p3 = protos_t[i + 3]
+            for c in range(n_c):
+                q0 = p0[c]
+                q1 = p1[c]
+                q2 = p2[c]
+                q3 = p3[c]
+                acc = row0[c]
+                d = a0 - q0
+                acc += d * d
+                d = _minus_on_fma(a1, q1, minus_one)
+                acc += d * d
+                d = a2 - q2
+                acc += d * d
+                d = _minus_on_fma(a3, q3, minus_one)
+                acc += d * d
+                row0[c] = acc
+                acc = row1[c]
+                d = _minus_on_fma(e0, q0, minus_one)
+                acc += d * d
+                d = e1 - q1
+                acc += d * d
+                d = _minus_on_fma(e2, q2, minus_one)
+                acc += d * d
+                d = e3 - q3
+                acc += d * d
+                row1[c] = acc
+        for i in range(h4, n_h):
+            a = acts[b, i]
+            e = acts[b + 1, i]
+            p = protos_t[i]
+            for c in range(n_c):
+                d = a - p[c]
+                row0[c] += d * d
+                d = e - p[c]
+                row1[c] += d * d
+
+    @_nb.njit(cache=True, nogil=True)
+    def _sq_dist_rows(acts, protos_t, out, minus_one, start, stop):  # pragma: no cover - compiled
+        b = start
+        while b + 1 < stop:
+            _sq_dist_pair(acts, b, protos_t, out[b], out[b + 1], minus_one)
+            b += 2
+        if b < stop:
+            _sq_dist_row(acts, b, protos_t, out[b])
 
     def _sq_dist_seq(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
-        out = np.zeros((acts.shape[0], protos_t.shape[1]), dtype=acts.dtype)
-        return _sq_dist_seq_kernel(acts, protos_t, out)
+        out = np.empty((acts.shape[0], protos_t.shape[1]), dtype=acts.dtype)
+        run_rows(_sq_dist_rows, acts.shape[0], protos_t.size, acts, protos_t, out, acts.dtype.type(-1))
+        return out
 else:  # pragma: no cover
+    _sq_dist_row = _sq_dist_pair = None
     _sq_dist_seq = _sq_dist_seq_numpy_loop
 
 

@@ -33,28 +33,34 @@ if _nb is not None:
         total[:] = run
 
     @_nb.njit(cache=True, nogil=True)
-    def _apply_kernel(protos, acts, coef, total):  # pragma: no cover - compiled
-        """``protos * total + coef.T @ acts`` skipping the zero coefficients.
+    def _sequential_kernel(out, acts, winner, active, dim, context, powers):  # pragma: no cover
+        """Apply the examples one after another, in place, in the C's float order.
 
-        Each example touches only its neighbourhood, so this costs
-        O(B x C + B x neighbourhood x H) instead of a dense matmul.
+        Each example moves only its (2*context+1)**2 neighbourhood:
+        ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
+        as :func:`som_update_one` (and the C) computes it.
         """
-        n_b, n_c = coef.shape
-        n_h = acts.shape[1]
-        out = np.empty_like(protos)
-        for c in range(n_c):
-            for i in range(n_h):
-                out[c, i] = protos[c, i] * total[c]
+        n_b, n_h = acts.shape
         for k in range(n_b):
-            for c in range(n_c):
-                w = coef[k, c]
-                if w != 0:
+            w = winner[k]
+            if w < 0 or not active[k]:
+                continue
+            wx = w // dim
+            wy = w % dim
+            a = acts[k]
+            for x in range(max(0, wx - context), min(dim, wx + context + 1)):
+                dx = abs(x - wx)
+                for y in range(max(0, wy - context), min(dim, wy + context + 1)):
+                    power = powers[max(dx, abs(y - wy))]
+                    row = out[x * dim + y]
                     for i in range(n_h):
-                        out[c, i] += w * acts[k, i]
-        return out
+                        row[i] = row[i] + power * (a[i] - row[i])
 else:  # pragma: no cover
     _suffix_kernel = None
-    _apply_kernel = None
+    _sequential_kernel = None
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 DONOTHING = 0.0001
 MODES = ("inorder", "summed")
@@ -171,6 +177,10 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ops = ops_for(prototypes)
     acts = ops.asarray(acts, like=prototypes, dtype=prototypes.dtype)
+    if mode == "inorder" and ops.name == "numpy" and _sequential_kernel is not None:
+        got = _inorder_numpy(prototypes, acts, winner, dim, context, lr, active)
+        if got is not None:
+            return got
     w = neighbourhood_power(winner, dim, context, lr, skip=None if active is None else ~_as_bool(ops, active, prototypes),
                             dtype=prototypes.dtype) if acts.shape[0] else None
     if w is None:
@@ -179,9 +189,32 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
     if mode == "summed":
         return prototypes * (1 - w.sum(0))[:, None] + w.T @ acts
     total, coef = _inorder_coefficients(ops, w)
-    if ops.name == "numpy" and _apply_kernel is not None:
-        return _apply_kernel(np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), coef, total)
     return prototypes * total[:, None] + coef.T @ acts
+
+
+def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
+    """NumPy in-order update: the examples applied one after another by a kernel,
+    O(B x (2*context+1)**2 x H) work; None where the generic path must decide."""
+    n_c = dim * dim
+    if (prototypes.dtype not in _KERNEL_DTYPES or prototypes.ndim != 2 or prototypes.shape[0] != n_c
+            or acts.ndim != 2 or acts.shape[1] != prototypes.shape[1]):
+        return None
+    w = np.asarray(winner, dtype=np.int64)
+    if w.shape != (acts.shape[0],):
+        return None
+    if w.size and (w.min() < -1 or w.max() >= n_c):
+        raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
+    ok = np.ones(w.shape, np.bool_) if active is None else np.asarray(active, dtype=np.bool_)
+    if ok.shape != w.shape:
+        return None
+    context = int(context)
+    if context < 0 or not w.size:
+        return prototypes + 0
+    # the powers of neighbourhood_power: lr rounded to the dtype, halved per ring (exact)
+    powers = ops_for(w).ldexp2(lr, np.arange(min(context, dim - 1) + 1), prototypes.dtype)
+    out = np.array(prototypes, order="C", copy=True)
+    _sequential_kernel(out, np.ascontiguousarray(acts), w, np.ascontiguousarray(ok), dim, context, powers)
+    return out
 
 
 def _inorder_coefficients(ops, w):

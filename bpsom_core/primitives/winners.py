@@ -11,7 +11,8 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from ._backend import ops_for
-from .distance import sq_distances
+from ._threads import run_rows
+from .distance import METHODS, _sq_dist_pair, _sq_dist_row, sq_distances
 
 try:
     import numba as _nb
@@ -19,28 +20,173 @@ except Exception:  # pragma: no cover
     _nb = None
 
 if _nb is not None:
+    from numba.extending import overload as _overload
+
+    def _as_bits(row):  # pragma: no cover - typed by the overload below
+        raise NotImplementedError
+
+    @_overload(_as_bits)
+    def _as_bits_impl(row):
+        """A float row read as integers of its width, with the bit pattern of +inf."""
+        if row.dtype.bitwidth == 32:
+            return lambda row: (row.view(np.int32), np.int32(0x7F800000))
+        return lambda row: (row.view(np.int64), np.int64(0x7FF0000000000000))
+
     @_nb.njit(cache=True, nogil=True)
-    def _partial_kernel(d2, order, starts, classes, limit, partial, part_d2):  # pragma: no cover
-        """Last minimum (the C's ``<=``) over the cells of each example's class only.
+    def _first_min(row):  # pragma: no cover - compiled
+        """Index of the first minimum of a row of distances, or -1 when the row holds
+        a NaN or a value below +0.0 (the caller then scans it as ``np.argmin`` does).
+
+        Non-negative floats order like their bit patterns read as integers, and
+        integer min/max reductions vectorise (float ones would need fastmath):
+        one pass for the smallest and largest pattern, one for the first index
+        of the smallest.
+        """
+        bits, inf_bits = _as_bits(row)
+        lo = bits[0]
+        hi = bits[0]
+        for c in range(bits.shape[0]):
+            v = bits[c]
+            lo = min(lo, v)
+            hi = max(hi, v)
+        if lo < 0 or hi > inf_bits:
+            return -1
+        n = bits.shape[0]
+        first = n
+        for c in range(n):
+            first = min(first, c if bits[c] == lo else n)  # a select, so it vectorises
+        return first
+
+    @_nb.njit(cache=True, nogil=True)
+    def _pick(row, b, order, starts, classes, limit, winner, winner_d2, partial, part_d2):  # pragma: no cover
+        """Winner (first minimum, as ``np.argmin``: a NaN wins at once) and partial
+        winner (last minimum, the C's ``<=``, over the cells of the example's class
+        only) of one row of distances.
 
         ``order`` lists the cells grouped by label, in scan order within a
         label; ``starts[k]:starts[k+1]`` is label k's slice.
         """
-        n_b = d2.shape[0]
+        w = _first_min(row)
+        if w < 0:  # a NaN or a negative distance: the plain scan
+            w = 0
+            best = row[0]
+            if best == best:
+                for c in range(1, row.shape[0]):
+                    v = row[c]
+                    if v < best:
+                        best = v
+                        w = c
+                    elif v != v:
+                        w = c
+                        break
+        winner[b] = w
+        winner_d2[b] = row[w]
         n_lab = starts.shape[0] - 1
+        cls = classes[b]
+        p, pd = -1, np.inf
+        if 0 < cls < n_lab:
+            for j in range(starts[cls], starts[cls + 1]):
+                c = order[j]
+                d = row[c]
+                if d <= pd and d <= limit:
+                    p, pd = c, d
+        partial[b] = p
+        part_d2[b] = pd
+
+    @_nb.njit(cache=True, nogil=True)
+    def _winners_exact_rows(acts, protos_t, minus_one, order, starts, classes, limit,
+                            winner, winner_d2, partial, part_d2, start, stop):  # pragma: no cover
+        """Exact distances of one example at a time (the C's unit order), searched while hot."""
+        rows = np.empty((2, protos_t.shape[1]), dtype=acts.dtype)
+        b = start
+        while b + 1 < stop:
+            _sq_dist_pair(acts, b, protos_t, rows[0], rows[1], minus_one)
+            _pick(rows[0], b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+            _pick(rows[1], b + 1, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+            b += 2
+        if b < stop:
+            _sq_dist_row(acts, b, protos_t, rows[0])
+            _pick(rows[0], b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+
+    @_nb.njit(cache=True, nogil=True)
+    def _winners_fast_rows(g, a_sq, p_sq, zero, order, starts, classes, limit,
+                           winner, winner_d2, partial, part_d2):  # pragma: no cover
+        """``max(|a|^2 - 2 a.p + |p|^2, 0)`` in place over ``g = a @ p.T`` (the same
+        float operations, in the same order, as :func:`sq_distances` "fast"), then
+        the winner search on each row."""
+        n_b, n_c = g.shape
         for b in range(n_b):
-            cls = classes[b]
-            p, pd = -1, np.inf
-            if 0 < cls < n_lab:
-                for j in range(starts[cls], starts[cls + 1]):
-                    c = order[j]
-                    d = d2[b, c]
-                    if d <= pd and d <= limit:
-                        p, pd = c, d
-            partial[b] = p
-            part_d2[b] = pd
+            row = g[b]
+            ab = a_sq[b]
+            for c in range(n_c):
+                v = (ab - (row[c] + row[c])) + p_sq[c]
+                if v < zero:
+                    v = zero
+                row[c] = v
+            _pick(row, b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+
+    @_nb.njit(cache=True, nogil=True)
+    def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
+        """err = (0.01 * rel) * (proto - act): difference in the acts' dtype, product in double."""
+        n_b, n_h = acts.shape
+        for b in range(n_b):
+            p = partial[b]
+            ok = False
+            r = 0
+            if p >= 0:
+                r = rel_all[p]
+                ok = r >= threshold
+            use[b] = ok
+            e = err[b]
+            if ok:
+                coef = 0.01 * np.float64(r)
+                for i in range(n_h):
+                    e[i] = coef * np.float64(protos[p, i] - acts[b, i])
+            else:
+                for i in range(n_h):
+                    e[i] = 0
 else:  # pragma: no cover
-    _partial_kernel = None
+    _winners_exact_rows = _winners_fast_rows = _som_error_kernel = None
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _label_slices(labels: np.ndarray, cls: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Cells grouped by label (scan order within a label) and each label's start."""
+    n_lab = int(max(labels.max(), cls.max(initial=0))) + 1
+    order = np.argsort(labels, kind="stable")
+    starts = np.zeros(n_lab + 1, np.int64)
+    np.cumsum(np.bincount(labels, minlength=n_lab), out=starts[1:])
+    return order, starts
+
+
+def _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2):
+    """Fused NumPy path: distances and both searches per example, no (B, C) pass after."""
+    acts = np.asarray(acts)
+    dtype = np.result_type(acts.dtype, np.float32)
+    if dtype not in _KERNEL_DTYPES:
+        return None
+    acts = np.ascontiguousarray(acts, dtype=dtype)
+    protos = np.asarray(prototypes, dtype=dtype)
+    n_b = acts.shape[0]
+    order, starts = _label_slices(labels, cls)
+    cls = np.ascontiguousarray(cls)
+    limit = float("inf") if max_d2 is None else float(max_d2)
+    winner = np.empty(n_b, np.int64)
+    partial = np.empty(n_b, np.int64)
+    winner_d2 = np.empty(n_b, dtype)
+    partial_d2 = np.empty(n_b, dtype)
+    outs = (winner, winner_d2, partial, partial_d2)
+    if method == "fast":
+        g = acts @ protos.T
+        a_sq = (acts * acts).sum(1)
+        p_sq = (protos * protos).sum(1)
+        _winners_fast_rows(g, a_sq, p_sq, dtype.type(0), order, starts, cls, limit, *outs)
+    else:
+        protos_t = np.ascontiguousarray(protos.T)
+        run_rows(_winners_exact_rows, n_b, protos_t.size, acts, protos_t, dtype.type(-1), order, starts, cls, limit,
+                 *outs)
+    return outs
 
 
 def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
@@ -60,6 +206,20 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     equidistant prototypes tie exactly on both backends).
     """
     ops = ops_for(acts)
+    if (ops.name == "numpy" and _winners_exact_rows is not None and method in METHODS
+            and acts.ndim == 2 and prototypes.ndim == 2 and acts.shape[1] == prototypes.shape[1]
+            and acts.shape[0] > 0 and prototypes.shape[0] > 0):
+        labels = np.asarray(cell_labels, dtype=np.int64)
+        cls = np.asarray(classes, dtype=np.int64)
+        if labels.shape == (prototypes.shape[0],) and cls.shape == (acts.shape[0],) and labels.min() >= 0:
+            got = _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2)
+            if got is not None:
+                winner, winner_d2, partial, partial_d2 = got
+                if max_d2 is not None:
+                    bad = ~(winner_d2 < max_d2)
+                    winner[bad] = -1
+                    winner_d2[bad] = np.inf
+                return winner, partial, winner_d2, partial_d2
     d2 = sq_distances(acts, prototypes, method)
     n_b, n_c = d2.shape
     inf = float("inf")
@@ -75,16 +235,6 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
         bad = ~(winner_d2 < max_d2)
         winner = ops.where(bad, -1, winner)
         winner_d2 = ops.where(bad, inf, winner_d2)
-    if ops.name == "numpy" and _partial_kernel is not None and labels.shape == (n_c,) and labels.min() >= 0:
-        n_lab = int(max(labels.max(), cls.max(initial=0))) + 1
-        order = np.argsort(labels, kind="stable")
-        starts = np.zeros(n_lab + 1, np.int64)
-        np.cumsum(np.bincount(labels, minlength=n_lab), out=starts[1:])
-        partial = np.empty(n_b, np.int64)
-        partial_d2 = np.empty(n_b, d2.dtype)
-        _partial_kernel(d2, order, starts, np.ascontiguousarray(cls), inf if max_d2 is None else max_d2,
-                        partial, partial_d2)
-        return winner, partial, winner_d2, partial_d2
 
     match = (labels[None, :] == cls[:, None]) & (cls[:, None] > 0)
     if max_d2 is not None:
@@ -158,6 +308,10 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     ops = ops_for(acts)
     part = ops.asarray(partial, like=acts, dtype=ops.int_dtype())
     rel_all = ops.asarray(reliability, like=acts, dtype=ops.int_dtype())
+    if ops.name == "numpy" and _som_error_kernel is not None:
+        got = _som_error_numpy(acts, prototypes, part, rel_all, threshold)
+        if got is not None:
+            return got
     has = part >= 0
     safe = ops.where(has, part, 0)
     if rel_all.shape[0] == 0:
@@ -171,6 +325,23 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     coef = 0.01 * ops.to_float64(rel)
     err = ops.cast(coef[:, None] * diff, acts.dtype)
     err = ops.where(use[:, None], err, ops.zeros(acts.shape, acts.dtype, like=acts))
+    return err, use
+
+
+def _som_error_numpy(acts, prototypes, part, rel_all, threshold):
+    """One pass over the batch; None where the generic path must decide (and raise)."""
+    acts = np.asarray(acts)
+    if (acts.dtype not in _KERNEL_DTYPES or acts.ndim != 2 or part.shape != (acts.shape[0],)
+            or rel_all.ndim != 1 or rel_all.shape[0] == 0):
+        return None
+    protos = np.asarray(prototypes)
+    if protos.ndim != 2 or protos.shape[1] != acts.shape[1] or not isinstance(threshold, (int, float, np.number)):
+        return None
+    if part.size and part.max() >= min(rel_all.shape[0], protos.shape[0]):
+        return None
+    err = np.empty(acts.shape, acts.dtype)
+    use = np.empty(acts.shape[0], np.bool_)
+    _som_error_kernel(acts, protos.astype(acts.dtype, copy=False), part, rel_all, float(threshold), err, use)
     return err, use
 
 

@@ -1,0 +1,97 @@
+"""Split a per-example numba kernel's rows over a few Python threads.
+
+The kernels release the GIL (``nogil=True``), so plain threads run them in
+parallel.  The calling thread works too, and rows are handed out in chunks
+from a shared counter: when the machine is busy and a helper thread is not
+scheduled, the caller simply takes the remaining chunks itself, so a call is
+never slower than the serial kernel by more than one chunk.  (numba's own
+``parallel=True`` waits at a barrier for every thread instead, which costs
+milliseconds when the cores are shared with other jobs.)
+
+Rows are independent and every row is computed by exactly one kernel call,
+so results do not depend on the split.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+MAX_THREADS = 4          # helpers + the caller
+MIN_WORK = 1 << 21       # below this many (row x unit of work) steps stay serial
+CHUNKS_PER_THREAD = 4
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+_pool_lock = threading.Lock()
+
+
+def n_threads() -> int:
+    """Threads a split may use (the caller included): the CPUs we may run on, capped."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_THREADS))
+
+
+def _helpers(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():  # new process after fork: new threads
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="bpsom-rows")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+class _Job:
+    __slots__ = ("fn", "args", "n_rows", "chunk", "next", "done", "lock", "finished", "error")
+
+    def __init__(self, fn, args, n_rows, chunk):
+        self.fn, self.args, self.n_rows, self.chunk = fn, args, n_rows, chunk
+        self.next = 0
+        self.done = 0
+        self.lock = threading.Lock()
+        self.finished = threading.Event()
+        self.error: BaseException | None = None
+
+    def work(self) -> None:
+        while True:
+            with self.lock:
+                start = self.next
+                if start >= self.n_rows:
+                    return
+                stop = self.next = min(start + self.chunk, self.n_rows)
+            try:
+                self.fn(*self.args, start, stop)
+            except BaseException as exc:  # pragma: no cover - re-raised by the caller
+                self.error = exc
+            with self.lock:
+                self.done += stop - start
+                if self.done == self.n_rows:
+                    self.finished.set()
+
+
+def run_rows(fn: Callable[..., Any], n_rows: int, row_work: int, *args: Any) -> None:
+    """Call ``fn(*args, start, stop)`` over ``0..n_rows`` in chunks, on up to
+    :func:`n_threads` threads when the work (``n_rows * row_work``) is large enough.
+
+    ``fn`` must write disjoint outputs for disjoint row ranges.
+    """
+    if n_rows <= 0:
+        return
+    n = n_threads()
+    if n == 1 or n_rows < 2 or n_rows * row_work < MIN_WORK:
+        fn(*args, 0, n_rows)
+        return
+    chunk = max(1, -(-n_rows // (n * CHUNKS_PER_THREAD)))
+    job = _Job(fn, args, n_rows, chunk)
+    pool = _helpers(n - 1)
+    for _ in range(min(n - 1, -(-n_rows // chunk) - 1)):
+        pool.submit(job.work)
+    job.work()
+    job.finished.wait()  # only chunks a helper already took can be outstanding
+    if job.error is not None:
+        raise job.error
