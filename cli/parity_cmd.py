@@ -65,7 +65,32 @@ def _case_dirs(root: Path) -> list[Path]:
     return found
 
 
-@click.command(name="parity", help=__doc__)
+HELP = """Check our engine against the original C program.
+
+\b
+Three modes, one report style:
+  --c-binary PATH               live: generate random C experiments with
+                                hypothesis, run both programs, shrink the
+                                first mismatch to a minimal reproducer
+  --cases DIR                   replay recorded cases (the project's fixtures
+                                or any directory in the same layout)
+  --cases DIR --record --c-binary PATH
+                                record new cases from a C binary into DIR
+
+\b
+Examples:
+  bpsom parity --cases parity/fixtures/cases
+  bpsom parity --c-binary ./bpsom_c --examples 500 --seed 1
+  bpsom parity --cases /tmp/bpsom-parity-xyz      (replay a reproducer)
+
+Compared: stdout, the log (Time: lines normalised) and the .bst, byte for
+byte.  Exit status: 0 when every well-defined case is identical, 1 when one
+differs, 2 on bad arguments.  The C program is not shipped: build your own
+from LanguageMachines/bp-som.  Details: docs/parity.md.
+"""
+
+
+@click.command(name="parity", help=HELP)
 @click.option("--c-binary", type=click.Path(dir_okay=False), envvar="BPSOM_C_BINARY",
               help="The original C program (your own build). Env: BPSOM_C_BINARY.")
 @click.option("--examples", type=click.IntRange(1), default=100, show_default=True,
