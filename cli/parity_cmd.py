@@ -82,6 +82,8 @@ Examples:
   bpsom parity --cases parity/fixtures/cases
   bpsom parity --c-binary ./bpsom_c --examples 500 --seed 1
   bpsom parity --cases /tmp/bpsom-parity-xyz      (replay a reproducer)
+  bpsom parity --cases parity/fixtures/cases --c-binary ./bpsom_c
+                                (does your C build match the recordings?)
 
 Compared: stdout, the log (Time: lines normalised) and the .bst, byte for
 byte.  Exit status: 0 when every well-defined case is identical, 1 when one
@@ -142,7 +144,11 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_
         code = _record(_c_runner(c_binary, timeout), Path(cases_dir), examples, seed,
                        _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines), console)
     elif cases_dir is not None:
-        runner = (_c_runner(c_binary, timeout) if c_binary and against_c_binary is None
+        # --cases with --c-binary on the command line checks the C build itself
+        # against the recordings; BPSOM_C_BINARY alone does not switch sides
+        explicit = click.get_current_context().get_parameter_source("c_binary") == \
+            click.core.ParameterSource.COMMANDLINE
+        runner = (_c_runner(c_binary, timeout) if explicit and against_c_binary is None
                   else _ours_runner(engine, compat, against_c_binary, timeout))
         code = _replay(Path(cases_dir), runner, console, json_path)
     else:
