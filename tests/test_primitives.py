@@ -3,6 +3,7 @@ plain per-example reference written straight from the C rules (som.h, bp.h)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import subprocess
 import sys
@@ -420,13 +421,23 @@ def test_numpy_use_does_not_import_torch():
 
 # ---------------------------------------------------------------- NumPy kernels
 
-@pytest.fixture
-def threaded_rows(monkeypatch):
-    """Force the row split over threads even for tiny batches."""
+@contextlib.contextmanager
+def forced_threads(on=True):
+    """Split kernel rows over three threads in small chunks, even for tiny batches."""
     from bpsom_core.primitives import _threads
-    monkeypatch.setattr(_threads, "MIN_WORK", 0)
-    monkeypatch.setattr(_threads, "CHUNKS_PER_THREAD", 3)
-    monkeypatch.setattr(_threads, "n_threads", lambda: 3)
+    saved = _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads
+    if on:
+        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads = 0, 3, lambda: 3
+    try:
+        yield
+    finally:
+        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads = saved
+
+
+@pytest.fixture
+def threaded_rows():
+    with forced_threads():
+        yield
 
 
 @pytest.mark.parametrize("threads", [False, True])
@@ -549,17 +560,38 @@ def test_som_error_kernel_matches_generic_path(case, threshold):
 
 
 @SETTINGS
-@given(som_case(max_b=30, max_h=9), st.integers(-1, 6), st.floats(0.01, 1.0), st.booleans())
-def test_numpy_inorder_update_is_the_c_sequence_bit_for_bit(case, context, lr, masked):
+@given(som_case(max_b=30, max_h=9), st.integers(-1, 6), st.floats(0.01, 1.0), st.booleans(), st.booleans())
+def test_numpy_inorder_update_is_the_c_sequence_bit_for_bit(case, context, lr, masked, threads):
     dtype, dim, acts, protos, labels, classes, _ = case
     winner = P.find_winners(acts, protos, labels, classes)[0]
     rng = np.random.default_rng(len(acts))
     winner[rng.random(len(acts)) < 0.2] = -1
     active = (rng.random(len(acts)) < 0.7) if masked else None
-    got = P.som_update(protos, acts, winner, dim, context, lr, active=active)
+    with forced_threads(threads):  # grid rows split over threads: the same floats
+        got = P.som_update(protos, acts, winner, dim, context, lr, active=active)
     assert got.dtype == dtype and got is not protos
     seq = protos.copy()
     for k in range(len(acts)):
         if active is None or active[k]:
             seq = P.som_update_one(seq, acts[k], int(winner[k]), dim, max(context, -1), lr)
     np.testing.assert_array_equal(got, seq if context >= 0 else protos)
+
+
+def test_run_rows_covers_every_row_once_and_reraises(threaded_rows):
+    from bpsom_core.primitives._threads import run_rows
+    seen = []
+    lock = __import__("threading").Lock()
+
+    def fn(out, start, stop):
+        with lock:
+            seen.append((start, stop))
+        out[start:stop] += 1
+
+    out = np.zeros(50, np.int64)
+    run_rows(fn, 50, 1, out)
+    assert out.tolist() == [1] * 50 and len(seen) > 1
+
+    def boom(start, stop):
+        raise RuntimeError("kernel failed")
+    with pytest.raises(RuntimeError, match="kernel failed"):
+        run_rows(boom, 10, 1)

@@ -74,16 +74,18 @@ class _Job:
                     self.finished.set()
 
 
-def run_rows(fn: Callable[..., Any], n_rows: int, row_work: int, *args: Any) -> None:
+def run_rows(fn: Callable[..., Any], n_rows: int, row_work: int, *args: Any,
+             min_work: int | None = None) -> None:
     """Call ``fn(*args, start, stop)`` over ``0..n_rows`` in chunks, on up to
-    :func:`n_threads` threads when the work (``n_rows * row_work``) is large enough.
+    :func:`n_threads` threads when the work (``n_rows * row_work``) reaches
+    ``min_work`` (default :data:`MIN_WORK`).
 
     ``fn`` must write disjoint outputs for disjoint row ranges.
     """
     if n_rows <= 0:
         return
     n = n_threads()
-    if n == 1 or n_rows < 2 or n_rows * row_work < MIN_WORK:
+    if n == 1 or n_rows < 2 or n_rows * row_work < (MIN_WORK if min_work is None else min(min_work, MIN_WORK)):
         fn(*args, 0, n_rows)
         return
     chunk = max(1, -(-n_rows // (n * CHUNKS_PER_THREAD)))

@@ -7,8 +7,11 @@ Two methods, chosen by the caller:
   (float32 in, float32 accumulation, units in order).  NumPy and torch then
   give bit-identical distances, so winner ties follow the C's rules on both
   backends.  Memory is O(batch x cells): no (batch, cells, units) temporary.
-  On NumPy a numba kernel does the loop; on torch it is one elementwise
-  step per unit (H small kernels: for wide layers on a GPU prefer "fast").
+  On NumPy a numba kernel does the loop (two examples per pass over the
+  prototypes, half the differences on the FMA ports, rows split over a few
+  threads for big batches: all bit-identical to the plain loop); on torch it
+  is one elementwise step per unit (H small kernels: for wide layers on a
+  GPU prefer "fast").
   Tolerance: none - these are the C's float sums exactly, as long as the C
   build does not fuse multiply-adds (x86-64 SSE, the default, does not).
 * ``"fast"`` uses the expansion ``|a|^2 - 2 a.p + |p|^2`` (one matmul).  It is
@@ -181,6 +184,16 @@ if _nb is not None:
                 row1[c] += d * d
 
     @_nb.njit(cache=True, nogil=True)
+    def _transpose(protos):  # pragma: no cover - compiled
+        """``protos.T`` as a C-contiguous copy (reads in order: twice NumPy's speed)."""
+        n_c, n_h = protos.shape
+        out = np.empty((n_h, n_c), dtype=protos.dtype)
+        for c in range(n_c):
+            for i in range(n_h):
+                out[i, c] = protos[c, i]
+        return out
+
+    @_nb.njit(cache=True, nogil=True)
     def _sq_dist_rows(acts, protos_t, out, minus_one, start, stop):  # pragma: no cover - compiled
         b = start
         while b + 1 < stop:
@@ -194,8 +207,15 @@ if _nb is not None:
         run_rows(_sq_dist_rows, acts.shape[0], protos_t.size, acts, protos_t, out, acts.dtype.type(-1))
         return out
 else:  # pragma: no cover
-    _sq_dist_row = _sq_dist_pair = None
+    _sq_dist_row = _sq_dist_pair = _transpose = None
     _sq_dist_seq = _sq_dist_seq_numpy_loop
+
+
+def transposed(protos: np.ndarray) -> np.ndarray:
+    """(H, C) C-contiguous copy of NumPy prototypes (C, H), the kernels' layout."""
+    if _nb is not None and protos.ndim == 2 and protos.dtype in (np.float32, np.float64) and protos.size:
+        return _transpose(protos)
+    return np.ascontiguousarray(protos.T)
 
 
 def sq_distances(acts: Any, prototypes: Any, method: str = "exact") -> Any:
@@ -214,7 +234,7 @@ def sq_distances(acts: Any, prototypes: Any, method: str = "exact") -> Any:
     if method == "fast":
         d2 = (acts * acts).sum(1)[:, None] - 2.0 * (acts @ protos.T) + (protos * protos).sum(1)[None, :]
         return np.maximum(d2, 0).astype(dtype, copy=False)
-    return _sq_dist_seq(acts, np.ascontiguousarray(protos.T))
+    return _sq_dist_seq(acts, transposed(protos))
 
 
 def _torch_sq_distances(acts, protos, method):

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._backend import ops_for
+from ._threads import run_rows
 
 try:
     import numba as _nb
@@ -33,12 +34,16 @@ if _nb is not None:
         total[:] = run
 
     @_nb.njit(cache=True, nogil=True)
-    def _sequential_kernel(out, acts, winner, active, dim, context, powers):  # pragma: no cover
-        """Apply the examples one after another, in place, in the C's float order.
+    def _sequential_kernel(out, acts, winner, active, dim, context, powers,
+                           x_start, x_stop):  # pragma: no cover - compiled
+        """Apply the examples one after another, in place, in the C's float order,
+        to the grid rows ``x_start <= x < x_stop``.
 
         Each example moves only its (2*context+1)**2 neighbourhood:
         ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
-        as :func:`som_update_one` (and the C) computes it.
+        as :func:`som_update_one` (and the C) computes it.  A cell only ever
+        sees the examples in batch order, so disjoint row ranges may run on
+        different threads with the very same result.
         """
         n_b, n_h = acts.shape
         for k in range(n_b):
@@ -48,7 +53,7 @@ if _nb is not None:
             wx = w // dim
             wy = w % dim
             a = acts[k]
-            for x in range(max(0, wx - context), min(dim, wx + context + 1)):
+            for x in range(max(x_start, wx - context), min(x_stop, wx + context + 1)):
                 dx = abs(x - wx)
                 for y in range(max(0, wy - context), min(dim, wy + context + 1)):
                     power = powers[max(dx, abs(y - wy))]
@@ -60,6 +65,7 @@ else:  # pragma: no cover
     _sequential_kernel = None
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_UPDATE_MIN_WORK = 1 << 19  # (example x neighbour x unit) steps before grid rows go to threads
 
 
 DONOTHING = 0.0001
@@ -166,10 +172,14 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
     """New prototypes after a batch of SOM updates with winners fixed at batch start.
 
     ``mode="inorder"`` equals applying the examples one after another
-    (``p <- p + w_k (a_k - p)``), in closed form: with ``w`` the (B, C) update
-    powers, ``p_new = p * prod_k(1-w_k) + sum_k w_k prod_{j>k}(1-w_j) a_k``,
+    (``p <- p + w_k (a_k - p)``).  On NumPy (float32/float64) a numba kernel
+    does exactly that, touching only each winner's neighbourhood: the floats
+    of :func:`som_update_one` (the C's), O(B x (2*context+1)**2 x H) work,
+    O(C x H) memory.  On torch it is the closed form: with ``w`` the (B, C)
+    update powers, ``p_new = p * prod_k(1-w_k) + sum_k w_k prod_{j>k}(1-w_j) a_k``,
     the suffix products taken by a cumulative product, so memory is
-    O(B x C) + O(C x H) and there is no loop over examples or cells.
+    O(B x C) + O(C x H) and there is no loop over examples or cells (equal to
+    the sequence up to rounding).
     ``mode="summed"`` adds every example's pull to the batch-start prototypes.
     ``active`` (B,) bool drops examples (e.g. :func:`update_mask`).
     """
@@ -213,7 +223,10 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
     # the powers of neighbourhood_power: lr rounded to the dtype, halved per ring (exact)
     powers = ops_for(w).ldexp2(lr, np.arange(min(context, dim - 1) + 1), prototypes.dtype)
     out = np.array(prototypes, order="C", copy=True)
-    _sequential_kernel(out, np.ascontiguousarray(acts), w, np.ascontiguousarray(ok), dim, context, powers)
+    side = 2 * min(context, dim) + 1
+    run_rows(_sequential_kernel, dim, acts.shape[0] * side * side * acts.shape[1] // dim,
+             out, np.ascontiguousarray(acts), w, np.ascontiguousarray(ok), dim, context, powers,
+             min_work=_UPDATE_MIN_WORK)
     return out
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._backend import ops_for
 from ._threads import run_rows
-from .distance import METHODS, _sq_dist_pair, _sq_dist_row, sq_distances
+from .distance import METHODS, _sq_dist_pair, _sq_dist_row, sq_distances, transposed
 
 try:
     import numba as _nb
@@ -183,7 +183,7 @@ def _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2):
         p_sq = (protos * protos).sum(1)
         _winners_fast_rows(g, a_sq, p_sq, dtype.type(0), order, starts, cls, limit, *outs)
     else:
-        protos_t = np.ascontiguousarray(protos.T)
+        protos_t = transposed(protos)
         run_rows(_winners_exact_rows, n_b, protos_t.size, acts, protos_t, dtype.type(-1), order, starts, cls, limit,
                  *outs)
     return outs
@@ -203,7 +203,9 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     ``max_d2`` reproduces the C's start value (99999.0): cells at or beyond it
     never win (winner -1).  Distances come from :func:`sq_distances` with
     ``method`` ("exact" sums units in order like the C, so duplicate or
-    equidistant prototypes tie exactly on both backends).
+    equidistant prototypes tie exactly on both backends).  On NumPy one numba
+    pass per example computes its distances and both searches while the row
+    is in cache (the same floats and ties as distances-then-search).
     """
     ops = ops_for(acts)
     if (ops.name == "numpy" and _winners_exact_rows is not None and method in METHODS
