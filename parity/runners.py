@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,9 +123,10 @@ class EngineInProcessRunner:
     is changed for the duration of the call (not thread-safe: one run at a time).
     """
 
-    def __init__(self, compat: str | None = "c", name: str = "bpsom"):
+    def __init__(self, compat: str | None = "c", name: str = "bpsom", timeout: float = 600.0):
         self.compat = compat
         self.name = name
+        self.timeout = timeout
 
     def __call__(self, workdir: Path, args: list[str]) -> RunOutput:
         from cli.main import main
@@ -134,7 +137,7 @@ class EngineInProcessRunner:
         code = 0
         try:
             os.chdir(workdir)
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _alarm(self.timeout):
                 try:
                     main(engine_command(args, self.compat))
                 except SystemExit as exc:
@@ -144,6 +147,25 @@ class EngineInProcessRunner:
         out.flush()
         err.flush()
         return RunOutput(out.getvalue_bytes(), err.getvalue_bytes(), code, time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """Raise RunFailed if the block runs past ``seconds`` (main thread only; else no guard)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise RunFailed(f"timed out after {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 class _ByteStream(io.TextIOWrapper):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from parity.grapho_data import DataSpec, render
 from parity.runners import EngineInProcessRunner
-from tests.fuzz_support import FUZZ, assert_clean_exit, fuzz_bytes, no_hang, run_cli
+from tests.fuzz_support import FUZZ, HANG_SECONDS, assert_clean_exit, fuzz_bytes, no_hang, run_cli
 
 TINY_PRM = b"""DUMP = 0
 DUMP_LAYER = 0 0 0 0 0 0
@@ -68,13 +68,12 @@ def _first_bst() -> bytes:
 
 
 def _run(files: dict[str, bytes]) -> tuple[int, str, bytes]:
-    runner = EngineInProcessRunner()
+    runner = EngineInProcessRunner(timeout=HANG_SECONDS)  # raises RunFailed past it: a hang
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, data in files.items():
             (work / name).write_bytes(data)
-        with no_hang():
-            result = runner(work, [])
+        result = runner(work, [])
         bst = (work / "case.bst").read_bytes() if (work / "case.bst").exists() else b""
     return result.returncode, result.stderr.decode("latin-1"), bst
 
