@@ -5,6 +5,7 @@ Runs without the C program: a deterministic fake plays it (tests/parity_fakes.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -136,7 +137,9 @@ def test_live_finds_shrinks_and_writes_a_replayable_reproducer(tmp_path):
 
 
 def test_live_counts_c_failures_separately():
-    stats = run_live(FakeC(fail_if=lambda prm: b"old.bst" in prm), FakeC(), examples=60, seed=3)
+    # the fake "C" crashes on about a third of the cases, whatever the generator draws
+    stats = run_live(FakeC(fail_if=lambda prm: hashlib.md5(prm).digest()[0] % 3 == 0), FakeC(),
+                     examples=60, seed=3)
     assert stats.passed
     assert stats.c_failed > 0 and stats.identical + stats.c_failed == stats.examples
 
