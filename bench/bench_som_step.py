@@ -6,11 +6,19 @@ with winners fixed at batch start.  Both versions are checked to agree before
 they are timed.  Prints the ratio.
 
     python3 bench/bench_som_step.py [--batch 256 --dim 20 --units 128 --repeat 20]
+                                    [--blas-threads N]
+
+The loop is single-threaded NumPy.  On NumPy the batched "exact" step may
+split its examples over a second thread when a CPU is idle (see
+``bpsom_core/primitives/_threads.py``); the "fast" step's one matmul runs on
+the BLAS library's threads, which on a small, busy machine can cost
+milliseconds of waiting: ``--blas-threads 1`` keeps it on one core.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bpsom_core import primitives as P  # noqa: E402
+from bpsom_core.primitives import _threads  # noqa: E402
 
 
 def batched_step(acts, protos, labels, reliability, classes, dim, context, lr, threshold, method):
@@ -64,6 +73,15 @@ def loop_step(acts, protos, labels, reliability, classes, dim, context, lr, thre
     return winner, partial, err, use, new
 
 
+def _blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "?"
+    numpy_blas = [i for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    return ",".join(str(i["num_threads"]) for i in numpy_blas) or "?"
+
+
 def timeit(fn, repeat):
     fn()
     best = float("inf")
@@ -83,7 +101,12 @@ def main(argv=None) -> int:
     ap.add_argument("--context", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="limit the BLAS library's threads (needs threadpoolctl)")
     args = ap.parse_args(argv)
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.blas_threads, user_api="blas")
     rng = np.random.default_rng(args.seed)
     n_c = args.dim * args.dim
     acts = rng.random((args.batch, args.units), dtype=np.float32)
@@ -104,6 +127,8 @@ def main(argv=None) -> int:
     t_loop = timeit(lambda: loop_step(*common), max(3, args.repeat // 5))
     print(f"SOM step, batch {args.batch}, {args.dim}x{args.dim} grid, {args.units} units, float32, "
           f"context {args.context}")
+    print(f"  threads: kernels up to {_threads.n_threads()} now (load average {os.getloadavg()[0]:.1f}), "
+          f"BLAS {_blas_threads()}")
     print(f"  per-example NumPy loop      {t_loop * 1e3:8.2f} ms")
     for method in ("exact", "fast"):
         t = timeit(lambda: batched_step(*common, method=method), args.repeat)

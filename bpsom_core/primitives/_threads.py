@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -29,12 +30,36 @@ _pool_lock = threading.Lock()
 
 
 def n_threads() -> int:
-    """Threads a split may use (the caller included): the CPUs we may run on, capped."""
+    """Threads a split may use (the caller included): the CPUs we may run on, capped,
+    less those the 1-minute load average says other work keeps busy.
+
+    The caller's own thread counts as one unit of load; a helper is only worth
+    starting on a CPU that is mostly idle, since a helper that loses its CPU
+    in the middle of a chunk makes the caller wait for it.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
-    return max(1, min(n, MAX_THREADS))
+    n = max(1, min(n, MAX_THREADS))
+    if n > 1:
+        busy = max(_load_average(), 1.0) - 1.0  # runnable work besides the caller
+        n = max(1, min(n, 1 + int(n - 1 - busy + 0.5)))
+    return n
+
+
+_load = (-1.0, 0.0)  # (when read, value): the average moves slowly, read it once a second
+
+
+def _load_average() -> float:
+    global _load
+    now = time.monotonic()
+    if now - _load[0] > 1.0:
+        try:
+            _load = (now, os.getloadavg()[0])
+        except (AttributeError, OSError):  # pragma: no cover - no load average
+            _load = (now, 0.0)
+    return _load[1]
 
 
 def _helpers(n: int) -> ThreadPoolExecutor:
