@@ -20,6 +20,7 @@ from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
 from parity.generate import CaseSpec
 from parity.replay import Divergence, collect_outputs, compare_outputs
 from parity.runners import RunFailed, RunOutput, Runner
+from parity.tags import observed_tags
 
 
 @dataclass
@@ -144,27 +145,3 @@ def _context(outcome: CaseOutcome, d: Divergence, before: int = 3) -> list[str]:
     rows = data.decode("latin-1").split("\n")
     lo = max(0, d.line - 1 - before)
     return ["  context (both sides agree):"] + [f"    {i + 1:6d}  {rows[i]}" for i in range(lo, d.line - 1)] + [""]
-
-
-def observed_tags(stdout: bytes, log: bytes) -> list[str]:
-    """Tags read from the C's output, in the fixtures' vocabulary (README.md)."""
-    import re
-
-    text = stdout.decode("latin-1")
-    tags = []
-    warned = sorted(set(re.findall(r"Warning: (\S+) = ", text)))
-    if warned:
-        tags.append("observed:default_warning")
-        tags += [f"observed:warning:{w}" for w in warned]
-    if "no default avaiable" in text:
-        tags.append("observed:fatal_no_default")
-    if re.search(r"LRN=1 MAT=1 .*SOM\d= *(?!0\.0 )\d", text):
-        tags.append("observed:som_error_used")
-    if re.search(r" \d+:-\d+", text):
-        tags.append("observed:pruning")
-    epochs = re.findall(r"^(\d+)/(\d+) LRN=1", text, re.M)
-    if epochs and int(epochs[-1][0]) < int(epochs[-1][1]):
-        tags.append("observed:early_stop")
-    if b"EXIT: fatal error" in log:
-        tags.append("observed:fatal_error")
-    return tags

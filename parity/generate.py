@@ -11,21 +11,19 @@ on the command line, CRLF and unterminated data files.
 
 from __future__ import annotations
 
-import json
 import random
-import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Optional
 
 from hypothesis import strategies as st
 
 from parity.bst_synth import synth_bst
+from parity.casespec import CaseSpec
 from parity.grapho_data import PCLASSES, DataSpec, render
 from parity.prm_text import PrmText
+from parity.tags import INPUTS, MAX_LAST_LAYER, describe, excluding, is_oob
 
-MAX_LAST_LAYER = 5
-INPUTS = 378  # 9 window positions x 42 alphabet characters
+__all__ = ["CaseSpec", "GenOptions", "cases", "example_case", "excluding"]
 
 
 @dataclass(frozen=True)
@@ -39,46 +37,6 @@ class GenOptions:
     max_epochs: int = 6
     old_env: bool = True
     fatal: bool = True           # parameters with no default: the C stops early
-
-
-@dataclass
-class CaseSpec:
-    """One experiment: the .prm, its input files and the C's command line."""
-
-    prm: PrmText
-    files: dict[str, bytes]
-    args: list[str] = field(default_factory=list)
-    features: list[str] = field(default_factory=list)
-    well_defined: bool = True
-    log_name: str = "case.log"
-    bst_name: str = "case.bst"
-    seed: int = 0
-
-    def write(self, directory: Path) -> None:
-        """Write the inputs and meta.json in the fixtures' layout."""
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "case.prm").write_bytes(self.prm.render())
-        for name, data in self.files.items():
-            (directory / name).write_bytes(data)
-        (directory / "meta.json").write_text(json.dumps(self.meta(), indent=2) + "\n")
-
-    def meta(self) -> dict:
-        """meta.json: the fixtures' keys plus what a replay needs to know."""
-        meta = {"seed": self.seed, "well_defined": self.well_defined,
-                "features": list(self.features)}
-        if self.args:
-            meta["args"] = list(self.args)
-        if self.log_name != "case.log":
-            meta["log"] = self.log_name
-        if self.bst_name != "case.bst":
-            meta["bst"] = self.bst_name
-        return meta
-
-    def summary(self) -> str:
-        """One line for reports: the tags that matter most."""
-        keep = ("arch:", "som:", "som_grid", "dump:", "old_env", "test_ratio:", "n_epochs:",
-                "lines:", "crlf", "no_trailing", "one_class", "argv_seed", "fatal")
-        return " ".join(f for f in self.features if f.startswith(keep))
 
 
 # ---------------------------------------------------------------- numbers
@@ -175,12 +133,6 @@ def architecture(draw, opts: GenOptions) -> tuple[list[int], list[int]]:
         # a SOM on the output layer or on a layer that does not exist
         dims[draw(st.integers(n_hidden + 1, MAX_LAST_LAYER))] = draw(st.integers(1, 4))
     return layers, dims
-
-
-def _oob(layers: list[int]) -> bool:
-    """True when a hidden layer is larger than the output layer (C reads out of bounds)."""
-    last = max(i for i, n in enumerate(layers) if n > 0)
-    return any(layers[i] > layers[last] for i in range(1, last))
 
 
 # ---------------------------------------------------------------- the whole case
@@ -334,9 +286,9 @@ def cases(draw, opts: GenOptions = GenOptions()) -> CaseSpec:
         args = [str(argv_seed)]
         feats.append("argv_seed")
 
-    feats = _describe(layers, dims, values, n_classes, n_labels, line_counts, old_env, noise) + feats
+    feats = describe(layers, dims, values, n_classes, n_labels, line_counts, old_env, noise) + feats
     return CaseSpec(prm=prm, files=data, args=args, features=feats,
-                    well_defined=not _oob(layers), log_name=files["LOG"],
+                    well_defined=not is_oob(layers), log_name=files["LOG"],
                     bst_name=files["BEST_ENV"], seed=rnd_seed)
 
 
@@ -358,49 +310,6 @@ def _file_names(draw) -> dict[str, str]:
     log = draw(st.sampled_from(["case.log", "case.log", "run.log"]))
     bst = draw(st.sampled_from(["case.bst", "case.bst", "best.env"]))
     return {"LRN": lrn, "VAL": val, "TST": tst, "LOG": log, "BEST_ENV": bst}
-
-
-def _describe(layers, dims, values, n_classes, n_labels, lines, old_env, noise) -> list[str]:
-    """Tags in the fixtures' vocabulary (parity/fixtures/README.md)."""
-    last = max(i for i, n in enumerate(layers) if n > 0)
-    soms = [f"som:layer{i}" for i in range(1, MAX_LAST_LAYER + 1) if dims[i] > 0]
-    tags = [f"hidden_layers:{last - 1}", "arch:" + "-".join(str(n) for n in layers[:last + 1])]
-    tags += soms or ["som:none"]
-    tags += [f"som_grid:{d}x{d}" for d in sorted({d for d in dims[1:] if d > 0})]
-    for key in ("SEED", "N_EPOCHS", "TEST_RATIO", "STOP_IF_NOTHING_DONE", "MOMENTUM",
-                "RELIABILITY_THRESHOLD", "SOM_ERROR_USE", "PRUNE_THRESHOLD", "BP_LEARN_RATE", "DUMP"):
-        tags.append(f"{key.lower()}:{values[key]}")
-    if values["DUMP_LAYER"] != "0 0 0 0 0 0":
-        tags.append("dump_layer:" + values["DUMP_LAYER"].replace(" ", ""))
-    if old_env:
-        tags.append("old_env")
-    if n_classes == 1:
-        tags.append("one_class")
-    tags.append(f"classes:{n_classes}/labels:{n_labels}")
-    tags.append("lines:" + "/".join(str(lines.get(r, "=")) for r in ("LRN", "VAL", "TST")))
-    tags.append(f"label_noise:{noise}")
-    if _oob(layers):
-        tags.append("oob:hidden_layer_larger_than_output")
-    if any(layers[i] == 0 for i in range(1, last)):
-        tags.append("lenient:empty_hidden_layer")
-    if layers[0] != INPUTS:
-        tags.append("lenient:extra_inputs")
-    if dims[0] > 0 or any(dims[i] > 0 for i in range(last, MAX_LAST_LAYER + 1)):
-        tags.append("lenient:som_off_hidden_layers")
-    numbers = [str(v) for k, v in values.items()
-               if k not in ("LRN", "VAL", "TST", "LOG", "OLD_ENV", "BEST_ENV", "ALL_LABELS")]
-    if any(re.search(r"inf|nan", v) for v in numbers):
-        tags.append("lenient:inf_nan")
-    if any(re.search(r"[+]|(?<![\d.])00\d|^\.|-\.|e[+-]", v) for v in numbers):
-        tags.append("spelling:number")
-    return tags
-
-
-def excluding(strategy: st.SearchStrategy[CaseSpec], prefixes: tuple[str, ...]) -> st.SearchStrategy[CaseSpec]:
-    """Drop cases with a feature tag starting with any of ``prefixes`` (``--exclude``)."""
-    if not prefixes:
-        return strategy
-    return strategy.filter(lambda spec: not any(f.startswith(prefixes) for f in spec.features))
 
 
 def example_case(seed: int, opts: Optional[GenOptions] = None) -> CaseSpec:

@@ -19,9 +19,10 @@ from typing import Callable, Optional
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from parity.casedir import CaseOutcome, compare_case, observed_tags, write_case_dir, write_reproducer
+from parity.casedir import CaseOutcome, compare_case, write_case_dir, write_reproducer
 from parity.generate import CaseSpec, GenOptions, cases, excluding
 from parity.runners import Runner
+from parity.tags import coverage_tags
 
 
 class ParityMismatch(AssertionError):
@@ -60,32 +61,6 @@ class LiveStats:
     @property
     def passed(self) -> bool:
         return self.failure is None and self.error is None
-
-
-# Tags worth counting for "what did we actually exercise" in the report.
-COVERAGE_PREFIXES = ("som:layer", "old_env", "dump:1", "dump:2", "one_class", "argv_seed",
-                     "fatal:", "existing_log", "prm_crlf", "oob:", "lenient:", "spelling:")
-COVERAGE_CONTAINS = ("crlf:", "no_trailing_newline:", "duplicates:", "lenient_whitespace:")
-
-
-def _coverage_tags(spec: CaseSpec, outcome: CaseOutcome) -> set[str]:
-    tags = set()
-    for f in spec.features:
-        if f.startswith("hidden_layers:"):
-            tags.add(f)
-        elif f.startswith(COVERAGE_PREFIXES):
-            tags.add(f.split(":")[0] + (":" + f.split(":")[1] if f.startswith(("som:", "dump:", "fatal:", "lenient:")) else ""))
-        elif f.startswith(COVERAGE_CONTAINS):
-            tags.add(f.split(":")[0])
-        elif f.startswith("test_ratio:") and f != "test_ratio:1":
-            tags.add("test_ratio>1 or out of range")
-        elif f.startswith("lines:") and f.split(":")[1].split("/")[0].isdigit():
-            if int(f.split(":")[1].split("/")[0]) >= 100:
-                tags.add("learning lines >= 100")
-        elif f.startswith("som_grid:") and int(f.split(":")[1].split("x")[0]) >= 10:
-            tags.add("som grid >= 10x10")
-    tags.update(observed_tags(outcome.c.outputs.get("stdout") or b"", outcome.c.outputs.get("log") or b""))
-    return {t for t in tags if not t.startswith("observed:warning:")}
 
 
 def _count(stats: LiveStats, spec: CaseSpec, outcome: CaseOutcome) -> None:
@@ -129,7 +104,8 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
             stats.examples += 1
             _count(stats, spec, outcome)
         if not state["failed_once"] and outcome.status != "c_failed":
-            stats.coverage.update(_coverage_tags(spec, outcome))
+            stats.coverage.update(coverage_tags(spec.features, outcome.c.outputs.get("stdout") or b"",
+                                                  outcome.c.outputs.get("log") or b""))
             if keep is not None:
                 write_case_dir(keep / f"case_{stats.examples:05d}", spec, outcome.c,
                                {"result": outcome.status, "first_divergence": outcome.first()})

@@ -179,3 +179,15 @@ def test_out_of_bounds_differences_count_but_fail_only_when_strict(tmp_path):
                       repro_root=tmp_path, strict_oob=True)
     assert not strict.passed and not strict.failure.spec.well_defined
     assert "oob:hidden_layer_larger_than_output" in strict.failure.spec.features
+
+
+@pytest.mark.parametrize("case", list_cases(), ids=lambda p: p.name)
+def test_observed_tags_agree_with_the_recordings(case):
+    """Our reading of the C's output gives the tags the fixtures were recorded with."""
+    from parity.tags import observed_tags
+
+    recorded = {f for f in json.loads((case / "meta.json").read_text())["features"]
+                if f.startswith("observed:")}
+    ours = set(observed_tags((case / "expected.stdout").read_bytes(), (case / "expected.log").read_bytes()))
+    ours -= {"observed:fatal_error", "observed:fatal_no_default"}  # not in the fixtures' vocabulary
+    assert ours == recorded
