@@ -104,7 +104,9 @@ from LanguageMachines/bp-som.  Details: docs/parity.md.
                    "(default: only the reproducer, in a new temporary directory).")
 @click.option("--cases", "cases_dir", type=click.Path(file_okay=False), default=None,
               help="Replay the recorded cases under DIR (or record into DIR with --record).")
-@click.option("--record", is_flag=True, help="With --cases DIR and --c-binary: record cases from the C.")
+@click.option("--record", is_flag=True,
+              help="With --cases DIR and --c-binary: add the C's outputs to every case directory in DIR "
+                   "that has inputs only, and with --examples N record N new generated cases there.")
 @click.option("--allow-oob", is_flag=True,
               help="Also generate hidden layers larger than the output layer (the C reads out of "
                    "bounds; compared, but not a failure).")
@@ -141,7 +143,10 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_
     if record:
         if cases_dir is None:
             raise InputError("--record needs --cases DIR (where the new cases go)")
-        code = _record(_c_runner(c_binary, timeout), Path(cases_dir), examples, seed,
+        # generate new cases only when asked (--examples); input-only case dirs are always recorded
+        ctx = click.get_current_context()
+        n_new = examples if ctx.get_parameter_source("examples") == click.core.ParameterSource.COMMANDLINE else 0
+        code = _record(_c_runner(c_binary, timeout), Path(cases_dir), n_new, seed,
                        _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines), console)
     elif cases_dir is not None:
         # --cases with --c-binary on the command line checks the C build itself
@@ -224,7 +229,7 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
 
 
 def _record(c, out_dir: Path, examples: int, seed: Optional[int], options, console: Console) -> int:
-    from parity.record import needs_recording, record_generated, record_inputs
+    from parity.record import needs_recording, record_generated, record_inputs, update_index
 
     failed = 0
     if out_dir.is_dir():
@@ -233,12 +238,16 @@ def _record(c, out_dir: Path, examples: int, seed: Optional[int], options, conso
             console.print(f"recorded {d.name}" if why is None else f"C failed on {d.name}: {why}",
                           markup=False)
             failed += why is not None
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    written = record_generated(c, out_dir, examples, seed, options,
-                               progress=lambda name: _progress(f"recorded {name}"))
-    _progress(None)
-    console.print(f"recorded {len(written)} generated case(s) under {out_dir} (seed {seed})", markup=False)
+    if examples:
+        if seed is None:
+            seed = random.SystemRandom().randrange(2**31)
+        written = record_generated(c, out_dir, examples, seed, options,
+                                   progress=lambda name: _progress(f"recorded {name}"))
+        _progress(None)
+        console.print(f"recorded {len(written)} generated case(s) under {out_dir} (seed {seed})",
+                      markup=False)
+    if out_dir.is_dir():
+        update_index(out_dir)
     return 1 if failed else 0
 
 

@@ -49,7 +49,7 @@ def record_generated(c_runner: Runner, out_dir: Path, examples: int, seed: int,
             progress(target.name)
 
     record_one()
-    _update_index(out_dir)
+    update_index(out_dir)
     return written
 
 
@@ -86,7 +86,7 @@ def record_inputs(c_runner: Runner, case_dir: Path) -> Optional[str]:
     return None
 
 
-def _update_index(root: Path) -> None:
+def update_index(root: Path) -> None:
     """index.json beside the cases, like parity/fixtures/index.json."""
     entries = []
     for d in sorted(p for p in root.iterdir() if (p / "meta.json").exists()):

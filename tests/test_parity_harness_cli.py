@@ -79,3 +79,18 @@ def test_live_mode_end_to_end(engine_as_c, tmp_path):
     report = json.loads(out.read_text())
     assert report["cases_run"] == 4 and report["identical"] + report["c_failed"] == 4
     assert len(list((tmp_path / "keep").glob("case_*/case.prm"))) == 4
+
+
+def test_record_fills_input_only_cases_and_generates_new_ones(engine_as_c, tmp_path):
+    pytest.importorskip("bpsom_core.exact.engine")
+    mine = tmp_path / "cases" / "mine"
+    mine.mkdir(parents=True)
+    for name in ("case.prm", "lrn.txt", "val.txt", "tst.txt"):
+        (mine / name).write_bytes((FIXTURES / "wd_dump1_tiny" / name).read_bytes())
+    proc = bpsom("--record", "--c-binary", str(engine_as_c), "--cases", str(tmp_path / "cases"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (mine / "expected.stdout").read_bytes() == (FIXTURES / "wd_dump1_tiny" / "expected.stdout").read_bytes()
+    assert json.loads((tmp_path / "cases" / "index.json").read_text())["n_cases"] == 1
+    proc = bpsom("--record", "--c-binary", str(engine_as_c), "--cases", str(tmp_path / "cases"),
+                 "--examples", "2", "--seed", "9", "--max-lines", "12")
+    assert proc.returncode == 0 and len(list((tmp_path / "cases").glob("gen_s9_*"))) == 2
