@@ -502,11 +502,13 @@ def test_winner_search_keeps_argmin_rules_on_nan_and_negative_rows():
     classes = np.array([1, 1, 1, 1, 1, 2])
     order, starts = winners._label_slices(labels, classes)
     for dtype in DTYPES:
+        lab, wants = winners._wanted_labels(labels, classes, len(starts) - 1, np.dtype(dtype))
         r = rows.astype(dtype)
         n = len(r)
         w, wd, p, pd = np.empty(n, np.int64), np.empty(n, dtype), np.empty(n, np.int64), np.empty(n, dtype)
         for b in range(n):
-            winners._pick(r[b], b, order, starts, classes, np.inf, w, wd, p, pd)
+            winners._pick(r[b], b, lab, order, starts, wants, np.inf,
+                          lab.dtype.type(winners._limit_bits(np.inf, r.dtype)), w, wd, p, pd)
         np.testing.assert_array_equal(w, np.argmin(r, axis=1))
         np.testing.assert_array_equal(wd, r[np.arange(n), w])
         assert p.tolist() == [1, 0, 1, 3, 3, 2]
@@ -595,3 +597,15 @@ def test_run_rows_covers_every_row_once_and_reraises(threaded_rows):
         raise RuntimeError("kernel failed")
     with pytest.raises(RuntimeError, match="kernel failed"):
         run_rows(boom, 10, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_limit_bits_order_like_the_float_comparison(dtype):
+    from bpsom_core.primitives.winners import _limit_bits
+    rng = np.random.default_rng(1)
+    d = np.concatenate([rng.random(200) * 3, [0.0, 0.5, 1.0, 2.0, np.inf, 1e-45, 3.4e38]]).astype(dtype)
+    bits = d.view(np.int32 if dtype == np.float32 else np.int64)
+    for limit in [0.0, -0.0, -1.0, 0.5, 1.0, 0.1, 1 / 3, 2.0, 99999.0, 1e300, np.inf, np.nan,
+                  float(np.nextafter(np.float32(0.5), np.float32(1))), 0.5 + 1e-12]:
+        exact = d.astype(np.float64) <= limit  # the scan compares in double, as the C's float vs double
+        np.testing.assert_array_equal(bits <= _limit_bits(limit, np.dtype(dtype)), exact)

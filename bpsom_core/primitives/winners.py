@@ -27,51 +27,55 @@ if _nb is not None:
 
     @_overload(_as_bits)
     def _as_bits_impl(row):
-        """A float row read as integers of its width, with the bit pattern of +inf."""
+        """A float row read as integers of its width, the pattern of +inf, and one above."""
         if row.dtype.bitwidth == 32:
-            return lambda row: (row.view(np.int32), np.int32(0x7F800000))
-        return lambda row: (row.view(np.int64), np.int64(0x7FF0000000000000))
+            return lambda row: (row.view(np.int32), np.int32(0x7F800000), np.int32(0x7F800001))
+        return lambda row: (row.view(np.int64), np.int64(0x7FF0000000000000), np.int64(0x7FF0000000000001))
 
     @_nb.njit(cache=True, nogil=True)
-    def _first_min(row):  # pragma: no cover - compiled
-        """Index of the first minimum of a row of distances, or -1 when the row holds
-        a NaN or a value below +0.0 (the caller then scans it as ``np.argmin`` does).
+    def _pick(row, b, labels, order, starts, wants, limit, limit_bits,
+              winner, winner_d2, partial, part_d2):  # pragma: no cover - compiled
+        """Winner (first minimum, as ``np.argmin``: a NaN wins at once) and partial
+        winner (last minimum, the C's ``<=``, over the cells labelled with the
+        example's class and at or below ``limit``) of one row of distances.
 
         Non-negative floats order like their bit patterns read as integers, and
-        integer min/max reductions vectorise (float ones would need fastmath):
-        one pass for the smallest and largest pattern, one for the first index
-        of the smallest.
+        integer min/max reductions and selects vectorise (float ones would need
+        fastmath): one pass finds the smallest pattern, the largest, and the
+        smallest among the class's cells (``limit_bits`` is :func:`_limit_bits`
+        of ``limit``), a second the first and last cells holding them.  Rows
+        with a NaN or a negative value take the plain scans instead (``order``
+        lists the cells grouped by label, in scan order within a label;
+        ``starts[k]:starts[k+1]`` is label k's slice).
         """
-        bits, inf_bits = _as_bits(row)
+        n_c = row.shape[0]
+        want = wants[b]
+        bits, inf_bits, none = _as_bits(row)  # none: above every pattern of a NaN-free row
         lo = bits[0]
         hi = bits[0]
-        for c in range(bits.shape[0]):
+        plo = none
+        for c in range(n_c):
             v = bits[c]
             lo = min(lo, v)
             hi = max(hi, v)
-        if lo < 0 or hi > inf_bits:
-            return -1
-        n = bits.shape[0]
-        first = n
-        for c in range(n):
-            first = min(first, c if bits[c] == lo else n)  # a select, so it vectorises
-        return first
-
-    @_nb.njit(cache=True, nogil=True)
-    def _pick(row, b, order, starts, classes, limit, winner, winner_d2, partial, part_d2):  # pragma: no cover
-        """Winner (first minimum, as ``np.argmin``: a NaN wins at once) and partial
-        winner (last minimum, the C's ``<=``, over the cells of the example's class
-        only) of one row of distances.
-
-        ``order`` lists the cells grouped by label, in scan order within a
-        label; ``starts[k]:starts[k+1]`` is label k's slice.
-        """
-        w = _first_min(row)
-        if w < 0:  # a NaN or a negative distance: the plain scan
+            plo = min(plo, v if (labels[c] == want) & (v <= limit_bits) else none)
+        p = -1
+        pd = np.inf
+        if lo >= 0 and hi <= inf_bits:
+            w = n_c
+            last = -1
+            for c in range(n_c):
+                v = bits[c]
+                w = min(w, c if v == lo else n_c)
+                last = max(last, c if (v == plo) & (labels[c] == want) else -1)
+            if last >= 0:
+                p = last
+                pd = row[p]
+        else:  # a NaN or a negative distance: the plain scans
             w = 0
             best = row[0]
             if best == best:
-                for c in range(1, row.shape[0]):
+                for c in range(1, n_c):
                     v = row[c]
                     if v < best:
                         best = v
@@ -79,37 +83,34 @@ if _nb is not None:
                     elif v != v:
                         w = c
                         break
+            if want > 0:
+                for j in range(starts[want], starts[want + 1]):
+                    c = order[j]
+                    d = row[c]
+                    if d <= pd and d <= limit:
+                        p, pd = c, d
         winner[b] = w
         winner_d2[b] = row[w]
-        n_lab = starts.shape[0] - 1
-        cls = classes[b]
-        p, pd = -1, np.inf
-        if 0 < cls < n_lab:
-            for j in range(starts[cls], starts[cls + 1]):
-                c = order[j]
-                d = row[c]
-                if d <= pd and d <= limit:
-                    p, pd = c, d
         partial[b] = p
         part_d2[b] = pd
 
     @_nb.njit(cache=True, nogil=True)
-    def _winners_exact_rows(acts, protos_t, minus_one, order, starts, classes, limit,
+    def _winners_exact_rows(acts, protos_t, minus_one, labels, order, starts, wants, limit, limit_bits,
                             winner, winner_d2, partial, part_d2, start, stop):  # pragma: no cover
         """Exact distances of one example at a time (the C's unit order), searched while hot."""
         rows = np.empty((2, protos_t.shape[1]), dtype=acts.dtype)
         b = start
         while b + 1 < stop:
             _sq_dist_pair(acts, b, protos_t, rows[0], rows[1], minus_one)
-            _pick(rows[0], b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
-            _pick(rows[1], b + 1, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+            _pick(rows[0], b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
+            _pick(rows[1], b + 1, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
             b += 2
         if b < stop:
             _sq_dist_row(acts, b, protos_t, rows[0])
-            _pick(rows[0], b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+            _pick(rows[0], b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
 
     @_nb.njit(cache=True, nogil=True)
-    def _winners_fast_rows(g, a_sq, p_sq, zero, order, starts, classes, limit,
+    def _winners_fast_rows(g, a_sq, p_sq, zero, labels, order, starts, wants, limit, limit_bits,
                            winner, winner_d2, partial, part_d2):  # pragma: no cover
         """``max(|a|^2 - 2 a.p + |p|^2, 0)`` in place over ``g = a @ p.T`` (the same
         float operations, in the same order, as :func:`sq_distances` "fast"), then
@@ -120,10 +121,8 @@ if _nb is not None:
             ab = a_sq[b]
             for c in range(n_c):
                 v = (ab - (row[c] + row[c])) + p_sq[c]
-                if v < zero:
-                    v = zero
-                row[c] = v
-            _pick(row, b, order, starts, classes, limit, winner, winner_d2, partial, part_d2)
+                row[c] = zero if v < zero else v  # np.maximum(v, 0): a NaN stays
+            _pick(row, b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
 
     @_nb.njit(cache=True, nogil=True)
     def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
@@ -151,6 +150,28 @@ else:  # pragma: no cover
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _limit_bits(limit: float, dtype: np.dtype) -> int:
+    """Bit pattern, read as a signed integer, of the largest ``dtype`` value <= ``limit``:
+    for non-negative floats ``d <= limit`` holds exactly when ``bits(d) <= _limit_bits``."""
+    if limit != limit:
+        return -1  # a NaN limit admits nothing
+    with np.errstate(over="ignore"):  # a limit beyond the dtype's range: +inf, then the largest value
+        lim = dtype.type(limit)
+    if float(lim) > limit:
+        lim = np.nextafter(lim, dtype.type(-np.inf))
+    lim = lim + dtype.type(0)  # -0.0 -> +0.0
+    return int(np.array(lim, dtype=dtype).view(np.int32 if dtype.itemsize == 4 else np.int64))
+
+
+def _wanted_labels(labels: np.ndarray, cls: np.ndarray, n_lab: int, dtype: np.dtype):
+    """Cell labels and each example's wanted label (-1: none, for class 0 or a class
+    no cell can carry), as integers as wide as the distances' bit patterns, so the
+    searches vectorise with one lane width."""
+    int_t = np.int32 if dtype.itemsize == 4 and n_lab < 2**31 else np.int64
+    wants = np.where((cls > 0) & (cls < n_lab), cls, -1).astype(int_t)
+    return np.ascontiguousarray(labels, dtype=int_t), wants
+
+
 def _label_slices(labels: np.ndarray, cls: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Cells grouped by label (scan order within a label) and each label's start."""
     n_lab = int(max(labels.max(), cls.max(initial=0))) + 1
@@ -170,8 +191,9 @@ def _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2):
     protos = np.asarray(prototypes, dtype=dtype)
     n_b = acts.shape[0]
     order, starts = _label_slices(labels, cls)
-    cls = np.ascontiguousarray(cls)
+    labels, wants = _wanted_labels(labels, cls, len(starts) - 1, dtype)
     limit = float("inf") if max_d2 is None else float(max_d2)
+    limit_bits = np.dtype(labels.dtype).type(_limit_bits(limit, dtype))
     winner = np.empty(n_b, np.int64)
     partial = np.empty(n_b, np.int64)
     winner_d2 = np.empty(n_b, dtype)
@@ -181,11 +203,12 @@ def _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2):
         g = acts @ protos.T
         a_sq = (acts * acts).sum(1)
         p_sq = (protos * protos).sum(1)
-        _winners_fast_rows(g, a_sq, p_sq, dtype.type(0), order, starts, cls, limit, *outs)
+        _winners_fast_rows(g, a_sq, p_sq, dtype.type(0), labels, order, starts, wants, limit, limit_bits,
+                           *outs)
     else:
         protos_t = transposed(protos)
-        run_rows(_winners_exact_rows, n_b, protos_t.size, acts, protos_t, dtype.type(-1), order, starts, cls, limit,
-                 *outs)
+        run_rows(_winners_exact_rows, n_b, protos_t.size, acts, protos_t, dtype.type(-1), labels, order, starts,
+                 wants, limit, limit_bits, *outs)
     return outs
 
 
