@@ -10,6 +10,7 @@ reproducer directory.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from parity.casedir import CaseOutcome, compare_case, write_case_dir, write_repr
 from parity.generate import CaseSpec, GenOptions, cases, excluding
 from parity.runners import Runner
 from parity.tags import coverage_tags
+
+
+CHUNK = 100  # cases per hypothesis round
 
 
 class ParityMismatch(AssertionError):
@@ -118,20 +122,27 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
             raise ParityMismatch(outcome.first())
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if shrink else [])
-    test = given(excluding(cases(options), exclude))(check)
-    test = settings(max_examples=examples, deadline=None, database=None, phases=phases,
-                    verbosity=Verbosity.quiet, print_blob=False, report_multiple_bugs=False,
-                    suppress_health_check=list(HealthCheck))(test)
-    if seed is not None:
-        test = hypothesis_seed(seed)(test)
-    try:
-        test()
-    except ParityMismatch:
-        pass
-    except Exception as exc:  # Flaky and friends: report, never hide
-        if state["last"] is None:
-            raise
-        stats.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    # Hypothesis explores by mutating the cases it has already made, so one long
+    # run keeps to one region; rounds of CHUNK cases with their own seeds spread out.
+    done = 0
+    for round_no in range(math.ceil(examples / CHUNK)):
+        size = min(CHUNK, examples - done)
+        done += size
+        test = given(excluding(cases(options), exclude))(check)
+        test = settings(max_examples=size, deadline=None, database=None, phases=phases,
+                        verbosity=Verbosity.quiet, print_blob=False, report_multiple_bugs=False,
+                        suppress_health_check=list(HealthCheck))(test)
+        if seed is not None:
+            test = hypothesis_seed(seed * 1000 + round_no)(test)
+        try:
+            test()
+        except ParityMismatch:
+            break
+        except Exception as exc:  # Flaky and friends: report, never hide
+            if state["last"] is None:
+                raise
+            stats.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            break
     if state["last"] is not None:
         spec, outcome = state["last"]
         failure = Failure(spec, outcome)
