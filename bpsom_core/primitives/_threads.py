@@ -109,8 +109,9 @@ def run_rows(fn: Callable[..., Any], n_rows: int, row_work: int, *args: Any,
     """
     if n_rows <= 0:
         return
-    n = n_threads()
-    if n == 1 or n_rows < 2 or n_rows * row_work < (MIN_WORK if min_work is None else min(min_work, MIN_WORK)):
+    small = n_rows < 2 or n_rows * row_work < (MIN_WORK if min_work is None else min(min_work, MIN_WORK))
+    n = 1 if small else n_threads()
+    if n == 1:
         fn(*args, 0, n_rows)
         return
     chunk = max(1, -(-n_rows // (n * CHUNKS_PER_THREAD)))

@@ -6,6 +6,7 @@ x the outer loop.  Class labels are 1-based ints; 0 means "no label".
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -150,6 +151,7 @@ else:  # pragma: no cover
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+@lru_cache(maxsize=64)
 def _limit_bits(limit: float, dtype: np.dtype) -> int:
     """Bit pattern, read as a signed integer, of the largest ``dtype`` value <= ``limit``:
     for non-negative floats ``d <= limit`` holds exactly when ``bits(d) <= _limit_bits``."""
