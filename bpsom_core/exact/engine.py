@@ -147,19 +147,18 @@ class ExactRun:
         return InputError(reason)
 
     def load_data(self, name: str) -> CDataset:
+        """Read a data file once (the C reopens it every pass); errors name it as the .prm does."""
         if name not in self.data:
             net = self.net
-            n_out = int(net.N[net.L])
             path = self.path(name)
-            shown = name
             try:
                 if self.p.FORMAT == "dense":
-                    ds = read_dense(path, int(net.N[0]), n_out, net.n_labels)
+                    ds = read_dense(path, int(net.N[0]), int(net.N[net.L]), net.n_labels)
                 else:
-                    ds = read_grapho(path, n_out, net.n_labels)
+                    ds = read_grapho(path, int(net.N[net.L]), net.n_labels)
             except InputError as exc:
-                exc.path = shown if exc.path == str(path) else exc.path
-                raise InputError(exc.message, exc.path, exc.line, exc.field) from None
+                where = name if exc.path == str(path) else exc.path
+                raise InputError(exc.message, where, exc.line, exc.field) from None
             self.data[name] = ds
         return self.data[name]
 
@@ -168,7 +167,6 @@ class ExactRun:
         p, io = self.p, self.io
         io.log(f"NEW SESSION BPSOM {VERSION} (Copyright 1997 ton weijters)")
         io.log(f"\nTime: {_asctime()}")
-        stdout_before = io.stdout_bytes
         fixed = self.cmode == 1
         try:
             check_parameters(p, io.both, fixed)     # dump_parameters checks first...
@@ -180,7 +178,6 @@ class ExactRun:
             self.duplicate_warning = io.stdout_bytes > log_mark
         except CFatal as exc:
             raise self.fatal(f"{exc.reason} (the C program stops here too)")
-        self.warned = io.stdout_bytes > stdout_before
         self.user_dump = p.DUMP
         self.best_snapshot = None
         self.validate_architecture()
