@@ -560,7 +560,8 @@ class ExactRun:
                     self.n_pruned[l] += 1
                     mark = f" {l}:-{self.n_pruned[l]}"
                     self.io.both(mark, mark)
-                    self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
+                    if self.history:
+                        self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
                     net.prune_unit(l, i)
                     self.pruned = 1
                     self.nothing_done = 0
