@@ -165,7 +165,10 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_
                                  ("--lenient", lenient), ("--no-fatal", no_fatal),
                                  (f"--max-lines {max_lines}", max_lines != 120),
                                  (f"--min-lines {min_lines}", min_lines != 1),
-                                 (f"--max-epochs {max_epochs}", max_epochs != 6)) if on]
+                                 (f"--max-epochs {max_epochs}", max_epochs != 6),
+                                 (f"--compat {compat}", compat != "c"),
+                                 (f"--engine {engine}", engine != "inprocess"),
+                                 ("--no-shrink", no_shrink)) if on]
         flags += [f"--exclude {e}" for e in exclude]
         code = _live(c, ours, examples, seed, keep, _options(allow_oob, lenient, no_fatal, max_lines, max_epochs, min_lines),
                      not no_shrink, console, json_path, tuple(exclude), " ".join(flags), strict_oob)

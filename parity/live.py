@@ -61,6 +61,7 @@ class LiveStats:
     wall: float = 0.0
     failure: Optional[Failure] = None
     error: Optional[str] = None   # hypothesis itself gave up (flaky, health check)
+    shrunk: bool = True           # False with --no-shrink: the failure is reported as found
 
     @property
     def passed(self) -> bool:
@@ -95,7 +96,7 @@ def run_live(c_runner: Runner, ours_runner: Runner, examples: int, seed: Optiona
     ``strict_oob``: an out-of-bounds case that differs is a failure too (and gets shrunk),
     for work on the engine's emulation of the C's out-of-bounds reads.
     """
-    stats = LiveStats()
+    stats = LiveStats(shrunk=shrink)
     state = {"failed_once": False, "last": None}
     start = time.perf_counter()
 

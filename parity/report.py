@@ -102,7 +102,8 @@ def print_live_report(stats: LiveStats, console: Console, seed: Optional[int], e
     table.add_row("time: wall / C / bpsom (s)", f"{s['wall_s']} / {s['c_s']} / {s['ours_s']}")
     console.print(table)
     for f in s["failures"]:
-        console.print(f"[red]FAILURE[/red] (minimal case after shrinking): {f['case']}")
+        how = "minimal case after shrinking" if stats.shrunk else "as found, not shrunk"
+        console.print(f"[red]FAILURE[/red] ({how}): {f['case']}")
         for d in f["divergences"]:
             console.print(f"  first divergence: {d}", markup=False)
         if f["reproducer"]:
