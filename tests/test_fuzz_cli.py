@@ -147,3 +147,25 @@ def test_fuzz_train_csv(data):
             code, stderr = run_cli(["train", "data.csv", "--epochs", "1", "--hidden", "2", "--som", "2",
                                     "--no-report", "--quiet", "-o", "out"], Path(tmp))
     assert_clean_exit(code, stderr)
+
+
+DENSE_LINES = b"".join(b"%d %d %d %d 0.9 0.1 0.1\n" % (i % 2, (i // 2) % 2, 1, 0) for i in range(12))
+
+
+def _tiny_dense_case() -> dict[str, bytes]:
+    prm = (TINY_PRM % b"_").replace(b"378 3 3 0 0 0", b"4 3 3 0 0 0") + b"FORMAT = dense\n"
+    return {"case.prm": prm, "lrn.txt": DENSE_LINES, "val.txt": DENSE_LINES[:40], "tst.txt": DENSE_LINES[:40]}
+
+
+def test_tiny_dense_case_runs_clean(engine):
+    code, stderr, bst = _run(_tiny_dense_case())
+    assert code == 0, stderr
+    assert bst.startswith(b"4 3 3 0 0 0")
+
+
+@FUZZ
+@given(data=fuzz_bytes(DENSE_LINES))
+def test_fuzz_run_dense_data(engine, data):
+    files = _tiny_dense_case()
+    files["lrn.txt"] = data
+    _assert_clean(*_run(files)[:2])
