@@ -91,9 +91,9 @@ class BPSOMHead(nn.Module):
     def __init__(self, in_features: int, hidden_size: int, num_labels: int, *,
                  grid_size: int = 20, som_error_weight: float = 0.25,
                  reliability_threshold: int = 95, dropout: float = 0.1,
-                 update_mode: str = "inorder", distance: str = "fast",
+                 update_mode: str = "inorder", distance: Optional[str] = None,
                  collect_epoch_counts: bool = False, seed: Optional[int] = None,
-                 backend: str = "torch"):
+                 backend: str = "auto"):
         super().__init__()
         if update_mode not in ("inorder", "summed"):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
@@ -144,11 +144,33 @@ class BPSOMHead(nn.Module):
         self.som_lr.fill_(self._lr)
         self.som_context.fill_(self._context)
 
-    def _backend_for(self, t: torch.Tensor) -> str:
-        """'numpy' for CPU tensors under backend 'auto' (4x less per-op overhead), else 'torch'."""
-        if self.backend == "auto":
-            return "numpy" if t.device.type == "cpu" else "torch"
-        return self.backend
+    def _backend_for(self, t: torch.Tensor) -> tuple[str, str]:
+        """(primitives backend, distance method) for a step on ``t``'s device.
+
+        ``auto``: CUDA tensors use the torch backend with matmul distances;
+        CPU tensors use the NumPy backend of the same primitives on zero-copy
+        views, with the "exact" (compiled, BLAS-free) distance kernel.  For a
+        batch of 32 against 400 cells a torch CPU op costs more in dispatch
+        than in arithmetic, and a BLAS matmul this small loses to its own
+        thread hand-offs; the compiled kernels do neither (bench (a)).
+        """
+        backend = self.backend
+        if backend == "auto":
+            backend = "numpy" if t.device.type == "cpu" else "torch"
+        distance = self.distance or ("exact" if backend == "numpy" else "fast")
+        return backend, distance
+
+    def _converters(self, t: torch.Tensor):
+        """(to-backend, to-torch, distance method) for primitives calls on ``t``'s device."""
+        backend, distance = self._backend_for(t)
+        if backend == "numpy":
+            def conv(x):
+                return x.detach().cpu().numpy()
+
+            def back(a):
+                return a if isinstance(a, torch.Tensor) else torch.from_numpy(a)
+            return conv, back, distance
+        return (lambda x: x), (lambda a: a), distance
 
     @torch.no_grad()
     def som_step(self, acts: torch.Tensor, classes1: torch.Tensor):
@@ -157,30 +179,19 @@ class BPSOMHead(nn.Module):
         ``acts`` (B, H) float32 local activations, ``classes1`` (B,) 1-based.
         Under torch.distributed the batch of every rank is gathered first and
         every rank applies the identical update, so the SOM never diverges.
-        The primitives run on torch tensors (any device) or, for CPU tensors
-        under ``backend="auto"``, on zero-copy NumPy views of the same memory.
-        Returns ``(err, use)`` for the local examples, as torch tensors.
+        The primitives run on torch tensors (any device) or on NumPy views of
+        the same CPU memory (see :meth:`_backend_for`).  Returns ``(err,
+        use)`` for the local examples, as torch tensors on ``acts``' device.
         """
         all_acts, offset = dist_utils.gather_rows(acts)
         all_classes, _ = dist_utils.gather_rows(classes1)
         if self._lr is None:
             self._lr, self._context = float(self.som_lr), int(self.som_context)
-        if self._backend_for(acts) == "numpy":
-            def conv(t):
-                return t.detach().cpu().numpy()
-
-            def back(a):
-                return torch.from_numpy(a) if not isinstance(a, torch.Tensor) else a
-        else:
-            def conv(t):
-                return t
-
-            def back(a):
-                return a
+        conv, back, distance = self._converters(acts)
         protos = conv(self.prototypes)
         a_all, c_all = conv(all_acts), conv(all_classes)
         winner, partial, winner_d2, _ = P.find_winners(
-            a_all, protos, conv(self.cell_labels), c_all, method=self.distance)
+            a_all, protos, conv(self.cell_labels), c_all, method=distance)
         if self.grid_size > 0 and a_all.shape[0] > 0:
             protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
                                   mode=self.update_mode, active=P.update_mask(winner_d2))
@@ -238,10 +249,12 @@ class BPSOMHead(nn.Module):
             acts = acts.to(self.prototypes.device, torch.float32)
             cls1 = classes.to(self.prototypes.device).long() + 1
             counts = torch.zeros_like(self.counts)
+            conv, back, distance = self._converters(acts)   # as in training: same ties
+            protos, labels = conv(self.prototypes), conv(self.cell_labels)
             for s in range(0, acts.shape[0], chunk):
-                w, _, _, _ = P.find_winners(acts[s:s + chunk], self.prototypes, self.cell_labels,
-                                            cls1[s:s + chunk], method=self.distance)
-                counts += P.count_cells(w, cls1[s:s + chunk], self.n_cells, self.num_labels)
+                a, c = conv(acts[s:s + chunk]), conv(cls1[s:s + chunk])
+                w, _, _, _ = P.find_winners(a, protos, labels, c, method=distance)
+                counts += back(P.count_cells(w, c, self.n_cells, self.num_labels)).to(counts.device)
         labels, rel = P.label_cells(counts)
         self.counts.copy_(counts)
         self.cell_labels.copy_(labels)

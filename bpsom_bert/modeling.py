@@ -38,8 +38,8 @@ class BPSOMConfig(PretrainedConfig):
                  hidden_size: int = 128, som_grid_size: int = 20,
                  som_error_weight: float = 0.25, reliability_threshold: int = 95,
                  classifier_dropout: float = 0.1, som_update: str = "inorder",
-                 som_distance: str = "fast", num_labels: int = 2,
-                 encoder_pooler: bool = True, som_backend: str = "torch", **kwargs):
+                 som_distance: Optional[str] = None, num_labels: int = 2,
+                 encoder_pooler: bool = True, som_backend: str = "auto", **kwargs):
         self.encoder = dict(encoder or {})
         self.encoder_pooler = encoder_pooler
         self.som_backend = som_backend
