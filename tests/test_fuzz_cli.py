@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from parity.grapho_data import DataSpec, render
 from parity.runners import EngineInProcessRunner
-from tests.fuzz_support import FUZZ, HANG_SECONDS, assert_clean_exit, fuzz_bytes, no_hang, run_cli
+from fuzz_support import FUZZ, HANG_SECONDS, assert_clean_exit, fuzz_bytes, no_hang, run_cli
 
 TINY_PRM = b"""DUMP = 0
 DUMP_LAYER = 0 0 0 0 0 0

@@ -17,7 +17,7 @@ from hypothesis import given
 
 from bpsom_core.errors import InputError
 from parity.replay import FIXTURES
-from tests.fuzz_support import FUZZ, fuzz_bytes, no_hang, reader
+from fuzz_support import FUZZ, fuzz_bytes, no_hang, reader
 
 CASE = FIXTURES / "wd_old_env_continue"
 PRM_SEED = (CASE / "case.prm").read_bytes()

@@ -18,7 +18,7 @@ from parity.grapho_data import ALPHABET, PCLASSES, DataSpec, render
 from parity.live import run_live
 from parity.replay import (Divergence, compare_outputs, first_difference, list_cases,
                            normalise_log, replay_case)
-from tests.parity_fakes import FakeC, dump_bug, oob_bug
+from parity_fakes import FakeC, dump_bug, oob_bug
 
 FAST = settings(max_examples=40, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
