@@ -135,3 +135,30 @@ def test_plain_head_baseline_has_no_som():
     out = model(**_batch())
     assert out.som_usage is None and not model.is_bpsom
     assert not any("prototypes" in k for k in model.state_dict())
+
+
+def test_hf_trainer_with_the_bpsom_callback(tmp_path):
+    """transformers.Trainer trains the model; the callback runs schedules and relabelling."""
+    from transformers import Trainer, TrainingArguments
+
+    from bpsom_bert.callback import BPSOMCallback
+
+    class Data(torch.utils.data.Dataset):
+        def __len__(self):
+            return 24
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            ids = torch.randint(5, 40, (8,), generator=g)
+            ids[0] = 2
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": torch.tensor(i % 2)}
+
+    model = tiny_model(hidden_size=6, grid=3)
+    before = model.head.prototypes.clone()
+    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=8,
+                             report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
+                             disable_tqdm=True)
+    Trainer(model=model, args=args, train_dataset=Data(), callbacks=[BPSOMCallback(2)]).train()
+    assert not torch.equal(before, model.head.prototypes)
+    assert int(model.head.counts.sum()) == 24              # relabelled from the last epoch's 24 examples
+    assert float(model.head.som_lr) == pytest.approx(0.05)  # epoch 2 of 2: the minimum
