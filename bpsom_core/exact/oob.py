@@ -19,7 +19,8 @@ chunk layout, 4096-byte stdio buffers) to predict those reads:
   the log from epoch 2; the LRN file every epoch when a parameter warning is
   printed twice; the log from the start with a SEED argument; stdout from
   epoch 2 with DUMP=2 (or DUMP>=1 with DUMP_LAYER set); with OLD_ENV nothing in
-  epoch 1 (zeros), then the files as when a warning is printed twice.
+  epoch 1 (zeros), then the files as when a warning is printed twice, unless a
+  parameter warning was printed, when nothing ever owns it (zeros).
 """
 
 from __future__ import annotations
@@ -117,7 +118,11 @@ class OobEmulator:
             return None
         p = run.p
         if len(p.OLD_ENV) > 1:
-            mode = "old_env"
+            # stdout's buffer takes the OLD_ENV stream's freed buffer after epoch 1's learning
+            # pass, pushing the next file buffer (R) behind the arrays; if stdout already had a
+            # buffer (a parameter warning was printed) file streams keep reusing the freed one
+            # and nothing ever follows the arrays
+            mode = "none" if run.io.stdout_bytes > 0 else "old_env"
         elif run.duplicate_warning:
             mode = "files"
         elif run.seed_arg is not None:
@@ -159,7 +164,7 @@ class OobEmulator:
 
     def for_pass(self, lrn: int, material: int, ds: "CDataset") -> tuple:
         epoch = self.run.epoch
-        old_env_first = self.mode == "old_env" and epoch == 1
+        old_env_first = (self.mode == "old_env" and epoch == 1) or self.mode == "none"
         if lrn == 1:
             if old_env_first:
                 rows = np.zeros((1, self.count), np.float32)
