@@ -404,11 +404,21 @@ class ExactRun:
                 net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp, net.dbg_som, net.S, net.G,
                 np.float32(p.BP_LEARN_RATE), np.float32(p.MOMENTUM), np.float32(p.ERROR_LEARN_THRESHOLD),
                 np.float32(p.SOM_ERROR_USE), np.float32(self.som_lr), self.som_cont, p.RELIABILITY_THRESHOLD,
-                p.MM_AFTER_N_EXAMPLES) + oob
+                p.MM_AFTER_N_EXAMPLES) + oob + (0,)
         if self.dumps_per_example(lrn):
+            # the C writes an example's dump lines before its weight updates; when the log is the
+            # buffer its out-of-bounds reads see, the updates must wait for those lines
+            split = lrn == 1 and self.oob is not None and self.oob.ring_stream == "log"
             for k in range(n):
-                K.run_examples(k, k + 1, *args)
+                K.run_examples(k, k + 1, *args[:-1], 1 if split else 0)
                 self.dump_example(k, lrn, ds)
+                if split:
+                    K.finish_backprop(k, ds.kind == "dense", args[6], net.N, net.L, net.T, net.A, net.E, net.aoff,
+                                      net.W, net.DOLD, net.woff, net.wstr, net.LI, net.P, net.poff, net.dims,
+                                      np.float32(p.BP_LEARN_RATE), np.float32(p.MOMENTUM),
+                                      np.float32(p.ERROR_LEARN_THRESHOLD), np.float32(p.SOM_ERROR_USE),
+                                      self.cmode, net.dbg_bp, net.dbg_som, net.S, net.G, net.CTR,
+                                      self.oob.current_rows(), self.oob.act_static, self.oob.err_at)
                 self.progress.advance(1)
         elif lrn == 0 and stat_mode != 1:
             chunk = 8192

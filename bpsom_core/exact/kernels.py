@@ -32,8 +32,8 @@ N_LI = 10
 PDIS, TOTDIST, MINDIST = range(3)
 N_LF = 3
 # run counters CTR[k]
-START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT = range(6)
-N_CTR = 6
+START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT, MM_ON = range(7)
+N_CTR = 7
 
 
 @njit(cache=True)
@@ -342,12 +342,33 @@ def hidden_sums(l, N, E, aoff, W, woff, wstr, S):
 
 @njit(cache=True)
 def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G):
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase):
     """The C's backprop(mm): deltas (with the SOM error term) and online weight updates.
 
-    Each weight is updated once per loop as in the C; the loops run over
-    contiguous rows, which changes no value since no update reads another.
+    phase 0 does both, 1 only the deltas, 2 only the updates (the C writes its
+    DUMP=2 lines in between, and with the log as the out-of-bounds buffer the
+    updates see them).  Each weight is updated once per loop as in the C; the
+    loops run over contiguous rows, which changes no value since no update
+    reads another.
     """
+    if phase != 2:
+        backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp,
+                        dbg_som, S)
+    if phase == 1:
+        return
+    if oob_err_at >= 0:
+        # reads past act[last] see error[last], this example's output deltas
+        for j in range(0, N[L] + 1):
+            q = oob_err_at + j
+            if q < oob_act.shape[0]:
+                oob_act[q] = E[aoff[L] + j]
+    backprop_updates(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, lr, elt, cmode,
+                     oob_act, oob_tgt, S, G)
+
+
+@njit(cache=True)
+def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp, dbg_som, S):
+    """Output and hidden deltas, the SOM error mixed in where the partial winner is reliable."""
     for i in range(1, N[L] + 1):
         t = T[i]
         a = A[aoff[L] + i]
@@ -383,6 +404,12 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
                 E[aoff[l] + i] = b
             dbg_bp[aoff[l] + i] = b
             dbg_som[aoff[l] + i] = som_error
+
+
+@njit(cache=True)
+def backprop_updates(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, lr, elt, cmode,
+                     oob_act, oob_tgt, S, G):
+    """Online weight updates with momentum, gated as the C gates them."""
     n1 = N[1]
     if not dense and cmode == 0:
         # the C's shortcut for one-hot inputs: active inputs get a momentum step here...
@@ -422,8 +449,11 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
                  dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, bpconf,
                  LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G,
                  lr, momentum, elt, seu, som_lr, som_cont, reliability_threshold, mm_after,
-                 oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at):
+                 oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at, phase):
     """Process examples k0..k1-1 of one pass exactly as the C's complete_epoch loop body.
+
+    With phase 1 (one example at a time) the weight updates are left to
+    finish_backprop, after the caller has written the example's dump lines.
 
     stat_mode: 1 = add activations to the averages (learning pass), 2 = add
     squared deviations to the std sums (labelling pass), 0 = neither.
@@ -465,38 +495,27 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
                     oob_tgt[j] = oob_rows[row, j] if row >= 0 else oob_tgt_static[j]
             if CTR[START_MM] >= mm_after:
                 mm = momentum
+                CTR[MM_ON] = 1
             else:
                 mm = F32(0.0)
+                CTR[MM_ON] = 0
                 CTR[START_MM] += 1
-            if n_oob > 0:
-                # the output deltas of this example show through where the C reads past act[last]
-                backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff,
-                                  dims, lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G)
-            else:
-                backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                         lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G)
+            backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
+                     lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase)
             CTR[DID_BP] = 1
 
 
 @njit(cache=True)
-def backprop_with_oob(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                      lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G):
-    """backprop() where reads past act[last] see error[last] (filled in at the start of backprop)."""
-    # output deltas first, exactly as backprop() computes them, so they can show through
-    for i in range(1, N[L] + 1):
-        t = T[i]
-        a = A[aoff[L] + i]
-        if abs(F32(t - a)) > elt:
-            E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
-        else:
-            E[aoff[L] + i] = F32(0.0)
-    if oob_err_at >= 0:
-        for j in range(0, N[L] + 1):
-            q = oob_err_at + j
-            if q < oob_act.shape[0]:
-                oob_act[q] = E[aoff[L] + j]
+def finish_backprop(k, dense, onact, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims, lr, momentum,
+                    elt, seu, cmode, dbg_bp, dbg_som, S, G, CTR, oob_rows, oob_act_static, oob_err_at):
+    """The weight updates of an example whose deltas run_examples(phase=1) computed."""
+    if CTR[DID_BP] == 0:
+        return
+    mm = momentum if CTR[MM_ON] == 1 else F32(0.0)
+    oob_act = oob_act_static.copy()
+    oob_tgt = oob_rows[0].copy()
     backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, S, G)
+             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, 2)
 
 
 @njit(cache=True)

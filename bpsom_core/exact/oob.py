@@ -151,6 +151,10 @@ class OobEmulator:
             return True
         return self.mode in ("default", "stdout") and epoch == 1
 
+    def current_rows(self) -> np.ndarray:
+        """R's out-of-bounds targets as they are now (one row)."""
+        return self._targets_from(self.R.buf)[None, :]
+
     # --- passes ------------------------------------------------------------------------------
     def _targets_from(self, buf: bytes) -> np.ndarray:
         row = self.tgt_static.copy()
