@@ -117,7 +117,8 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
                              path=path, line=reader.line_num)
         rows.append([c.strip() for c in record])
         lines.append(reader.line_num)
-    assert header is not None
+    if header is None:
+        raise InputError("no header row: the file holds only separators or quotes", path=path)
     _check_header(header, path, header_line)
     if not rows:
         raise InputError("no data rows after the header", path=path, line=header_line)
@@ -219,8 +220,15 @@ def _read_arff(p: Path, target: Optional[str]) -> Table:
         data = arff.loads(text)
     except arff.ArffException as exc:
         line = getattr(exc, "line", None)
-        raise InputError(f"not valid ARFF: {exc}", path=path,
+        try:
+            why = str(exc)
+        except Exception:  # liac-arff's own message formatting can fail on odd input
+            why = type(exc).__name__
+        raise InputError(f"not valid ARFF: {why}", path=path,
                          line=line if isinstance(line, int) and line > 0 else None) from None
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        # liac-arff lets these escape on malformed @relation/@attribute lines
+        raise InputError(f"not valid ARFF: {exc}", path=path) from None
     attrs = data["attributes"]
     header = [a[0] for a in attrs]
     rows = data["data"]
