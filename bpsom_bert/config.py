@@ -232,6 +232,9 @@ def load_config(path: str | Path) -> RunConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read configuration: {exc.strerror or exc}", str(p)) from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte {exc.start})", str(p), line) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

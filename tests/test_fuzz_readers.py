@@ -101,32 +101,26 @@ def test_fuzz_npz(data):
     _call(reader("bpsom_core.readers.tabular", "read_table"), data, ".npz")
 
 
-def _utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 @FUZZ
-@given(fuzz_bytes(YAML_SEED).filter(_utf8))
+@given(fuzz_bytes(YAML_SEED))
 def test_fuzz_yaml(data):
-    # UTF-8 only until load_config handles undecodable bytes (next test)
     _call(reader("bpsom_bert.config", "load_config"), data, ".yaml")
 
 
-# Inputs the fuzzers found that still escape as tracebacks.  Each is a strict
-# xfail: when the reader is fixed the test passes unexpectedly and fails the
-# build, as a reminder to delete its line here.
-KNOWN = [
+# Inputs the fuzzers found that once escaped as tracebacks: each must stay a clean InputError.
+FOUND = [
     ("bpsom_bert.config", "load_config", b"training:\n  epochs: \x80\n", ".yaml", ()),
+    ("bpsom_core.readers.cdata", "read_dense", b",", ".txt", (4, 3, 3)),
+    ("bpsom_core.readers.tabular", "read_table", b",", ".csv", ()),
+    ("bpsom_core.readers.tabular", "read_table", b'"', ".tsv", ()),
+    ("bpsom_core.readers.tabular", "read_table", b"@relation", ".arff", ()),
+    ("bpsom_core.readers.tabular", "read_table",
+     b"@relation t\n@attributet\n@attribute a numeric\n@data\n1.5\n", ".arff", ()),
+    ("bpsom_core.readers.tabular", "read_table",
+     b"@relation t\n@attribute a numeric\n@attribute b {x,y}\n@attribute lass {p,q}\n@data", ".arff", ()),
 ]
 
 
-@pytest.mark.parametrize("module,name,data,suffix,args", [
-    pytest.param(*k, id=f"{k[1]}{k[3]}",
-                 marks=pytest.mark.xfail(strict=True, reason="found by fuzzing, not fixed yet"))
-    for k in KNOWN])
-def test_known_fuzz_findings(module, name, data, suffix, args):
+@pytest.mark.parametrize("module,name,data,suffix,args", FOUND, ids=[f"{k[1]}{k[3]}-{i}" for i, k in enumerate(FOUND)])
+def test_former_fuzz_findings(module, name, data, suffix, args):
     _call(reader(module, name), data, suffix, *args)
