@@ -204,6 +204,17 @@ def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, 
 
 
 @njit(cache=True)
+def reset_example_records(l, LI):
+    """What the C clears for every layer at the start of each example's SOM processing."""
+    LI[l, PWX] = 0
+    LI[l, PWY] = 0
+    LI[l, WLAB] = 0
+    LI[l, USE] = 0
+    LI[l, WX] = 0
+    LI[l, WY] = 0
+
+
+@njit(cache=True)
 def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, part, mp, dims, PCT, CNT, coff,
                     nlab1, somconf, LI, LF, reliability_threshold):
     """The C's per-layer records after the winner search: reliabilities, SOM-error use, counts."""
@@ -267,12 +278,7 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
     of the previous example's reliability and distance.
     """
     for l in range(0, L + 1):
-        LI[l, PWX] = 0
-        LI[l, PWY] = 0
-        LI[l, WLAB] = 0
-        LI[l, USE] = 0
-        LI[l, WX] = 0
-        LI[l, WY] = 0
+        reset_example_records(l, LI)
         if dims[l] <= 0:
             continue
         win, wlab, md, part, mp = som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB,
@@ -616,12 +622,7 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
             CTR[TEL_OK] += 1
         ACC[0] = F32(ACC[0] + err_o[r])
         for l in range(nl):
-            LI[l, PWX] = 0
-            LI[l, PWY] = 0
-            LI[l, WLAB] = 0
-            LI[l, USE] = 0
-            LI[l, WX] = 0
-            LI[l, WY] = 0
+            reset_example_records(l, LI)
             if dims[l] > 0:
                 som_bookkeeping(l, 0, material, dumping, cmode, labels[k], win_o[r, l], wlab_o[r, l], md_o[r, l],
                                 part_o[r, l], mp_o[r, l], dims, PCT, CNT, coff, nlab1, somconf, LI, LF,
