@@ -21,11 +21,13 @@ _INT_PREFIX = re.compile(rb"[ \t\n\v\f\r]*([+-]?\d+)")
 def strtof(text: str) -> np.float32:
     """Correctly rounded decimal -> float32, as glibc's ``strtof``."""
     d = float(text)
-    f = np.float32(d)
+    with np.errstate(over="ignore"):   # beyond float32's range is inf, as strtof gives
+        f = np.float32(d)
     if not np.isfinite(f) or float(f) == d:
         return f
     # neighbour on the other side of d
-    other = np.nextafter(f, np.float32(np.inf) if d > float(f) else np.float32(-np.inf), dtype=np.float32)
+    with np.errstate(over="ignore"):
+        other = np.nextafter(f, np.float32(np.inf) if d > float(f) else np.float32(-np.inf), dtype=np.float32)
     if not np.isfinite(other):
         return f  # beyond the largest float32 the double already decides (overflow threshold is no tie here)
     mid = (Fraction(float(f)) + Fraction(float(other))) / 2
@@ -41,12 +43,14 @@ def strtof(text: str) -> np.float32:
 def strtof_array(tokens: list[str]) -> np.ndarray:
     """``strtof`` over many tokens, fast for the common no-tie case."""
     d = np.array([float(t) for t in tokens], dtype=np.float64)
-    f = d.astype(np.float32)
+    with np.errstate(over="ignore"):
+        f = d.astype(np.float32)
     suspicious = np.nonzero(f.astype(np.float64) != d)[0]
     if suspicious.size:
         # only values that may sit on a float32 midpoint need the slow path
-        up = np.nextafter(f[suspicious], np.float32(np.inf))
-        down = np.nextafter(f[suspicious], np.float32(-np.inf))
+        with np.errstate(over="ignore"):
+            up = np.nextafter(f[suspicious], np.float32(np.inf))
+            down = np.nextafter(f[suspicious], np.float32(-np.inf))
         ds = d[suspicious]
         other = np.where(ds > f[suspicious].astype(np.float64), up, down)
         mid = (f[suspicious].astype(np.float64) + other.astype(np.float64)) / 2.0
