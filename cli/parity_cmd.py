@@ -1,16 +1,4 @@
-"""`bpsom parity`: check our engine against the original C program.
-
-Three modes, one report style:
-
-\b
-  --c-binary PATH               live: generate random C experiments with
-                                hypothesis, run both programs, shrink the
-                                first mismatch to a minimal reproducer
-  --cases DIR                   replay recorded cases (the project's fixtures
-                                or any directory in the same layout)
-  --cases DIR --record --c-binary PATH
-                                record new cases from a C binary into DIR
-"""
+"""`bpsom parity`: check our engine against the original C program (modes: see HELP)."""
 
 from __future__ import annotations
 
