@@ -8,7 +8,7 @@ it substitutes defaults and reports each substitution with the C's words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 

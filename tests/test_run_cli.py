@@ -14,7 +14,6 @@ from bpsom_core.exact.engine import run_experiment
 from parity.replay import FIXTURES
 
 CASE = FIXTURES / "wd_1h_som5_basic"
-DENSE_SIZES = None
 
 
 def _bpsom(args, cwd, stdin=subprocess.DEVNULL):
@@ -172,7 +171,6 @@ def test_interrupted_save_leaves_previous_network(case_dir, monkeypatch):
     import os
     (case_dir / "case.bst").write_bytes(b"previous good network")
     calls = {"n": 0}
-    real_replace = os.replace
 
     def interrupted_replace(src, dst):
         calls["n"] += 1
@@ -185,7 +183,6 @@ def test_interrupted_save_leaves_previous_network(case_dir, monkeypatch):
     assert calls["n"] == 1
     assert (case_dir / "case.bst").read_bytes() == b"previous good network"
     assert not [p for p in case_dir.iterdir() if p.name.startswith(".case.bst")]
-    monkeypatch.setattr(atomic.os, "replace", real_replace)
 
 
 def test_example_runs_and_matches_itself(tmp_path):

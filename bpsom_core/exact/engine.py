@@ -8,11 +8,10 @@ BEST_ENV through an atomic rename.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
@@ -395,37 +394,40 @@ class ExactRun:
         oob = self.oob.for_pass(lrn, material, ds) if self.oob is not None else OobEmulator.none()
         n = len(ds)
         self.progress.start_pass(self.epoch, lrn, material, n)
-        args = (lrn, material, p.DUMP > 0, stat_mode, self.cmode, ds.kind == "dense",
-                ds.onact if ds.onact is not None else _EMPTY_ONACT,
+        dense = ds.kind == "dense"
+        data = (ds.onact if ds.onact is not None else _EMPTY_ONACT,
                 ds.inputs if ds.inputs is not None else _EMPTY_F2,
-                ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels,
-                net.N, net.L, net.W, net.DOLD, net.woff, net.wstr, net.A, net.E, net.aoff, net.AVG, net.STD,
-                net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT, net.coff, net.nlab1, net.somconf, net.bpconf,
-                net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp, net.dbg_som, net.S, net.G,
-                np.float32(p.BP_LEARN_RATE), np.float32(p.MOMENTUM), np.float32(p.ERROR_LEARN_THRESHOLD),
-                np.float32(p.SOM_ERROR_USE), np.float32(self.som_lr), self.som_cont, p.RELIABILITY_THRESHOLD,
-                p.MM_AFTER_N_EXAMPLES) + oob + (0,)
+                ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels)
+        lr, momentum, elt, seu = (np.float32(v) for v in (p.BP_LEARN_RATE, p.MOMENTUM, p.ERROR_LEARN_THRESHOLD,
+                                                          p.SOM_ERROR_USE))
+
+        def run_examples(k0: int, k1: int, phase: int) -> None:
+            K.run_examples(k0, k1, lrn, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
+                           net.N, net.L, net.W, net.DOLD, net.woff, net.wstr, net.A, net.E, net.aoff, net.AVG,
+                           net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT, net.coff, net.nlab1,
+                           net.somconf, net.bpconf, net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp,
+                           net.dbg_som, net.S, net.G, lr, momentum, elt, seu, np.float32(self.som_lr),
+                           self.som_cont, p.RELIABILITY_THRESHOLD, p.MM_AFTER_N_EXAMPLES, *oob, phase)
+
         if self.dumps_per_example(lrn):
             # the C writes an example's dump lines before its weight updates; when the log is the
             # buffer its out-of-bounds reads see, the updates must wait for those lines
             split = lrn == 1 and self.oob is not None and self.oob.ring_stream == "log"
             for k in range(n):
-                K.run_examples(k, k + 1, *args[:-1], 1 if split else 0)
+                run_examples(k, k + 1, 1 if split else 0)
                 self.dump_example(k, lrn, ds)
                 if split:
-                    K.finish_backprop(k, ds.kind == "dense", args[6], net.N, net.L, net.T, net.A, net.E, net.aoff,
-                                      net.W, net.DOLD, net.woff, net.wstr, net.LI, net.P, net.poff, net.dims,
-                                      np.float32(p.BP_LEARN_RATE), np.float32(p.MOMENTUM),
-                                      np.float32(p.ERROR_LEARN_THRESHOLD), np.float32(p.SOM_ERROR_USE),
-                                      self.cmode, net.dbg_bp, net.dbg_som, net.S, net.G, net.CTR,
+                    K.finish_backprop(k, dense, data[0], net.N, net.L, net.T, net.A, net.E, net.aoff, net.W,
+                                      net.DOLD, net.woff, net.wstr, net.LI, net.P, net.poff, net.dims, lr, momentum,
+                                      elt, seu, self.cmode, net.dbg_bp, net.dbg_som, net.S, net.G, net.CTR,
                                       self.oob.current_rows(), self.oob.act_static, self.oob.err_at)
                 self.progress.advance(1)
         elif lrn == 0 and stat_mode != 1:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                K.evaluate_parallel(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, ds.kind == "dense",
-                                    *args[6:10], net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
+                K.evaluate_parallel(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
+                                    net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
                                     net.AVG, net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT,
                                     net.coff, net.nlab1, net.somconf, net.bpconf, net.LI, net.LF, net.CTR,
                                     net.ACC, net.T, net.dist, net.S, p.RELIABILITY_THRESHOLD)
@@ -434,7 +436,7 @@ class ExactRun:
             chunk = 4096
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                K.run_examples(k0, k1, *args)
+                run_examples(k0, k1, 0)
                 self.progress.advance(k1 - k0)
         self.example = int(net.CTR[K.EXAMPLE])
         if self.epoch == 1 and lrn == 1:

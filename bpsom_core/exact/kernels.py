@@ -394,7 +394,6 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             ncell = D * D
             pc = (LI[l, PWX] - 1) * D + (LI[l, PWY] - 1)
             rel = F64(LI[l, PREL])
-        m = N[l + 1]
         hidden_sums(l, N, E, aoff, W, woff, wstr, S)
         for i in range(1, N[l] + 1):
             b = S[i]

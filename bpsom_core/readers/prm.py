@@ -9,7 +9,6 @@ with an error naming the line and the key.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Union
 
