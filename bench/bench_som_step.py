@@ -1,18 +1,21 @@
 """Speed of the batched SOM step against a per-example NumPy loop doing the same.
 
-The step: overall winner (first minimum), partial winner (last minimum among
-cells of the example's class), SOM error term, and the in-order SOM update
-with winners fixed at batch start.  Both versions are checked to agree before
-they are timed.  Prints the ratio.
+The step, as every BP-SOM trainer runs it per batch: overall winner (first
+minimum) and partial winner (last minimum among the cells of the example's
+class) with the batch-start prototypes, the in-order SOM update (examples one
+after another, winners fixed at batch start), and the SOM error term from the
+moved prototypes.  The loop and every batched variant are checked to agree
+before they are timed.  Prints the ratios.
 
-    python3 bench/bench_som_step.py [--batch 256 --dim 20 --units 128 --repeat 20]
-                                    [--blas-threads N]
+    python3 bench/bench_som_step.py [--batch 256 --dim 20 --units 128 --repeat 50]
 
-The loop is single-threaded NumPy.  On NumPy the batched "exact" step may
-split its examples over a second thread when a CPU is idle (see
-``bpsom_core/primitives/_threads.py``); the "fast" step's one matmul runs on
-the BLAS library's threads, which on a small, busy machine can cost
-milliseconds of waiting: ``--blas-threads 1`` keeps it on one core.
+The batched variants: :func:`bpsom_core.primitives.som_step` with exact
+distances (the C's sums; ties as the C) and with the expansion's "fast"
+distances, and the same step composed from the three primitives
+(``find_winners``, ``som_update``, ``som_error``).  The loop is
+single-threaded NumPy; the batched kernels use a second core when one is free
+(``bpsom_core/primitives/_parallel.py``), which the header line reports.
+Times are the best of ``--repeat`` runs (of a fifth as many for the loop).
 """
 
 from __future__ import annotations
@@ -28,17 +31,24 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bpsom_core import primitives as P  # noqa: E402
-from bpsom_core.primitives import _threads  # noqa: E402
+from bpsom_core.primitives import _parallel, _threads  # noqa: E402
+
+THRESHOLD = 90
 
 
-def batched_step(acts, protos, labels, reliability, classes, dim, context, lr, threshold, method):
+def fused_step(acts, protos, labels, reliability, classes, dim, context, lr, method):
+    s = P.som_step(acts, protos, labels, classes, reliability, THRESHOLD, dim, context, lr, method=method)
+    return s.winner, s.partial, s.error, s.use, s.prototypes
+
+
+def composed_step(acts, protos, labels, reliability, classes, dim, context, lr, method):
     winner, partial, win_d2, _ = P.find_winners(acts, protos, labels, classes, method=method)
-    err, use = P.som_error(acts, protos, partial, reliability, threshold)
     new = P.som_update(protos, acts, winner, dim, context, lr, active=P.update_mask(win_d2))
+    err, use = P.som_error(acts, new, partial, reliability, THRESHOLD)
     return winner, partial, err, use, new
 
 
-def loop_step(acts, protos, labels, reliability, classes, dim, context, lr, threshold):
+def loop_step(acts, protos, labels, reliability, classes, dim, context, lr):
     """The same step, one example at a time, in plain NumPy."""
     n_b, n_h = acts.shape
     winner = np.empty(n_b, np.int64)
@@ -56,11 +66,7 @@ def loop_step(acts, protos, labels, reliability, classes, dim, context, lr, thre
         cand = np.flatnonzero(labels == classes[k])
         if len(cand):
             dc = d[cand]
-            p = int(cand[len(dc) - 1 - int(np.argmin(dc[::-1]))])  # last minimum
-            partial[k] = p
-            if reliability[p] >= threshold:
-                use[k] = True
-                err[k] = (0.01 * reliability[p] * (protos[p] - a).astype(np.float64)).astype(acts.dtype)
+            partial[k] = int(cand[len(dc) - 1 - int(np.argmin(dc[::-1]))])  # last minimum
         else:
             partial[k] = -1
         if d[w] > P.DONOTHING:
@@ -70,6 +76,11 @@ def loop_step(acts, protos, labels, reliability, classes, dim, context, lr, thre
             power = (lr32 / np.exp2(cheb)).astype(protos.dtype)[:, :, None]
             box = grid[x0:x1, y0:y1]
             box += power * (a - box)
+    for k in range(n_b):                             # the error term from the moved prototypes
+        p = partial[k]
+        if p >= 0 and reliability[p] >= THRESHOLD:
+            use[k] = True
+            err[k] = (0.01 * reliability[p] * (new[p] - acts[k]).astype(np.float64)).astype(acts.dtype)
     return winner, partial, err, use, new
 
 
@@ -99,14 +110,9 @@ def main(argv=None) -> int:
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--context", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--blas-threads", type=int, default=None,
-                    help="limit the BLAS library's threads (needs threadpoolctl)")
     args = ap.parse_args(argv)
-    if args.blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.blas_threads, user_api="blas")
     rng = np.random.default_rng(args.seed)
     n_c = args.dim * args.dim
     acts = rng.random((args.batch, args.units), dtype=np.float32)
@@ -114,40 +120,43 @@ def main(argv=None) -> int:
     labels = rng.integers(0, args.classes + 1, n_c)
     reliability = rng.integers(0, 101, n_c)
     classes = rng.integers(1, args.classes + 1, args.batch)
-    common = (acts, protos, labels, reliability, classes, args.dim, args.context, 0.2, 90)
+    common = (acts, protos, labels, reliability, classes, args.dim, args.context, 0.2)
 
     ref = loop_step(*common)
-    for method in ("exact", "fast"):
-        got = batched_step(*common, method=method)
-        for name, r, g in zip(("winner", "partial", "error", "use"), ref[:4], got[:4]):
+    variants = [(f"som_step, {m} distances", fused_step, m) for m in ("exact", "fast")]
+    variants.append(("three primitives, exact", composed_step, "exact"))
+    for name, fn, method in variants:
+        got = fn(*common, method=method)
+        for what, r, g in zip(("winner", "partial", "error", "use"), ref[:4], got[:4]):
             if not np.allclose(r, g, atol=1e-5):
-                raise SystemExit(f"batched ({method}) and loop disagree on {name}")
+                raise SystemExit(f"{name} and the loop disagree on {what}")
         np.testing.assert_allclose(got[4], ref[4], atol=2e-5)
 
     t_loop = timeit(lambda: loop_step(*common), max(3, args.repeat // 5))
+    threads = _threads.n_threads() if _parallel.chunks_for(args.batch, args.batch * protos.size) else 1
     print(f"SOM step, batch {args.batch}, {args.dim}x{args.dim} grid, {args.units} units, float32, "
           f"context {args.context}")
-    print(f"  threads: kernels up to {_threads.n_threads()} now (load average {os.getloadavg()[0]:.1f}), "
-          f"BLAS {_blas_threads()}")
-    print(f"  per-example NumPy loop      {t_loop * 1e3:8.2f} ms")
-    for method in ("exact", "fast"):
-        t = timeit(lambda: batched_step(*common, method=method), args.repeat)
-        print(f"  batched, {method:5} distances  {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
+    print(f"  batched kernels on {threads} thread(s) (load average {os.getloadavg()[0]:.1f}, "
+          f"{len(os.sched_getaffinity(0))} CPUs)")
+    print(f"  per-example NumPy loop           {t_loop * 1e3:8.2f} ms")
+    for name, fn, method in variants:
+        t = timeit(lambda: fn(*common, method=method), args.repeat)
+        print(f"  {name:31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
     try:
         import torch
     except ImportError:
         return 0
     tc = [torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x for x in common]
-    t = timeit(lambda: batched_step(*tc, method="fast"), args.repeat)
-    print(f"  batched, torch CPU (fast)   {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
+    t = timeit(lambda: fused_step(*tc, method="fast"), args.repeat)
+    print(f"  {'som_step on torch CPU, fast':31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
     if torch.cuda.is_available():
         tg = [x.cuda() if isinstance(x, torch.Tensor) else x for x in tc]
 
         def gpu():
-            batched_step(*tg, method="fast")
+            fused_step(*tg, method="fast")
             torch.cuda.synchronize()
         t = timeit(gpu, args.repeat)
-        print(f"  batched, torch CUDA (fast)  {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
+        print(f"  {'som_step on torch CUDA, fast':31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
     return 0
 
 

@@ -500,14 +500,14 @@ def test_winner_search_keeps_argmin_rules_on_nan_and_negative_rows():
                     dtype=np.float32)
     labels = np.array([1, 1, 2, 1])
     classes = np.array([1, 1, 1, 1, 1, 2])
-    order, starts = winners._label_slices(labels, classes)
     for dtype in DTYPES:
-        lab, wants = winners._wanted_labels(labels, classes, len(starts) - 1, np.dtype(dtype))
+        lane = np.int32 if dtype == np.float32 else np.int64
+        lab, wants = labels.astype(lane), classes.astype(lane)
         r = rows.astype(dtype)
         n = len(r)
         w, wd, p, pd = np.empty(n, np.int64), np.empty(n, dtype), np.empty(n, np.int64), np.empty(n, dtype)
         for b in range(n):
-            winners._pick(r[b], b, lab, order, starts, wants, np.inf,
+            winners._pick(r[b], b, lab, wants, np.inf,
                           lab.dtype.type(winners._limit_bits(np.inf, r.dtype)), w, wd, p, pd)
         np.testing.assert_array_equal(w, np.argmin(r, axis=1))
         np.testing.assert_array_equal(wd, r[np.arange(n), w])

@@ -11,13 +11,14 @@ Conventions: cells are flattened in the C's scan order ``k = (x-1)*D + (y-1)``
 from .distance import sq_distances
 from .pruning import absorb_bias, activation_stats, prune_mask, remove_units
 from .schedule import context_schedule, lr_schedule
+from .step import SomStep, som_step
 from .som import (DONOTHING, cell_coords, neighbourhood_power, som_update,
                   som_update_one, update_mask)
 from .winners import combine_hidden_delta, count_cells, find_winners, label_cells, som_error
 
 __all__ = [
-    "DONOTHING", "absorb_bias", "activation_stats", "cell_coords", "combine_hidden_delta",
+    "DONOTHING", "SomStep", "absorb_bias", "activation_stats", "cell_coords", "combine_hidden_delta",
     "context_schedule", "count_cells", "find_winners", "label_cells", "lr_schedule",
     "neighbourhood_power", "prune_mask", "remove_units", "som_error", "som_update",
-    "som_update_one", "sq_distances", "update_mask",
+    "som_step", "som_update_one", "sq_distances", "update_mask",
 ]

@@ -37,6 +37,10 @@ def n_threads() -> int:
     starting on a CPU that is mostly idle, since a helper that loses its CPU
     in the middle of a chunk makes the caller wait for it.
     """
+    global _budget
+    now = time.monotonic()
+    if now - _budget[0] <= 1.0:  # CPUs and load move slowly: decide at most once a second
+        return _budget[1]
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -45,9 +49,11 @@ def n_threads() -> int:
     if n > 1:
         busy = max(_load_average(), 1.0) - 1.0  # runnable work besides the caller
         n = max(1, min(n, 1 + int(n - 1 - busy + 0.5)))
+    _budget = (now, n)
     return n
 
 
+_budget = (-10.0, 1)  # (when decided, threads) for n_threads
 _load = (-1.0, 0.0)  # (when read, value): the average moves slowly, read it once a second
 
 

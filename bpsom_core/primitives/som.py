@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ._backend import ops_for
-from ._threads import run_rows
+from ._parallel import chunks_for
 
 try:
     import numba as _nb
@@ -34,21 +34,25 @@ if _nb is not None:
         total[:] = run
 
     @_nb.njit(cache=True, nogil=True)
-    def _sequential_kernel(out, acts, winner, active, dim, context, powers,
+    def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
                            x_start, x_stop):  # pragma: no cover - compiled
-        """Apply the examples one after another, in place, in the C's float order,
-        to the grid rows ``x_start <= x < x_stop``.
+        """Copy grid rows ``x_start <= x < x_stop`` of the prototypes into ``out``, then
+        apply the examples to them one after another, in the C's float order.
 
         Each example moves only its (2*context+1)**2 neighbourhood:
         ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
         as :func:`som_update_one` (and the C) computes it.  A cell only ever
         sees the examples in batch order, so disjoint row ranges may run on
-        different threads with the very same result.
+        different threads with the very same result.  An empty ``active``
+        means every example counts.
         """
         n_b, n_h = acts.shape
+        for c in range(x_start * dim, x_stop * dim):
+            out[c] = prototypes[c]
+        every = active.shape[0] == 0
         for k in range(n_b):
             w = winner[k]
-            if w < 0 or not active[k]:
+            if w < 0 or not (every or active[k]):
                 continue
             wx = w // dim
             wy = w % dim
@@ -60,9 +64,38 @@ if _nb is not None:
                     row = out[x * dim + y]
                     for i in range(n_h):
                         row[i] = row[i] + power * (a[i] - row[i])
+
+    @_nb.njit(cache=True, nogil=True)
+    def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
+        for k in range(winner.shape[0]):
+            if winner[k] < -1 or winner[k] >= n_c:
+                return False
+        return True
+
+    @_nb.njit(cache=True, nogil=True)
+    def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
+        """``(new prototypes, True)``, or ``(anything, False)`` for a winner out of range,
+        on the calling thread."""
+        out = np.empty_like(prototypes)
+        if not _winners_in_range(winner, dim * dim):
+            return out, False
+        _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
+        return out, True
+
+    @_nb.njit(cache=True, parallel=True)
+    def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover
+        """:func:`_inorder_serial` with the grid rows in ``n_chunks`` bands side by side."""
+        out = np.empty_like(prototypes)
+        if not _winners_in_range(winner, dim * dim):
+            return out, False
+        for ch in _nb.prange(n_chunks):
+            _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
+                               dim * ch // n_chunks, dim * (ch + 1) // n_chunks)
+        return out, True
+
 else:  # pragma: no cover
     _suffix_kernel = None
-    _sequential_kernel = None
+    _sequential_kernel = _inorder_serial = _inorder_parallel = None
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _UPDATE_MIN_WORK = 1 << 19  # (example x neighbour x unit) steps before grid rows go to threads
@@ -212,22 +245,35 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
     w = np.asarray(winner, dtype=np.int64)
     if w.shape != (acts.shape[0],):
         return None
-    if w.size and (w.min() < -1 or w.max() >= n_c):
-        raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
-    ok = np.ones(w.shape, np.bool_) if active is None else np.asarray(active, dtype=np.bool_)
-    if ok.shape != w.shape:
+    ok = _NO_MASK if active is None else np.asarray(active, dtype=np.bool_)
+    if active is not None and ok.shape != w.shape:
         return None
     context = int(context)
     if context < 0 or not w.size:
+        if w.size and (w.min() < -1 or w.max() >= n_c):
+            raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
         return prototypes + 0
-    # the powers of neighbourhood_power: lr rounded to the dtype, halved per ring (exact)
-    powers = ops_for(w).ldexp2(lr, np.arange(min(context, dim - 1) + 1), prototypes.dtype)
-    out = np.array(prototypes, order="C", copy=True)
+    powers = _ring_powers(float(lr), min(context, dim - 1), prototypes.dtype)
     side = 2 * min(context, dim) + 1
-    run_rows(_sequential_kernel, dim, acts.shape[0] * side * side * acts.shape[1] // dim,
-             out, np.ascontiguousarray(acts), w, np.ascontiguousarray(ok), dim, context, powers,
-             min_work=_UPDATE_MIN_WORK)
+    args = (np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), w, np.ascontiguousarray(ok),
+            dim, context, powers)
+    n_chunks = chunks_for(dim, acts.shape[0] * side * side * acts.shape[1], _UPDATE_MIN_WORK)
+    out, in_range = _inorder_parallel(*args, n_chunks) if n_chunks else _inorder_serial(*args)
+    if not in_range:
+        raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
     return out
+
+
+_NO_MASK = np.zeros(0, np.bool_)  # the kernels' "every example counts"
+
+
+@lru_cache(maxsize=64)
+def _ring_powers(lr: float, rings: int, dtype: np.dtype) -> np.ndarray:
+    """The powers of :func:`neighbourhood_power` per ring 0..rings: lr rounded to the
+    dtype, then halved per ring (exact)."""
+    powers = ops_for(_NO_MASK).ldexp2(lr, np.arange(rings + 1), dtype)
+    powers.setflags(write=False)
+    return powers
 
 
 def _inorder_coefficients(ops, w):

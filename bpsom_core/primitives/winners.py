@@ -11,9 +11,11 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from . import _search_kernels as _sk
 from ._backend import ops_for
-from ._threads import run_rows
-from .distance import METHODS, _sq_dist_pair, _sq_dist_row, sq_distances, transposed
+from ._search_kernels import _pick  # noqa: F401 - the row search, for tests and callers
+from ._parallel import chunks_for
+from .distance import METHODS, sq_distances
 
 try:
     import numba as _nb
@@ -21,110 +23,6 @@ except Exception:  # pragma: no cover
     _nb = None
 
 if _nb is not None:
-    from numba.extending import overload as _overload
-
-    def _as_bits(row):  # pragma: no cover - typed by the overload below
-        raise NotImplementedError
-
-    @_overload(_as_bits)
-    def _as_bits_impl(row):
-        """A float row read as integers of its width, the pattern of +inf, and one above."""
-        if row.dtype.bitwidth == 32:
-            return lambda row: (row.view(np.int32), np.int32(0x7F800000), np.int32(0x7F800001))
-        return lambda row: (row.view(np.int64), np.int64(0x7FF0000000000000), np.int64(0x7FF0000000000001))
-
-    @_nb.njit(cache=True, nogil=True)
-    def _pick(row, b, labels, order, starts, wants, limit, limit_bits,
-              winner, winner_d2, partial, part_d2):  # pragma: no cover - compiled
-        """Winner (first minimum, as ``np.argmin``: a NaN wins at once) and partial
-        winner (last minimum, the C's ``<=``, over the cells labelled with the
-        example's class and at or below ``limit``) of one row of distances.
-
-        Non-negative floats order like their bit patterns read as integers, and
-        integer min/max reductions and selects vectorise (float ones would need
-        fastmath): one pass finds the smallest pattern, the largest, and the
-        smallest among the class's cells (``limit_bits`` is :func:`_limit_bits`
-        of ``limit``), a second the first and last cells holding them.  Rows
-        with a NaN or a negative value take the plain scans instead (``order``
-        lists the cells grouped by label, in scan order within a label;
-        ``starts[k]:starts[k+1]`` is label k's slice).
-        """
-        n_c = row.shape[0]
-        want = wants[b]
-        bits, inf_bits, none = _as_bits(row)  # none: above every pattern of a NaN-free row
-        lo = bits[0]
-        hi = bits[0]
-        plo = none
-        for c in range(n_c):
-            v = bits[c]
-            lo = min(lo, v)
-            hi = max(hi, v)
-            plo = min(plo, v if (labels[c] == want) & (v <= limit_bits) else none)
-        p = -1
-        pd = np.inf
-        if lo >= 0 and hi <= inf_bits:
-            w = n_c
-            last = -1
-            for c in range(n_c):
-                v = bits[c]
-                w = min(w, c if v == lo else n_c)
-                last = max(last, c if (v == plo) & (labels[c] == want) else -1)
-            if last >= 0:
-                p = last
-                pd = row[p]
-        else:  # a NaN or a negative distance: the plain scans
-            w = 0
-            best = row[0]
-            if best == best:
-                for c in range(1, n_c):
-                    v = row[c]
-                    if v < best:
-                        best = v
-                        w = c
-                    elif v != v:
-                        w = c
-                        break
-            if want > 0:
-                for j in range(starts[want], starts[want + 1]):
-                    c = order[j]
-                    d = row[c]
-                    if d <= pd and d <= limit:
-                        p, pd = c, d
-        winner[b] = w
-        winner_d2[b] = row[w]
-        partial[b] = p
-        part_d2[b] = pd
-
-    @_nb.njit(cache=True, nogil=True)
-    def _winners_exact_rows(acts, protos_t, minus_one, labels, order, starts, wants, limit, limit_bits,
-                            winner, winner_d2, partial, part_d2, start, stop):  # pragma: no cover
-        """Exact distances of one example at a time (the C's unit order), searched while hot."""
-        rows = np.empty((2, protos_t.shape[1]), dtype=acts.dtype)
-        b = start
-        while b + 1 < stop:
-            _sq_dist_pair(acts, b, protos_t, rows[0], rows[1], minus_one)
-            _pick(rows[0], b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
-            _pick(rows[1], b + 1, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
-            b += 2
-        if b < stop:
-            _sq_dist_row(acts, b, protos_t, rows[0])
-            _pick(rows[0], b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
-
-    @_nb.njit(cache=True, nogil=True)
-    def _winners_fast_rows(g, a_sq, p_sq, zero, labels, order, starts, wants, limit, limit_bits,
-                           winner, winner_d2, partial, part_d2):  # pragma: no cover
-        """``max(|a|^2 - 2 a.p + |p|^2, 0)`` in place over ``g = a @ p.T`` (the same
-        float operations, in the same order, as :func:`sq_distances` "fast"), then
-        the winner search on each row."""
-        n_b, n_c = g.shape
-        for b in range(n_b):
-            row = g[b]
-            ab = a_sq[b]
-            for c in range(n_c):
-                v = (ab - (row[c] + row[c])) + p_sq[c]
-                row[c] = zero if v < zero else v  # np.maximum(v, 0): a NaN stays
-            _pick(row, b, labels, order, starts, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
-
     @_nb.njit(cache=True, nogil=True)
     def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
         """err = (0.01 * rel) * (proto - act): difference in the acts' dtype, product in double."""
@@ -146,7 +44,7 @@ if _nb is not None:
                 for i in range(n_h):
                     e[i] = 0
 else:  # pragma: no cover
-    _winners_exact_rows = _winners_fast_rows = _som_error_kernel = None
+    _som_error_kernel = None
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -165,53 +63,29 @@ def _limit_bits(limit: float, dtype: np.dtype) -> int:
     return int(np.array(lim, dtype=dtype).view(np.int32 if dtype.itemsize == 4 else np.int64))
 
 
-def _wanted_labels(labels: np.ndarray, cls: np.ndarray, n_lab: int, dtype: np.dtype):
-    """Cell labels and each example's wanted label (-1: none, for class 0 or a class
-    no cell can carry), as integers as wide as the distances' bit patterns, so the
-    searches vectorise with one lane width."""
-    int_t = np.int32 if dtype.itemsize == 4 and n_lab < 2**31 else np.int64
-    wants = np.where((cls > 0) & (cls < n_lab), cls, -1).astype(int_t)
-    return np.ascontiguousarray(labels, dtype=int_t), wants
-
-
-def _label_slices(labels: np.ndarray, cls: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Cells grouped by label (scan order within a label) and each label's start."""
-    n_lab = int(max(labels.max(), cls.max(initial=0))) + 1
-    order = np.argsort(labels, kind="stable")
-    starts = np.zeros(n_lab + 1, np.int64)
-    np.cumsum(np.bincount(labels, minlength=n_lab), out=starts[1:])
-    return order, starts
-
-
-def _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2):
-    """Fused NumPy path: distances and both searches per example, no (B, C) pass after."""
-    acts = np.asarray(acts)
+def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, method: str,
+                max_d2: Optional[float]) -> Optional[tuple]:
+    """Arguments of the compiled NumPy search (:mod:`._search_kernels`), or None where
+    the generic path must decide (other array types or dtypes, odd shapes, bad labels)."""
+    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray) and _sk._pick is not None
+            and method in METHODS and acts.ndim == 2 and prototypes.ndim == 2
+            and acts.shape[1] == prototypes.shape[1] and acts.shape[0] > 0 and prototypes.shape[0] > 0):
+        return None
     dtype = np.result_type(acts.dtype, np.float32)
     if dtype not in _KERNEL_DTYPES:
         return None
-    acts = np.ascontiguousarray(acts, dtype=dtype)
-    protos = np.asarray(prototypes, dtype=dtype)
-    n_b = acts.shape[0]
-    order, starts = _label_slices(labels, cls)
-    labels, wants = _wanted_labels(labels, cls, len(starts) - 1, dtype)
+    labels = np.asarray(cell_labels, dtype=np.int64)
+    cls = np.asarray(classes, dtype=np.int64)
+    if labels.shape != (prototypes.shape[0],) or cls.shape != (acts.shape[0],) or labels.min() < 0:
+        return None
+    # labels as integers as wide as the distances' bit patterns: the searches vectorise in one lane width
+    narrow = dtype.itemsize == 4 and labels.max() < 2**31 and cls.max() < 2**31
+    labels = labels.astype(np.int32 if narrow else np.int64)
     limit = float("inf") if max_d2 is None else float(max_d2)
-    limit_bits = np.dtype(labels.dtype).type(_limit_bits(limit, dtype))
-    winner = np.empty(n_b, np.int64)
-    partial = np.empty(n_b, np.int64)
-    winner_d2 = np.empty(n_b, dtype)
-    partial_d2 = np.empty(n_b, dtype)
-    outs = (winner, winner_d2, partial, partial_d2)
-    if method == "fast":
-        g = acts @ protos.T
-        a_sq = (acts * acts).sum(1)
-        p_sq = (protos * protos).sum(1)
-        _winners_fast_rows(g, a_sq, p_sq, dtype.type(0), labels, order, starts, wants, limit, limit_bits,
-                           *outs)
-    else:
-        protos_t = transposed(protos)
-        run_rows(_winners_exact_rows, n_b, protos_t.size, acts, protos_t, dtype.type(-1), labels, order, starts,
-                 wants, limit, limit_bits, *outs)
-    return outs
+    slack, tiny, big = _sk.screen_constants(acts.shape[1], dtype)
+    return (np.ascontiguousarray(acts, dtype=dtype), np.ascontiguousarray(prototypes, dtype=dtype), labels, cls,
+            limit, labels.dtype.type(_limit_bits(limit, dtype)), max_d2 is not None, method == "exact",
+            slack, tiny, big)
 
 
 def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
@@ -228,25 +102,21 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     ``max_d2`` reproduces the C's start value (99999.0): cells at or beyond it
     never win (winner -1).  Distances come from :func:`sq_distances` with
     ``method`` ("exact" sums units in order like the C, so duplicate or
-    equidistant prototypes tie exactly on both backends).  On NumPy one numba
-    pass per example computes its distances and both searches while the row
-    is in cache (the same floats and ties as distances-then-search).
+    equidistant prototypes tie exactly on both backends).  On NumPy compiled
+    kernels take dot products four examples at a time and search each row
+    while it is in cache: "fast" on the expansion's distances, "exact" by
+    screening every cell with a proven bound on the expansion's error and
+    taking the C's sum only for the few cells in doubt, which gives the very
+    results (ties included) of the exact sums of all cells
+    (:mod:`._search_kernels`).  Rows go to a second core when one is free.
     """
+    args = search_args(acts, prototypes, cell_labels, classes, method, max_d2)
+    if args is not None:
+        n_chunks = chunks_for(acts.shape[0], acts.shape[0] * prototypes.size)
+        winner, winner_d2, partial, partial_d2 = (_sk.winners_parallel(*args, n_chunks) if n_chunks
+                                                  else _sk.winners_serial(*args))
+        return winner, partial, winner_d2, partial_d2
     ops = ops_for(acts)
-    if (ops.name == "numpy" and _winners_exact_rows is not None and method in METHODS
-            and acts.ndim == 2 and prototypes.ndim == 2 and acts.shape[1] == prototypes.shape[1]
-            and acts.shape[0] > 0 and prototypes.shape[0] > 0):
-        labels = np.asarray(cell_labels, dtype=np.int64)
-        cls = np.asarray(classes, dtype=np.int64)
-        if labels.shape == (prototypes.shape[0],) and cls.shape == (acts.shape[0],) and labels.min() >= 0:
-            got = _find_winners_numpy(acts, prototypes, labels, cls, method, max_d2)
-            if got is not None:
-                winner, winner_d2, partial, partial_d2 = got
-                if max_d2 is not None:
-                    bad = ~(winner_d2 < max_d2)
-                    winner[bad] = -1
-                    winner_d2[bad] = np.inf
-                return winner, partial, winner_d2, partial_d2
     d2 = sq_distances(acts, prototypes, method)
     n_b, n_c = d2.shape
     inf = float("inf")

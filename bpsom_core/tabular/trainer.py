@@ -50,13 +50,11 @@ def _som_phase(model: BPSOMModel, acts: List[np.ndarray], classes: np.ndarray, s
         if som is None:
             errors.append(None)
             continue
-        a = acts[l + 1]
-        winner, partial, win_d2, _ = P.find_winners(a, som.prototypes, som.labels, classes)
-        som.prototypes = P.som_update(som.prototypes, a, winner, som.dim, context, lr,
-                                      mode=s.som_update, active=P.update_mask(win_d2))
-        err, use = P.som_error(a, som.prototypes, partial, som.reliability, s.reliability_threshold)
-        som_use[l] += int(use.sum())
-        errors.append((err, use))
+        step = P.som_step(acts[l + 1], som.prototypes, som.labels, classes, som.reliability,
+                          s.reliability_threshold, som.dim, context, lr, mode=s.som_update)
+        som.prototypes = step.prototypes
+        som_use[l] += int(step.use.sum())
+        errors.append((step.error, step.use))
     return errors
 
 
