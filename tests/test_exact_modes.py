@@ -167,3 +167,39 @@ def test_history_json_matches_stdout(tmp_path, monkeypatch):
         assert f"MSE={rec['mse']:5.3f} CE={rec['classification_error']:6.2f}" in line
         assert ("*" in line) == rec.get("new_best", False)
         assert (":-" in line) == bool(rec.get("pruned"))
+
+
+def test_forked_child_runs_the_engine_after_its_parent(tmp_path):
+    """The evaluation passes run on numba's OpenMP threads; a child forked after the
+    parent started them must fall back to the serial pass, not be terminated."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    src = Path(__file__).resolve().parents[1] / "bpsom_core" / "examples" / "grapho_small"
+    work = tmp_path / "ex"
+    shutil.copytree(src, work)
+    script = textwrap.dedent("""
+        import io, os, sys
+        from bpsom_core.exact.engine import run_experiment
+        def run():
+            out = io.BytesIO()
+            run_experiment("example.prm", stdout=out)
+            return out.getvalue()
+        parent = run()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            same = run() == parent
+            os.write(w, b"same" if same else b"different")
+            os._exit(0)
+        os.close(w)
+        said = os.read(r, 100)
+        _, status = os.waitpid(pid, 0)
+        print(said.decode(), os.waitstatus_to_exitcode(status))
+    """)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert out.stdout.split() == ["same", "0"], out.stdout + out.stderr

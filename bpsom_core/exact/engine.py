@@ -22,6 +22,7 @@ from ..config import (DONOTHING, MIN_IMPROVE, VERSION, CFatal, CParams, check_pa
                       som_context, som_learn_rate)
 from ..crand import GlibcRandom
 from ..errors import InputError
+from ..primitives._parallel import parallel_usable
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
 from ..readers.prm import read_prm
@@ -426,7 +427,8 @@ class ExactRun:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                K.evaluate_parallel(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
+                evaluate = K.evaluate_parallel if parallel_usable() else K.evaluate_serial
+                evaluate(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
                                     net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
                                     net.AVG, net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT,
                                     net.coff, net.nlab1, net.somconf, net.bpconf, net.LI, net.LF, net.CTR,

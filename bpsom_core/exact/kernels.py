@@ -17,6 +17,7 @@ Array layout (flat arrays with per-layer offsets):
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -639,3 +640,17 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
                 for i in range(1, N[l] + 1):
                     AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + acts_o[r, q])
                     q += 1
+
+
+def _twin(fn, name: str):
+    """``fn``'s code under another name: numba caches by name, so the twin compiled
+    without ``parallel`` gets a cache entry of its own."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    twin.__qualname__ = name
+    return twin
+
+
+# The same pass on the calling thread (prange runs as range), for processes where a
+# parallel kernel may not start (bpsom_core/primitives/_parallel.py: a fork after
+# GNU OpenMP started, or numba without OpenMP/TBB).
+evaluate_serial = njit(cache=True)(_twin(evaluate_parallel.py_func, "evaluate_serial"))
