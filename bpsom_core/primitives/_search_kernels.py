@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .distance import _dots1, _dots4, _fast_d2_row, _proto_layout_cells, _sq_dist_row, cell_chunk
+from .distance import _dots1, _dots4, _fast_d2_row, _proto_layout_cells, _sq_dist_row, cell_chunk, layout_buffers
 
 try:
     import numba as _nb
@@ -147,6 +147,13 @@ if _nb is not None:
             acc += d * d
         return acc
 
+    @_nb.njit(cache=True, nogil=True)
+    def _bound_bits(g, c, a_part, p_part):  # pragma: no cover - compiled
+        """Bit pattern of cell ``c``'s bound ``max((a_part - 2g_c) + p_part_c, 0)``: its
+        upper bound with the ``_hi`` parts, its lower bound with the ``_lo`` ones."""
+        v = (a_part - (g[c] + g[c])) + p_part[c]
+        return _float_bits(v if v > g.dtype.type(0) else g.dtype.type(0))
+
     def _upper_minima(g, a_hi, p_hi, labels, want, limit_bits, none, index_mask):  # pragma: no cover
         raise NotImplementedError  # typed below
 
@@ -170,14 +177,12 @@ if _nb is not None:
                 if index_mask < 0:
                     return _upper_minima_plain(g, a_hi, p_hi, labels, want, limit_bits, none)
                 n_c = g.shape[0]
-                zero = g.dtype.type(0)
                 top = np.int32(0x7FFFFFFF)
                 keep = ~index_mask
                 key_w = top
                 key_p = top
                 for c in range(n_c):
-                    h = (a_hi - (g[c] + g[c])) + p_hi[c]
-                    bits = _float_bits(h if h > zero else zero)
+                    bits = _bound_bits(g, c, a_hi, p_hi)
                     bucket = bits & keep
                     key_w = min(key_w, bucket | np.int32(c))
                     ok = (labels[c] == want) & (bits <= limit_bits)
@@ -192,33 +197,24 @@ if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
     def _upper_minima_plain(g, a_hi, p_hi, labels, want, limit_bits, none):  # pragma: no cover - compiled
         """:func:`_upper_minima` without cell indices: the exact minima."""
-        zero = g.dtype.type(0)
         cut_w = none
         best_p = none
         for c in range(g.shape[0]):
-            h = (a_hi - (g[c] + g[c])) + p_hi[c]
-            v = _float_bits(h if h > zero else zero)
+            v = _bound_bits(g, c, a_hi, p_hi)
             cut_w = min(cut_w, v)
             best_p = min(best_p, v if (labels[c] == want) & (v <= limit_bits) else none)
         return cut_w, best_p, np.int64(-1), np.int64(-1)
 
-    @_nb.njit(cache=True, nogil=True)
-    def _lower_bits(g, c, a_lo, p_lo):  # pragma: no cover - compiled
-        """Bit pattern of cell ``c``'s lower bound ``max((a_lo - 2g) + p_lo, 0)``."""
-        lo = (a_lo - (g[c] + g[c])) + p_lo[c]
-        return _float_bits(lo if lo > g.dtype.type(0) else g.dtype.type(0))
 
     @_nb.njit(cache=True, nogil=True)
     def _other_lower_minima(g, a_lo, p_lo, labels, want, cells, c_w, c_p, none):  # pragma: no cover - compiled
         """Smallest lower-bound pattern over the cells other than ``c_w``, and over
         the class's cells other than ``c_p`` (``none`` if there are none).  All in
         int32 lanes (``cells`` holds the indices as int32), so it vectorises 16 wide."""
-        zero = g.dtype.type(0)
         other_w = none
         other_p = none
         for c in range(g.shape[0]):
-            lo = (a_lo - (g[c] + g[c])) + p_lo[c]
-            v = _float_bits(lo if lo > zero else zero)
+            v = _bound_bits(g, c, a_lo, p_lo)
             k = cells[c]
             other_w = min(other_w, v if k != c_w else none)
             other_p = min(other_p, v if (labels[c] == want) & (k != c_p) else none)
@@ -230,7 +226,7 @@ if _nb is not None:
         first = -1
         last = -1
         for c in range(g.shape[0]):
-            if _lower_bits(g, c, a_lo, p_lo) <= cut and (not class_only or labels[c] == want):
+            if _bound_bits(g, c, a_lo, p_lo) <= cut and (not class_only or labels[c] == want):
                 if first < 0:
                     first = c
                 last = c
@@ -268,10 +264,8 @@ if _nb is not None:
                 return 1, cell_w, cell_w, cut_w, 1, cell_p, cell_p, cut_p
         n_w = 0
         n_p = 0
-        zero = g.dtype.type(0)
         for c in range(n_c):
-            lo = (a_lo - (g[c] + g[c])) + p_lo[c]
-            v = _float_bits(lo if lo > zero else zero)
+            v = _bound_bits(g, c, a_lo, p_lo)
             n_w += v <= cut_w
             n_p += (labels[c] == want) & (v <= cut_p)
         first_w, last_w = _doubt_span(g, a_lo, p_lo, labels, want, cut_w, False)
@@ -319,14 +313,14 @@ if _nb is not None:
         w = -1
         wd = np.inf
         for c in range(first_w, last_w + 1):
-            if _lower_bits(g, c, a_lo, p_lo) <= cut_w:
+            if _bound_bits(g, c, a_lo, p_lo) <= cut_w:
                 e = _exact_d2(acts, b, protos, c, zero)
                 if w < 0 or e < wd:  # first minimum
                     w, wd = c, e
         p = -1
         pd = np.inf
         for c in range(first_p, last_p + 1):
-            if labels[c] == want and _lower_bits(g, c, a_lo, p_lo) <= cut_p:
+            if labels[c] == want and _bound_bits(g, c, a_lo, p_lo) <= cut_p:
                 e = wd if c == w else _exact_d2(acts, b, protos, c, zero)
                 if e <= pd and e <= limit:
                     p, pd = c, e
@@ -496,12 +490,9 @@ if _nb is not None:
     def winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
                          slack, tiny, big, n_chunks):  # pragma: no cover - compiled
         """:func:`winners_serial` with the rows in ``n_chunks`` chunks side by side (same results)."""
-        n_c, n_h = protos.shape
-        protos_t = np.empty((n_h, n_c), dtype=protos.dtype)
-        p_sq = np.empty(n_c, dtype=protos.dtype)
+        protos_t, p_sq = layout_buffers(protos)
         for ch in _nb.prange(n_chunks):
-            lo, hi = cell_chunk(n_c, ch, n_chunks)
-            _proto_layout_cells(protos, protos_t, p_sq, lo, hi)
+            _proto_layout_cells(protos, protos_t, p_sq, *cell_chunk(protos.shape[0], ch, n_chunks))
         wants, p_max, p_hi, p_lo, outs = _winner_setup(acts, labels, classes, p_sq, slack, tiny)
         n_b = acts.shape[0]
         w, wd, p, pd = outs

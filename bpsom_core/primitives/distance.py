@@ -45,28 +45,6 @@ if _nb is not None:
     from numba.extending import intrinsic as _intrinsic
 
     @_intrinsic
-    def _minus_on_fma(typingctx, a, p, minus_one):
-        """``a - p`` computed as ``fma(p, minus_one, a)`` with ``minus_one == -1``.
-
-        ``p * -1`` is exact, so the single rounding of the fused operation gives
-        the very same float as ``a - p`` (zeros, infinities and NaNs included).
-        It only moves the subtraction from the CPU's add ports to its
-        multiply-add ports, which are otherwise half idle in the distance loop.
-        ``minus_one`` must come in at run time, or LLVM folds it back into a
-        subtraction.  Without FMA hardware it is a multiply and an add (the
-        same float again).
-        """
-        if not (isinstance(a, _nb_types.Float) and a == p == minus_one):
-            return None
-
-        def codegen(context, builder, signature, args):
-            a_v, p_v, m_v = args
-            if _HAS_FMA:
-                return builder.fma(p_v, m_v, a_v)
-            return builder.fadd(builder.fmul(p_v, m_v), a_v)
-        return a(a, p, minus_one), codegen
-
-    @_intrinsic
     def _fma(typingctx, a, b, c):
         """``a * b + c`` with one rounding where the CPU has FMA, else two.
 
@@ -89,6 +67,20 @@ if _nb is not None:
         _HAS_FMA = "+fma" in _llvm.get_host_cpu_features().flatten().split(",")
     except Exception:  # pragma: no cover - feature query unsupported
         _HAS_FMA = False
+
+    @_nb.njit(inline="always")
+    def _minus_on_fma(a, p, minus_one):  # pragma: no cover - compiled
+        """``a - p`` computed as ``fma(p, minus_one, a)`` with ``minus_one == -1``.
+
+        ``p * -1`` is exact, so the single rounding of the fused operation gives
+        the very same float as ``a - p`` (zeros, infinities and NaNs included).
+        It only moves the subtraction from the CPU's add ports to its
+        multiply-add ports, which are otherwise half idle in the distance loop.
+        ``minus_one`` must come in at run time, or LLVM folds it back into a
+        subtraction.  Without FMA hardware it is a multiply and an add (the
+        same float again).
+        """
+        return _fma(p, minus_one, a)
 
 
 def _sq_dist_seq_numpy_loop(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
@@ -365,15 +357,20 @@ if _nb is not None:
         _fast_d2_rows(acts, protos_t, p_sq, out, 0, acts.shape[0])
         return out
 
+    @_nb.njit(cache=True, nogil=True)
+    def layout_buffers(protos):  # pragma: no cover - compiled
+        """Empty ``(protos_t, p_sq)`` for :func:`_proto_layout_cells` to fill.  (Parallel
+        kernels fill them in their own ``prange``: a parallel kernel called from
+        another runs several times slower.)"""
+        n_c, n_h = protos.shape
+        return np.empty((n_h, n_c), dtype=protos.dtype), np.empty(n_c, dtype=protos.dtype)
+
     @_nb.njit(cache=True, parallel=True)
     def _fast_d2_parallel(acts, protos, n_chunks):  # pragma: no cover - compiled
         n_b = acts.shape[0]
-        n_c, n_h = protos.shape
-        protos_t = np.empty((n_h, n_c), dtype=protos.dtype)
-        p_sq = np.empty(n_c, dtype=protos.dtype)
+        protos_t, p_sq = layout_buffers(protos)
         for ch in _nb.prange(n_chunks):
-            lo, hi = cell_chunk(n_c, ch, n_chunks)
-            _proto_layout_cells(protos, protos_t, p_sq, lo, hi)
+            _proto_layout_cells(protos, protos_t, p_sq, *cell_chunk(protos.shape[0], ch, n_chunks))
         out = np.empty((n_b, protos.shape[0]), dtype=acts.dtype)
         for ch in _nb.prange(n_chunks):
             _fast_d2_rows(acts, protos_t, p_sq, out, n_b * ch // n_chunks, n_b * (ch + 1) // n_chunks)
@@ -404,7 +401,7 @@ if _nb is not None:
         return out
 else:  # pragma: no cover
     _sq_dist_row = _sq_dist_pair = _transpose = _fast_d2_rows = _fast_d2_parallel = None
-    _fast_d2_serial = _proto_layout = _proto_layout_cells = cell_chunk = _dots1 = _dots4 = _fast_d2_row = None
+    _fast_d2_serial = _proto_layout = _proto_layout_cells = cell_chunk = layout_buffers = _dots1 = _dots4 = _fast_d2_row = None
     _sq_dist_seq = _sq_dist_seq_numpy_loop
 
 
