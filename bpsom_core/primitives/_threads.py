@@ -1,12 +1,15 @@
-"""Split a per-example numba kernel's rows over a few Python threads.
+"""How many CPUs the kernels may use now, and a Python-thread split of row kernels.
 
-The kernels release the GIL (``nogil=True``), so plain threads run them in
-parallel.  The calling thread works too, and rows are handed out in chunks
-from a shared counter: when the machine is busy and a helper thread is not
-scheduled, the caller simply takes the remaining chunks itself, so a call is
-never slower than the serial kernel by more than one chunk.  (numba's own
-``parallel=True`` waits at a barrier for every thread instead, which costs
-milliseconds when the cores are shared with other jobs.)
+:func:`n_threads` is the policy every parallel kernel follows (also the
+numba-parallel ones, :mod:`._parallel`): the CPUs this process may run on,
+capped, less the CPUs other processes kept busy over the last second.
+
+:func:`run_rows` splits a per-example numba kernel's rows over plain Python
+threads (the kernels release the GIL).  The calling thread works too, and
+rows are handed out in chunks from a shared counter: when the machine is busy
+and a helper thread is not scheduled, the caller simply takes the remaining
+chunks itself.  A hand-off costs 15-25 us, so sub-millisecond kernels use
+numba's OpenMP layer instead (:mod:`._parallel`, about 2 us).
 
 Rows are independent and every row is computed by exactly one kernel call,
 so results do not depend on the split.
@@ -31,15 +34,16 @@ _pool_lock = threading.Lock()
 
 def n_threads() -> int:
     """Threads a split may use (the caller included): the CPUs we may run on, capped,
-    less those the 1-minute load average says other work keeps busy.
+    less those that other processes kept busy over the last second or so.
 
-    The caller's own thread counts as one unit of load; a helper is only worth
-    starting on a CPU that is mostly idle, since a helper that loses its CPU
-    in the middle of a chunk makes the caller wait for it.
+    A helper is only worth starting on a CPU that is mostly idle, since a
+    helper that loses its CPU in the middle of a chunk makes the caller wait
+    for it.  Our own process's CPU time does not count as "busy": a long run
+    of our own kernels must not talk us out of our second core.
     """
     global _budget
     now = time.monotonic()
-    if now - _budget[0] <= 1.0:  # CPUs and load move slowly: decide at most once a second
+    if now - _budget[0] <= 1.0:  # decide at most once a second
         return _budget[1]
     try:
         n = len(os.sched_getaffinity(0))
@@ -47,25 +51,44 @@ def n_threads() -> int:
         n = os.cpu_count() or 1
     n = max(1, min(n, MAX_THREADS))
     if n > 1:
-        busy = max(_load_average(), 1.0) - 1.0  # runnable work besides the caller
-        n = max(1, min(n, 1 + int(n - 1 - busy + 0.5)))
+        n = max(1, min(n, n - int(_others_busy(now) + 0.5)))
     _budget = (now, n)
     return n
 
 
 _budget = (-10.0, 1)  # (when decided, threads) for n_threads
-_load = (-1.0, 0.0)  # (when read, value): the average moves slowly, read it once a second
+_sample: tuple | None = None  # (monotonic time, busy CPU-seconds of the machine, our CPU-seconds)
 
 
-def _load_average() -> float:
-    global _load
-    now = time.monotonic()
-    if now - _load[0] > 1.0:
+def _machine_busy_seconds() -> float | None:
+    """CPU-seconds the whole machine has spent busy (steal included), from /proc/stat."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 5 or fields[0] != b"cpu":
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _others_busy(now: float) -> float:
+    """CPUs' worth of work other processes did since the last sample: the machine's
+    busy time less our own (all our threads).  Without /proc/stat, or on the first
+    call, the 1-minute load average less one (the caller) stands in."""
+    global _sample
+    busy = _machine_busy_seconds()
+    times = os.times()
+    ours = times.user + times.system
+    last, _sample = _sample, (None if busy is None else (now, busy, ours))
+    if last is None or busy is None or now - last[0] < 0.2:
         try:
-            _load = (now, os.getloadavg()[0])
+            return max(os.getloadavg()[0], 1.0) - 1.0
         except (AttributeError, OSError):  # pragma: no cover - no load average
-            _load = (now, 0.0)
-    return _load[1]
+            return 0.0
+    return max(0.0, ((busy - last[1]) - (ours - last[2])) / (now - last[0]))
 
 
 def _helpers(n: int) -> ThreadPoolExecutor:
