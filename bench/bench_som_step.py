@@ -7,15 +7,16 @@ after another, winners fixed at batch start), and the SOM error term from the
 moved prototypes.  The loop and every batched variant are checked to agree
 before they are timed.  Prints the ratios.
 
-    python3 bench/bench_som_step.py [--batch 256 --dim 20 --units 128 --repeat 50]
+    python3 bench/bench_som_step.py [--batch 256 --dim 20 --units 128 --repeat 50 --rounds 5]
 
 The batched variants: :func:`bpsom_core.primitives.som_step` with exact
 distances (the C's sums; ties as the C) and with the expansion's "fast"
 distances, and the same step composed from the three primitives
 (``find_winners``, ``som_update``, ``som_error``).  The loop is
 single-threaded NumPy; the batched kernels use a second core when one is free
-(``bpsom_core/primitives/_parallel.py``), which the header line reports.
-Times are the best of ``--repeat`` runs (of a fifth as many for the loop).
+(``bpsom_core/primitives/_parallel.py``), which the header line reports; the
+"one thread" lines run the same kernels serially.  Times are the best of
+``--rounds`` rounds of ``--repeat`` calls (a tenth as many calls for the loop).
 """
 
 from __future__ import annotations
@@ -93,13 +94,19 @@ def _blas_threads():
     return ",".join(str(i["num_threads"]) for i in numpy_blas) or "?"
 
 
-def timeit(fn, repeat):
+def timeit(fn, repeat, rounds):
+    """Best time of ``rounds`` rounds of ``repeat`` calls, with short pauses between
+    rounds: on a shared machine the second core comes and goes, and the best
+    round is the machine's own speed (as ``timeit`` advises)."""
     fn()
     best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
+    for r in range(rounds):
+        if r:
+            time.sleep(0.2)
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
     return best
 
 
@@ -111,6 +118,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--context", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -132,7 +140,7 @@ def main(argv=None) -> int:
                 raise SystemExit(f"{name} and the loop disagree on {what}")
         np.testing.assert_allclose(got[4], ref[4], atol=2e-5)
 
-    t_loop = timeit(lambda: loop_step(*common), max(3, args.repeat // 5))
+    t_loop = timeit(lambda: loop_step(*common), max(3, args.repeat // 10), args.rounds)
     threads = _threads.n_threads() if _parallel.chunks_for(args.batch, args.batch * protos.size) else 1
     print(f"SOM step, batch {args.batch}, {args.dim}x{args.dim} grid, {args.units} units, float32, "
           f"context {args.context}")
@@ -140,14 +148,22 @@ def main(argv=None) -> int:
           f"{len(os.sched_getaffinity(0))} CPUs)")
     print(f"  per-example NumPy loop           {t_loop * 1e3:8.2f} ms")
     for name, fn, method in variants:
-        t = timeit(lambda: fn(*common, method=method), args.repeat)
+        t = timeit(lambda: fn(*common, method=method), args.repeat, args.rounds)
         print(f"  {name:31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
+    saved = _threads.n_threads
+    _threads.n_threads = lambda: 1  # the same kernels, serially: what one core gives
+    try:
+        for method in ("exact", "fast"):
+            t = timeit(lambda: fused_step(*common, method=method), args.repeat, args.rounds)
+            print(f"  {'som_step, ' + method + ', one thread':31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
+    finally:
+        _threads.n_threads = saved
     try:
         import torch
     except ImportError:
         return 0
     tc = [torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x for x in common]
-    t = timeit(lambda: fused_step(*tc, method="fast"), args.repeat)
+    t = timeit(lambda: fused_step(*tc, method="fast"), args.repeat, args.rounds)
     print(f"  {'som_step on torch CPU, fast':31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
     if torch.cuda.is_available():
         tg = [x.cuda() if isinstance(x, torch.Tensor) else x for x in tc]
@@ -155,7 +171,7 @@ def main(argv=None) -> int:
         def gpu():
             fused_step(*tg, method="fast")
             torch.cuda.synchronize()
-        t = timeit(gpu, args.repeat)
+        t = timeit(gpu, args.repeat, args.rounds)
         print(f"  {'som_step on torch CUDA, fast':31} {t * 1e3:8.2f} ms   ratio {t_loop / t:6.1f}x")
     return 0
 

