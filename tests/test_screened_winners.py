@@ -1,4 +1,4 @@
-"""The screened exact winner search (bpsom_core/primitives/_search_kernels.py).
+"""The screened exact winner search (bpsom_core/primitives/_screen.py).
 
 It decides most cells from dot products and a proven error bound, and takes
 exact distances only for the cells in doubt, so these tests aim at the places
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from bpsom_core import primitives as P
 from bpsom_core.primitives import _search_kernels as SK
+from bpsom_core.primitives._screen import screen_constants
 from bpsom_core.primitives.winners import _limit_bits
 
 SETTINGS = settings(max_examples=80, deadline=None,
@@ -69,7 +70,7 @@ def kernel_runs(acts, protos, labels, classes, max_d2=None):
     lab = labels.astype(lane)
     limit = np.inf if max_d2 is None else float(max_d2)
     bits = lab.dtype.type(_limit_bits(limit, dtype))
-    slack, tiny, big = SK.screen_constants(acts.shape[1], dtype)
+    slack, tiny, big = screen_constants(acts.shape[1], dtype)
     args = (acts, protos, lab, classes, limit, bits, max_d2 is not None, True, slack, tiny, big)
     runs = [SK.winners_serial(*args)] + [SK.winners_parallel(*args, n) for n in (1, 2, 3, 5)]
     return [(w, p, wd, pd) for w, wd, p, pd in runs]

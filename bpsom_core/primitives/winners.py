@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _search_kernels as _sk
 from ._backend import ops_for
-from ._search_kernels import _pick  # noqa: F401 - the row search, for tests and callers
+from ._row_search import _pick  # noqa: F401 - the row search, for tests and callers
+from ._screen import screen_constants
 from ._parallel import chunks_for
 from .distance import METHODS, sq_distances
 
@@ -67,7 +68,7 @@ def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, meth
                 max_d2: Optional[float]) -> Optional[tuple]:
     """Arguments of the compiled NumPy search (:mod:`._search_kernels`), or None where
     the generic path must decide (other array types or dtypes, odd shapes, bad labels)."""
-    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray) and _sk._pick is not None
+    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray) and _pick is not None
             and method in METHODS and acts.ndim == 2 and prototypes.ndim == 2
             and acts.shape[1] == prototypes.shape[1] and acts.shape[0] > 0 and prototypes.shape[0] > 0):
         return None
@@ -85,7 +86,7 @@ def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, meth
     narrow = dtype.itemsize == 4 and lab_max < 2**31 and cls_max < 2**31
     labels = labels.astype(np.int32 if narrow else np.int64)
     limit = float("inf") if max_d2 is None else float(max_d2)
-    slack, tiny, big = _sk.screen_constants(acts.shape[1], dtype)
+    slack, tiny, big = screen_constants(acts.shape[1], dtype)
     return (np.ascontiguousarray(acts, dtype=dtype), np.ascontiguousarray(prototypes, dtype=dtype), labels, cls,
             limit, labels.dtype.type(_limit_bits(limit, dtype)), max_d2 is not None, method == "exact",
             slack, tiny, big)
