@@ -46,7 +46,8 @@ def _after_fork_in_child() -> None:
         _inherited = True
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 if _nb is not None:
     @_nb.njit(parallel=True, cache=True)
@@ -64,8 +65,11 @@ def parallel_usable() -> bool:
         with _lock:
             if _layer is None:
                 import numpy as np
-                _probe(np.zeros(2))
-                _layer = _nb.threading_layer()
+                try:
+                    _probe(np.zeros(2))
+                    _layer = _nb.threading_layer()
+                except Exception:  # no threading layer can be loaded here
+                    _layer = "none"
     return _layer in _FAST_LAYERS
 
 
