@@ -248,3 +248,33 @@ def test_som_step_on_torch_and_summed_mode_compose_the_primitives():
             assert torch.equal(g, w)
     with pytest.raises(ValueError, match="mode"):
         P.som_step(acts, protos, labels, classes, rel, 50, 4, 1, 0.2, mode="batched")
+
+
+def test_workqueue_layer_keeps_the_kernels_serial():
+    """Without OpenMP or TBB numba falls back to its workqueue layer, whose launches
+    are slow and not thread-safe: the kernels then run serially, same results."""
+    script = textwrap.dedent("""
+        import numpy as np
+        from bpsom_core import primitives as P
+        from bpsom_core.primitives import _parallel
+        rng = np.random.default_rng(1)
+        acts = rng.random((300, 64), dtype=np.float32)
+        protos = rng.random((400, 64), dtype=np.float32)
+        labels = rng.integers(0, 5, 400)
+        classes = rng.integers(1, 5, 300)
+        got = P.find_winners(acts, protos, labels, classes)
+        print(_parallel.parallel_usable(), _parallel._layer, int(got[0].sum()), int(got[1].sum()))
+    """)
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    usable, layer, w_sum, p_sum = out.stdout.split()
+    assert (usable, layer) == ("False", "workqueue")
+    rng = np.random.default_rng(1)
+    acts = rng.random((300, 64), dtype=np.float32)
+    protos = rng.random((400, 64), dtype=np.float32)
+    labels = rng.integers(0, 5, 400)
+    classes = rng.integers(1, 5, 300)
+    want = reference(acts, protos, labels, classes)
+    assert (int(w_sum), int(p_sum)) == (int(want[0].sum()), int(want[1].sum()))
