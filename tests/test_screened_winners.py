@@ -160,19 +160,32 @@ def test_wide_batches_agree_serial_and_split():
         assert_same(run, want)
 
 
+BATCH_SCRIPT = """
+import os, sys
+import numpy as np
+from bpsom_core import primitives as P
+from bpsom_core.primitives import _parallel
+rng = np.random.default_rng(0)
+acts = rng.random((256, 128), dtype=np.float32)
+protos = rng.random((400, 128), dtype=np.float32)
+labels = rng.integers(0, 5, 400)
+classes = rng.integers(1, 5, 256)
+"""
+
+
+def run_batch_script(body: str, **env: str) -> str:
+    """Run BATCH_SCRIPT then ``body`` in a fresh interpreter; its stdout."""
+    out = subprocess.run([sys.executable, "-c", BATCH_SCRIPT + textwrap.dedent(body)], capture_output=True,
+                         text=True, timeout=300, env=dict(os.environ, **env),
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_forked_child_runs_the_kernels_serially():
     """GNU OpenMP cannot run in a process forked after it started: the child must
     still get results (from the serial kernels), not be terminated."""
-    script = textwrap.dedent("""
-        import os, sys
-        import numpy as np
-        from bpsom_core import primitives as P
-        from bpsom_core.primitives import _parallel
-        rng = np.random.default_rng(0)
-        acts = rng.random((256, 128), dtype=np.float32)
-        protos = rng.random((400, 128), dtype=np.float32)
-        labels = rng.integers(0, 5, 400)
-        classes = rng.integers(1, 5, 256)
+    out = run_batch_script("""
         parent = P.find_winners(acts, protos, labels, classes)[0]
         assert _parallel.parallel_usable()
         pid = os.fork()
@@ -183,10 +196,25 @@ def test_forked_child_runs_the_kernels_serially():
         _, status = os.waitpid(pid, 0)
         print("child exit", os.waitstatus_to_exitcode(status))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert out.returncode == 0, out.stderr
-    assert "child exit 0" in out.stdout, out.stdout + out.stderr
+    assert "child exit 0" in out, out
+
+
+def test_workqueue_layer_keeps_the_kernels_serial():
+    """Without OpenMP or TBB numba falls back to its workqueue layer, whose launches
+    are slow and not thread-safe: the kernels then run serially, same results."""
+    out = run_batch_script("""
+        got = P.find_winners(acts, protos, labels, classes)
+        print(_parallel.parallel_usable(), _parallel._layer, int(got[0].sum()), int(got[1].sum()))
+    """, NUMBA_THREADING_LAYER="workqueue")
+    usable, layer, w_sum, p_sum = out.split()
+    assert (usable, layer) == ("False", "workqueue")
+    rng = np.random.default_rng(0)
+    acts = rng.random((256, 128), dtype=np.float32)
+    protos = rng.random((400, 128), dtype=np.float32)
+    labels = rng.integers(0, 5, 400)
+    classes = rng.integers(1, 5, 256)
+    want = reference(acts, protos, labels, classes)
+    assert (int(w_sum), int(p_sum)) == (int(want[0].sum()), int(want[1].sum()))
 
 
 # ---------------------------------------------------------------- som_step
@@ -249,32 +277,3 @@ def test_som_step_on_torch_and_summed_mode_compose_the_primitives():
     with pytest.raises(ValueError, match="mode"):
         P.som_step(acts, protos, labels, classes, rel, 50, 4, 1, 0.2, mode="batched")
 
-
-def test_workqueue_layer_keeps_the_kernels_serial():
-    """Without OpenMP or TBB numba falls back to its workqueue layer, whose launches
-    are slow and not thread-safe: the kernels then run serially, same results."""
-    script = textwrap.dedent("""
-        import numpy as np
-        from bpsom_core import primitives as P
-        from bpsom_core.primitives import _parallel
-        rng = np.random.default_rng(1)
-        acts = rng.random((300, 64), dtype=np.float32)
-        protos = rng.random((400, 64), dtype=np.float32)
-        labels = rng.integers(0, 5, 400)
-        classes = rng.integers(1, 5, 300)
-        got = P.find_winners(acts, protos, labels, classes)
-        print(_parallel.parallel_usable(), _parallel._layer, int(got[0].sum()), int(got[1].sum()))
-    """)
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert out.returncode == 0, out.stderr
-    usable, layer, w_sum, p_sum = out.stdout.split()
-    assert (usable, layer) == ("False", "workqueue")
-    rng = np.random.default_rng(1)
-    acts = rng.random((300, 64), dtype=np.float32)
-    protos = rng.random((400, 64), dtype=np.float32)
-    labels = rng.integers(0, 5, 400)
-    classes = rng.integers(1, 5, 300)
-    want = reference(acts, protos, labels, classes)
-    assert (int(w_sum), int(p_sum)) == (int(want[0].sum()), int(want[1].sum()))
