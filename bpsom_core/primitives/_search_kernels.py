@@ -18,7 +18,7 @@ import numpy as np
 
 from ._row_search import _pick
 from ._screen import _screened_block
-from .distance import _dots1, _dots4, _fast_d2_row, _proto_layout_cells, cell_chunk, layout_buffers
+from .distance import _dots1, _dots4, _fast_d2_row, _proto_layout, _proto_layout_cells, cell_chunk, layout_buffers
 
 try:
     import numba as _nb
@@ -116,10 +116,7 @@ if _nb is not None:
                        slack, tiny, big):  # pragma: no cover - compiled
         """``(winner, winner_d2, partial, partial_d2)`` of a batch on the calling thread
         (``has_limit``: apply ``limit`` to the overall winner too, :func:`_limit_winners`)."""
-        n_c, n_h = protos.shape
-        protos_t = np.empty((n_h, n_c), dtype=protos.dtype)
-        p_sq = np.empty(n_c, dtype=protos.dtype)
-        _proto_layout_cells(protos, protos_t, p_sq, 0, n_c)
+        protos_t, p_sq = _proto_layout(protos)
         wants, p_max, p_hi, p_lo, outs = _winner_setup(acts, labels, classes, p_sq, slack, tiny)
         w, wd, p, pd = outs
         _winner_rows(acts, protos, protos_t, p_sq, p_hi, p_lo, labels, wants, limit, limit_bits, screened, slack, big,

@@ -14,12 +14,16 @@ Two methods, chosen by the caller:
   GPU prefer "fast").
   Tolerance: none - these are the C's float sums exactly, as long as the C
   build does not fuse multiply-adds (x86-64 SSE, the default, does not).
-* ``"fast"`` uses the expansion ``|a|^2 - 2 a.p + |p|^2`` (one matmul).  It is
-  much faster for wide layers on a GPU, but rounding differs by a few ulp from
-  the exact sum, so near-ties (not exact duplicates) may resolve differently
-  from the C.  The rounding error is about ``4 * eps * (|a|^2 + |p|^2)`` (eps of
-  the dtype), so another cell can win only when two cells are that close.
-  Results are clamped at zero.
+* ``"fast"`` uses the expansion ``|a|^2 - 2 a.p + |p|^2``: one matmul on torch;
+  on NumPy compiled dot products four examples at a time (:func:`_dots4`,
+  every term through one FMA, norms in unit order, so a row's floats do not
+  depend on its block or thread).  It is much faster for wide layers, but
+  rounding differs by a few ulp from the exact sum, so near-ties (not exact
+  duplicates) may resolve differently from the C.  The rounding error is at
+  most about ``2 n eps (|a|^2 + |p|^2)`` for ``n`` units (eps of the dtype),
+  so another cell can win only when two cells are that close.  Results are
+  clamped at zero.  (:func:`.find_winners`' "exact" search uses these dot
+  products too, but only to rule cells out: see :mod:`._screen`.)
 """
 
 from __future__ import annotations
@@ -321,10 +325,8 @@ if _nb is not None:
     def _proto_layout(protos):  # pragma: no cover - compiled
         """What every dot-product kernel needs of the prototypes (C, H): ``protos.T``
         (H, C) C-contiguous, and ``|p|^2`` per cell, units added in order."""
-        n_c, n_h = protos.shape
-        protos_t = np.empty((n_h, n_c), dtype=protos.dtype)
-        p_sq = np.empty(n_c, dtype=protos.dtype)
-        _proto_layout_cells(protos, protos_t, p_sq, 0, n_c)
+        protos_t, p_sq = layout_buffers(protos)
+        _proto_layout_cells(protos, protos_t, p_sq, 0, protos.shape[0])
         return protos_t, p_sq
 
     @_nb.njit(cache=True, nogil=True)

@@ -272,7 +272,7 @@ _NO_MASK = np.zeros(0, np.bool_)  # the kernels' "every example counts"
 def _ring_powers(lr: float, rings: int, dtype: np.dtype) -> np.ndarray:
     """The powers of :func:`neighbourhood_power` per ring 0..rings: lr rounded to the
     dtype, then halved per ring (exact)."""
-    powers = ops_for(_NO_MASK).ldexp2(lr, np.arange(rings + 1), dtype)
+    powers = ops_for().ldexp2(lr, np.arange(rings + 1), dtype)  # no array given: the NumPy ops
     powers.setflags(write=False)
     return powers
 
