@@ -60,6 +60,16 @@ _budget = (-10.0, 1)  # (when decided, threads) for n_threads
 _sample: tuple | None = None  # (monotonic time, busy CPU-seconds of the machine, our CPU-seconds)
 
 
+def _forget_samples() -> None:
+    """A forked child starts its own CPU clock: the parent's samples mean nothing there."""
+    global _budget, _sample
+    _budget, _sample = (-10.0, 1), None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forget_samples)
+
+
 def _machine_busy_seconds() -> float | None:
     """CPU-seconds the whole machine has spent busy (steal included), from /proc/stat."""
     try:
