@@ -277,3 +277,17 @@ def test_som_step_on_torch_and_summed_mode_compose_the_primitives():
     with pytest.raises(ValueError, match="mode"):
         P.som_step(acts, protos, labels, classes, rel, 50, 4, 1, 0.2, mode="batched")
 
+
+
+def test_more_cells_than_an_index_packs_take_the_plain_minima():
+    """Over 65,536 cells the cell index no longer fits beside a float32 pattern:
+    the screening then finds its cuts without indices, with the same results."""
+    rng = np.random.default_rng(8)
+    protos = rng.random((70_000, 3)).astype(np.float32)
+    protos[69_999] = protos[12]  # a tie across the whole range
+    acts = np.concatenate([protos[[12, 500]], rng.random((3, 3)).astype(np.float32)])
+    labels = rng.integers(0, 3, len(protos))
+    classes = np.array([labels[12], 1, 2, 0, 1])
+    got = P.find_winners(acts, protos, labels, classes)
+    assert_same(got, reference(acts, protos, labels, classes))
+    assert got[0][0] == 12

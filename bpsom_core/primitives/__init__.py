@@ -6,6 +6,11 @@ imported when a tensor is passed in, and tensors stay on their device.
 
 Conventions: cells are flattened in the C's scan order ``k = (x-1)*D + (y-1)``
 (x outer); class labels are 1-based, 0 means unlabelled; -1 means "no cell".
+
+For developers: numba caches the compiled kernels next to their modules
+(``__pycache__/*.nbi``, ``*.nbc``) and does not notice when a kernel's callee
+in *another* module changes; after editing a kernel, clear the caches
+(``find bpsom_core -name '*.nb[ic]' -delete``) before testing or timing.
 """
 
 from .distance import sq_distances
