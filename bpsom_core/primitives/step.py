@@ -60,23 +60,21 @@ if _nb is not None:
         return new, err, use
 
     @_nb.njit(cache=True, nogil=True)
-    def _step_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
-                     rel, threshold, min_distance, dim, context, powers):  # pragma: no cover - compiled
-        w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
-                                          slack, tiny, big)
-        new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers, 0)
-        return w, p, wd, pd, new, err, use
-
-    @_nb.njit(cache=True, nogil=True)
-    def _step_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
-                       rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
-        w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
-                                            slack, tiny, big, n_chunks)
+    def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
+              rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
+        """The whole step; ``n_chunks`` 0 keeps it on the calling thread (no parallel
+        kernel is launched then, as a forked child requires)."""
+        if n_chunks:
+            w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                                screened, slack, tiny, big, n_chunks)
+        else:
+            w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                              screened, slack, tiny, big)
         new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers,
                                    n_chunks)
         return w, p, wd, pd, new, err, use
 else:  # pragma: no cover
-    _step_serial = _step_parallel = None
+    _step = None
 
 
 def som_step(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, reliability: Any,
@@ -108,7 +106,7 @@ def som_step(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, reliabi
 def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, threshold, dim, context, lr,
                     method, mode, max_d2, min_distance) -> Optional[SomStep]:
     """The one compiled call, or None where the composed path must decide (or raise)."""
-    if _step_serial is None or mode != "inorder" or not isinstance(prototypes, np.ndarray):
+    if _step is None or mode != "inorder" or not isinstance(prototypes, np.ndarray):
         return None
     if prototypes.dtype not in _KERNEL_DTYPES or prototypes.shape[0] != dim * dim or int(context) < 0:
         return None
@@ -127,5 +125,5 @@ def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, thresho
     n_chunks = chunks_for(n_b, n_b * prototypes.size)
     if n_chunks and not chunks_for(dim, n_b * side * side * n_h, _UPDATE_MIN_WORK):
         n_chunks = 0  # a batch big enough for the search but not for the update: keep it simple
-    got = _step_parallel(*args, *tail, n_chunks) if n_chunks else _step_serial(*args, *tail)
+    got = _step(*args, *tail, n_chunks)
     return SomStep(*got)
