@@ -65,7 +65,7 @@ class TrainingSection:
 
     epochs: int = 10
     batch_size: int = 32
-    eval_batch_size: int = 64
+    eval_batch_size: int = 256     # labelling and dev passes: no gradients, so larger batches
     learning_rate: float = 2e-5
     head_learning_rate: Optional[float] = None
     weight_decay: float = 0.01
@@ -75,6 +75,8 @@ class TrainingSection:
     max_grad_norm: float = 1.0
     precision: str = "auto"        # auto | fp32 | bf16 | fp16 (bf16/fp16 only on CUDA)
     seed: int = 42
+    group_by_length: bool = True   # batches of similar length (sorted inside shuffled chunks)
+    log_interval: int = 50         # steps between progress reports (each reads the device once)
 
 
 @dataclass
@@ -171,7 +173,7 @@ def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
                   "must be a fraction in [0, 1] (0.95 is the C's RELIABILITY_THRESHOLD 95)")
     if p.threshold < 0:
         raise bad("pruning", "threshold", "must be 0 or more")
-    for k in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps"):
+    for k in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "log_interval"):
         if getattr(t, k) < 1:
             raise bad("training", k, "must be at least 1")
     for k in ("warmup_steps", "early_stopping_patience"):

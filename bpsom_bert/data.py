@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
-
-import torch
+from typing import Optional
 
 from bpsom_core.errors import InputError
 
@@ -186,35 +184,3 @@ def _load_from_hub(task: TaskSpec) -> dict[str, Split]:  # pragma: no cover - ne
         texts = list(zip(*(rows[f] for f in task.text_fields)))
         out[split] = Split([tuple(t) for t in texts], [int(x) for x in rows["label"]])
     return out
-
-
-class EncodedSplit(torch.utils.data.Dataset):
-    """Tokenised examples (unpadded) with their labels."""
-
-    def __init__(self, split: Split, tokenizer, max_length: int):
-        columns = list(zip(*split.texts)) if len(split) else [[]]
-        enc = tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_length)
-        self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(split))]
-        self.labels = list(split.labels)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict:
-        item = dict(self.features[i])
-        item["labels"] = self.labels[i]
-        return item
-
-
-class Collator:
-    """Pads a batch to its longest example (dynamic padding)."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-
-    def __call__(self, items: Sequence[dict]) -> dict:
-        labels = torch.tensor([it["labels"] for it in items], dtype=torch.long)
-        feats = [{k: v for k, v in it.items() if k != "labels"} for it in items]
-        batch = self.tokenizer.pad(feats, return_tensors="pt")
-        batch["labels"] = labels
-        return dict(batch)

@@ -22,7 +22,8 @@ from bpsom_core.errors import InputError
 
 from . import distributed as du
 from .config import RunConfig
-from .data import EncodedSplit, Split, TaskSpec, load_task_data
+from .batches import default_cache_dir, tokenize_split
+from .data import Split, TaskSpec, load_task_data
 from .modeling import BPSOMForSequenceClassification
 from .runlog import RunLog
 from .trainer import GlueTrainer, TrainResult, set_seed
@@ -103,8 +104,11 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
     log = RunLog(out, enabled=du.is_main())
     if model is None:
         model = build_model(cfg, job.task, "bpsom" if mode == "bpsom" else "plain")
-    train = EncodedSplit(splits["train"].head(job.max_train), tokenizer, cfg.model.max_length)
-    dev = EncodedSplit(splits["validation"].head(job.max_eval), tokenizer, cfg.model.max_length)
+    # tokenised once; the array cache serves the second mode and later runs
+    train = tokenize_split(splits["train"].head(job.max_train), tokenizer, cfg.model.max_length,
+                           default_cache_dir())
+    dev = tokenize_split(splits["validation"].head(job.max_eval), tokenizer, cfg.model.max_length,
+                         default_cache_dir())
     log.line(_header(job, mode, cfg, len(train), len(dev), model))
     log.event("start", task=job.task.name, mode=mode, config=cfg.to_dict(),
               train_examples=len(train), dev_examples=len(dev), world_size=du.world_size())

@@ -22,12 +22,13 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from . import distributed as du
 from . import metrics as M
+from .batches import (BatchPlan, DeviceTokens, TokenArrays, attention_mask_for, pass_batches, shard_range,
+                      train_batches)
 from .config import RunConfig
-from .data import Collator, EncodedSplit, TaskSpec
+from .data import TaskSpec
 from .head import BPSOMHead
 from .modeling import BPSOMForSequenceClassification
 from .pruning import shrink_optimizer_state
@@ -77,7 +78,7 @@ class GlueTrainer:
     """Trains one model on one task; ``on_progress`` receives per-step numbers."""
 
     def __init__(self, model: BPSOMForSequenceClassification, cfg: RunConfig, task: TaskSpec,
-                 train: EncodedSplit, dev: EncodedSplit, tokenizer, out_dir: Path,
+                 train: TokenArrays, dev: TokenArrays, tokenizer, out_dir: Path,
                  device: torch.device, log: RunLog,
                  on_progress: Optional[Callable[[str, dict], None]] = None):
         self.model = model.to(device)
@@ -88,18 +89,16 @@ class GlueTrainer:
         self.log = log
         self.on_progress = on_progress or (lambda kind, data: None)
         self.precision = pick_precision(cfg.training.precision, device)
-        collate = Collator(tokenizer)
         t = cfg.training
-        self.train_sampler = (torch.utils.data.DistributedSampler(train, seed=t.seed, shuffle=True)
-                              if du.is_distributed() else None)
-        gen = torch.Generator().manual_seed(t.seed)
-        self.train_loader = DataLoader(train, batch_size=t.batch_size, shuffle=self.train_sampler is None,
-                                       sampler=self.train_sampler, collate_fn=collate, generator=gen)
+        # the tokens live on the device; batches are gathered and padded there
+        self.train_tokens = DeviceTokens(train, tokenizer, device)
+        self.dev_tokens = DeviceTokens(dev, tokenizer, device)
+        self.n_train_batches = len(self._train_plan_indices(1))
         # labelling pass and dev evaluation: every rank sees its shard, then gathers
-        self.label_loader = DataLoader(_Shard(train), batch_size=t.eval_batch_size, collate_fn=collate)
-        self.dev_loader = DataLoader(_Shard(dev), batch_size=t.eval_batch_size, collate_fn=collate)
+        self.label_plan = self._pass_plan(self.train_tokens)
+        self.dev_plan = self._pass_plan(self.dev_tokens)
         self.optimizer = self._make_optimizer()
-        steps_per_epoch = math.ceil(len(self.train_loader) / t.gradient_accumulation_steps)
+        steps_per_epoch = math.ceil(self.n_train_batches / t.gradient_accumulation_steps)
         from transformers import get_linear_schedule_with_warmup
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, min(t.warmup_steps, steps_per_epoch * t.epochs), steps_per_epoch * t.epochs)
@@ -118,8 +117,22 @@ class GlueTrainer:
             decay = 0.0 if (p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name) else t.weight_decay
             lr = head_lr if name.startswith("head.") else t.learning_rate
             groups.setdefault((lr, decay), []).append(p)
+        # fused: a few kernels for all parameters, step counters on the device (no sync)
         return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd}
-                                  for (lr, wd), ps in groups.items()])
+                                  for (lr, wd), ps in groups.items()],
+                                 fused=self.device.type in ("cuda", "cpu"))
+
+    def _train_plan_indices(self, epoch: int) -> list[np.ndarray]:
+        t = self.cfg.training
+        return train_batches(self.train_tokens.lengths_host, t.batch_size, t.seed, epoch,
+                             group_by_length=t.group_by_length, rank=du.rank(), world_size=du.world_size())
+
+    def _pass_plan(self, tokens: DeviceTokens, limit: Optional[int] = None) -> BatchPlan:
+        """This rank's share of the first ``limit`` examples, sorted by length, large batches."""
+        n = len(tokens) if limit is None else min(limit, len(tokens))
+        start, stop = shard_range(n, du.rank(), du.world_size())
+        return BatchPlan(tokens, pass_batches(tokens.lengths_host, self.cfg.training.eval_batch_size,
+                                              start, stop))
 
     def _wrap(self):
         if not du.is_distributed():
@@ -134,8 +147,11 @@ class GlueTrainer:
             return torch.autocast(device_type="cuda", dtype=dtype)
         return torch.autocast(device_type=self.device.type, enabled=False)
 
-    def _to_device(self, batch: dict) -> dict:
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+    def _model_inputs(self, batch: dict) -> dict:
+        """The batch with its padding mask in the form the encoder takes without a sync."""
+        batch = dict(batch)
+        batch["attention_mask"] = attention_mask_for(self.model.encoder, batch["attention_mask"])
+        return batch
 
     # --- one epoch -----------------------------------------------------------
 
@@ -150,23 +166,23 @@ class GlueTrainer:
                               bp.som_context_min, bp.som_context_max)
             head.collect_epoch_counts = bp.relabel == "epoch"
             head.reset_epoch()
-        if self.train_sampler is not None:
-            self.train_sampler.set_epoch(epoch)
+        plan = BatchPlan(self.train_tokens, self._train_plan_indices(epoch))
         model.train()
         stats = EpochStats()
+        # running sums stay on the device; the host reads them every log_interval steps
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         used = torch.zeros((), device=self.device, dtype=torch.long)
         accum = t.gradient_accumulation_steps
-        n_batches = len(self.train_loader)
+        n_batches = len(plan)
+        every = max(int(t.log_interval), 1)
         self.optimizer.zero_grad(set_to_none=True)
-        for i, batch in enumerate(self.train_loader):
-            batch = self._to_device(batch)
+        for i, batch in enumerate(plan):
             last_micro = (i + 1) % accum == 0 or i + 1 == n_batches
             sync = self.ddp.no_sync() if (self.ddp is not self.model and not last_micro) else _null()
             with sync:
                 with self._autocast():
-                    out = self.ddp(**batch)
+                    out = self.ddp(**self._model_inputs(batch))
                 self.scaler.scale(out.loss / accum).backward()
             if last_micro:
                 if t.max_grad_norm > 0:
@@ -177,33 +193,39 @@ class GlueTrainer:
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 stats.steps += 1
-            b = batch["labels"].shape[0]
+            b = plan.sizes[i]
             loss_sum += out.loss.detach().float() * b
             correct += (out.logits.detach().argmax(-1) == batch["labels"]).sum()
             if out.som_used is not None:
                 used += out.som_used
             stats.seen += b
-            if (i + 1) % 10 == 0 or i + 1 == n_batches:
+            if (i + 1) % every == 0 and i + 1 < n_batches:
                 stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
-                self.on_progress("step", {"epoch": epoch, "batch": i + 1, "batches": n_batches,
-                                          "loss": stats.loss / stats.seen,
-                                          "accuracy": stats.correct / stats.seen,
-                                          "som_usage": stats.som_used / stats.seen if model.is_bpsom else None})
+                self._report_step(epoch, i + 1, n_batches, stats)
         stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
+        if n_batches:
+            self._report_step(epoch, n_batches, n_batches, stats)
         return stats
+
+    def _report_step(self, epoch: int, batch: int, batches: int, stats: EpochStats) -> None:
+        self.on_progress("step", {"epoch": epoch, "batch": batch, "batches": batches,
+                                  "loss": stats.loss / max(stats.seen, 1),
+                                  "accuracy": stats.correct / max(stats.seen, 1),
+                                  "som_usage": (stats.som_used / max(stats.seen, 1)
+                                                if self.model.is_bpsom else None)})
 
     # --- passes without learning ---------------------------------------------
 
     @torch.no_grad()
-    def _pass(self, loader: DataLoader, want_acts: bool):
-        """Logits (and head activations) of a loader, gathered over ranks, in order."""
+    def _pass(self, plan: BatchPlan, want_acts: bool):
+        """Logits (and head activations) of a plan's examples, gathered over ranks, in order."""
         model = self.model
         model.eval()
         logits, acts, labels = [], [], []
-        for batch in loader:
-            batch = self._to_device(batch)
+        for batch in plan:
             with self._autocast():
-                cls_vec = model.encode(batch["input_ids"], batch.get("attention_mask"),
+                cls_vec = model.encode(batch["input_ids"],
+                                       attention_mask_for(model.encoder, batch["attention_mask"]),
                                        batch.get("token_type_ids"))
                 out = model.head(cls_vec)
             logits.append(out.logits.float())
@@ -211,19 +233,20 @@ class GlueTrainer:
             if want_acts:
                 acts.append(model.head.hidden_activations(cls_vec).float())
         width = self.task.num_labels
-        lg = torch.cat(logits) if logits else torch.zeros(0, width, device=self.device)
-        lb = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=self.device)
+        lg = plan.restore(torch.cat(logits)) if logits else torch.zeros(0, width, device=self.device)
+        lb = plan.restore(torch.cat(labels)) if labels else torch.zeros(0, dtype=torch.long, device=self.device)
         lg, _ = du.gather_rows(lg)
         lb, _ = du.gather_rows(lb)
         ac = None
         if want_acts:
-            ac = torch.cat(acts) if acts else torch.zeros(0, model.head.hidden_size, device=self.device)
+            ac = (plan.restore(torch.cat(acts)) if acts
+                  else torch.zeros(0, model.head.hidden_size, device=self.device))
             ac, _ = du.gather_rows(ac)
         return lg, lb, ac
 
     def evaluate(self) -> dict[str, float]:
         """Dev metrics of the task (plus loss)."""
-        lg, lb, _ = self._pass(self.dev_loader, want_acts=False)
+        lg, lb, _ = self._pass(self.dev_plan, want_acts=False)
         pred = lg.argmax(-1).cpu().numpy()
         gold = lb.cpu().numpy()
         res = M.compute(self.task.metrics, pred, gold)
@@ -233,12 +256,7 @@ class GlueTrainer:
     def init_som(self, max_examples: int = 4096) -> None:
         """PCA-initialise the SOM on the head's first activations (``som_init: pca``)."""
         head: BPSOMHead = self.model.head
-        base = self.label_loader.dataset.base
-        n = min(len(base), max_examples)
-        loader = DataLoader(_Shard(torch.utils.data.Subset(base, range(n))),
-                            batch_size=self.cfg.training.eval_batch_size,
-                            collate_fn=self.label_loader.collate_fn)
-        _, _, acts = self._pass(loader, want_acts=True)
+        _, _, acts = self._pass(self._pass_plan(self.train_tokens, max_examples), want_acts=True)
         head.init_prototypes_pca(acts)
         self.log.event("som_init", method="pca", examples=int(acts.shape[0]))
 
@@ -246,7 +264,7 @@ class GlueTrainer:
         """The C's labelling epoch (or the counts gathered while training)."""
         head: BPSOMHead = self.model.head
         if self.cfg.bpsom.relabel == "pass":
-            _, lb, acts = self._pass(self.label_loader, want_acts=True)
+            _, lb, acts = self._pass(self.label_plan, want_acts=True)
             head.relabel(acts, lb)
         else:
             head.relabel()
@@ -356,21 +374,6 @@ class GlueTrainer:
                                head.grid_size, names, title=f"SOM labels / reliability, epoch {epoch}")
             plots.som_umatrix(self.out_dir / f"som_umatrix_epoch_{epoch}.png",
                               head.prototypes.cpu().numpy(), head.grid_size, title=f"U-matrix, epoch {epoch}")
-
-
-class _Shard(torch.utils.data.Dataset):
-    """This rank's contiguous slice of a dataset (whole dataset when not distributed)."""
-
-    def __init__(self, base: torch.utils.data.Dataset):
-        n, r, w = len(base), du.rank(), du.world_size()
-        per = math.ceil(n / w)
-        self.base, self.start, self.stop = base, min(r * per, n), min((r + 1) * per, n)
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-    def __getitem__(self, i: int):
-        return self.base[self.start + i]
 
 
 class _null:

@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("BPSOM_CACHE_DIR", "off")   # tests that want the token cache pass their own directory
 
 POS = ["good", "great", "fine", "lovely", "superb", "fun", "warm", "bright"]
 NEG = ["bad", "awful", "dull", "poor", "boring", "ugly", "cold", "weak"]
@@ -81,3 +82,72 @@ def tiny_model(head_type: str = "bpsom", hidden_size: int = 8, grid: int = 4, se
     cfg = BPSOMConfig(encoder=enc.config.to_dict(), head_type=head_type, hidden_size=hidden_size,
                       som_grid_size=grid, num_labels=2, encoder_pooler=False, **kw)
     return BPSOMForSequenceClassification(cfg, encoder=enc, seed=seed)
+
+
+def tiny_trainer(root: Path, n_train: int = 48, n_dev: int = 16, head_type: str = "bpsom",
+                 device: str = "cpu", **training):
+    """A GlueTrainer on a tiny random BERT and tiny SST-2-like data (no files written)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from bpsom_bert.batches import tokenize_split
+    from bpsom_bert.config import config_from_dict
+    from bpsom_bert.data import get_task, load_task_data
+    from bpsom_bert.runlog import RunLog
+    from bpsom_bert.trainer import GlueTrainer
+
+    task = get_task("sst2")
+    splits = load_task_data(task, make_glue_dir(root, n_train, n_dev))
+    tok = AutoTokenizer.from_pretrained(str(make_tiny_model_dir(root)))
+    train_cfg = {"epochs": 2, "batch_size": 8, "eval_batch_size": 32, "learning_rate": 1e-3,
+                 "warmup_steps": 2, "early_stopping_patience": 0, "log_interval": 1000, **training}
+    cfg = config_from_dict({"model": {"max_length": 16},
+                            "bpsom": {"hidden_size": 8, "som_grid_size": 4, "som_init": "random"},
+                            "training": train_cfg})
+    model = tiny_model(head_type, hidden_size=8, grid=4, som_backend="torch")
+    train = tokenize_split(splits["train"], tok, 16)
+    dev = tokenize_split(splits["validation"], tok, 16)
+    return GlueTrainer(model, cfg, task, train, dev, tok, root / "run", torch.device(device),
+                       RunLog(root / "run", enabled=False))
+
+
+class SyncProbe:
+    """Records the ops that make a GPU stream wait for the host (on any device).
+
+    ``.item()``/``float()``/``bool()`` of a tensor, ``nonzero``, boolean-mask
+    indexing, ``bincount`` and friends block the host until the device has
+    caught up, or need the result's size first.  On CPU they cost nothing, but
+    seeing them here shows which step would stall a GPU.
+    """
+
+    def __init__(self):
+        import torch
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        aten = torch.ops.aten
+        blocking = {aten._local_scalar_dense.default, aten.nonzero.default, aten.masked_select.default,
+                    aten.equal.default, aten.is_nonzero.default}
+        packets = {aten.bincount, aten.unique_consecutive, aten._unique2, aten.unique_dim,
+                   aten.repeat_interleave, aten.argwhere}
+        hits = self.hits = []
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                bad = func in blocking or func.overloadpacket in packets
+                if func.overloadpacket in (aten.index, aten.index_put, aten.index_put_):
+                    bad = any(t is not None and t.dtype in (torch.bool, torch.uint8) for t in args[1])
+                if bad:
+                    import traceback
+                    where = [ln.strip().splitlines()[0] for ln in traceback.format_stack()[:-1]
+                             if "site-packages/torch/" not in ln][-2:]
+                    hits.append(f"{func} at {' <- '.join(reversed(where))}")
+                return func(*args, **(kwargs or {}))
+
+        self.mode = _Mode()
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.mode.__exit__(*exc)

@@ -179,7 +179,7 @@ class _TorchOps:
         return x.any(dim=1)
 
     def ldexp2(self, lr, exps, dtype, like=None):
-        lr_t = self.t.tensor(lr, dtype=dtype, device=exps.device)
+        lr_t = self.t.full((), lr, dtype=dtype, device=exps.device)  # a fill, not a host copy
         return (lr_t / self.t.exp2(exps.to(dtype))).to(dtype)
 
     def default_float(self, like=None):

@@ -149,13 +149,24 @@ def _power_table(ops, dim: int, context: int, lr: float, dtype, like):
     key = (dim, context, float(lr), str(dtype), str(like.device))
     table = _TORCH_TABLES.get(key)
     if table is None:
-        np_dtype = np.float64 if dtype == ops.t.float64 else np.float32  # half types: via float32
-        base = _power_table_np(dim, context, float(lr), np.dtype(np_dtype))
-        table = ops.t.from_numpy(base.copy()).to(device=like.device, dtype=dtype)
+        table = _power_table_torch(ops.t, dim, context, float(lr), dtype, like.device)
         if len(_TORCH_TABLES) > 64:
             _TORCH_TABLES.clear()
         _TORCH_TABLES[key] = table
     return table
+
+
+def _power_table_torch(torch, dim: int, context: int, lr: float, dtype, device):
+    """:func:`_power_table_np`'s table built on ``device`` itself (no host copy, so no
+    sync): the same floats, as dividing the rounded ``lr`` by a power of two is exact."""
+    work = torch.float64 if dtype == torch.float64 else torch.float32  # half types: via float32
+    k = torch.arange(dim * dim, device=device)
+    x, y = k // dim, k % dim
+    cheb = torch.maximum((x[:, None] - x[None, :]).abs(), (y[:, None] - y[None, :]).abs())
+    power = torch.full((), lr, dtype=work, device=device) / torch.exp2(cheb.to(work))
+    power = torch.where(cheb > context, torch.zeros((), dtype=work, device=device), power)
+    zero_row = torch.zeros((1, dim * dim), dtype=work, device=device)
+    return torch.cat([power, zero_row]).to(dtype)
 
 
 def neighbourhood_power(winner: Any, dim: int, context: int, lr: float, *,

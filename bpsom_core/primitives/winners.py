@@ -161,15 +161,21 @@ def count_cells(winner: Any, classes: Any, n_cells: int, n_labels: int) -> Any:
     ops = ops_for(winner)
     w = ops.asarray(winner, dtype=ops.int_dtype())
     c = ops.asarray(classes, like=w, dtype=ops.int_dtype())
-    if ((c < 0) | (c > n_labels)).any():
-        raise ValueError(f"classes must lie in 0..{n_labels}")
-    ok = w >= 0
-    flat = w[ok] * (n_labels + 1) + c[ok]
+    width = n_labels + 1
+    if ops.name == "numpy" or w.device.type == "cpu":
+        if ((c < 0) | (c > n_labels)).any():
+            raise ValueError(f"classes must lie in 0..{n_labels}")
     if ops.name == "numpy":
-        counts = np.bincount(flat, minlength=n_cells * (n_labels + 1))
-    else:
-        counts = ops.t.bincount(flat, minlength=n_cells * (n_labels + 1))
-    return counts.reshape(n_cells, n_labels + 1)
+        ok = w >= 0
+        return np.bincount(w[ok] * width + c[ok], minlength=n_cells * width).reshape(n_cells, width)
+    # on an accelerator: no check and no data-dependent shapes, so no sync; rows with
+    # winner -1 (or, unchecked, a class out of range) land in a spare last bin
+    spare = n_cells * width
+    ok = (w >= 0) & (c >= 0) & (c <= n_labels)
+    flat = ops.where(ok, w * width + c, spare)
+    counts = ops.t.zeros(spare + 1, dtype=ops.int_dtype(), device=w.device)
+    counts.index_add_(0, flat, ops.t.ones_like(flat))
+    return counts[:spare].reshape(n_cells, width)
 
 
 def label_cells(counts: Any) -> Tuple[Any, Any]:
@@ -246,6 +252,14 @@ def _som_error_numpy(acts, prototypes, part, rel_all, threshold):
     return err, use
 
 
+@lru_cache(maxsize=64)
+def _torch_weights(alpha: float, dtype) -> Tuple[float, float]:
+    """``alpha`` and ``1 - alpha`` rounded to a torch dtype, once per value (host only)."""
+    import torch
+    a = float(torch.tensor(alpha, dtype=dtype))
+    return a, float(torch.tensor(1.0 - a, dtype=dtype))
+
+
 def combine_hidden_delta(bp_delta: Any, som_err: Any, use: Any, alpha: float) -> Any:
     """``(1-alpha)*bp + alpha*som`` where ``use``, else ``bp`` (C: backprop).
 
@@ -258,7 +272,6 @@ def combine_hidden_delta(bp_delta: Any, som_err: Any, use: Any, alpha: float) ->
         a = dt(alpha)
         b = dt(1.0 - float(a))
     else:
-        a = float(ops.t.tensor(alpha, dtype=bp_delta.dtype))
-        b = float(ops.t.tensor(1.0 - a, dtype=bp_delta.dtype))
+        a, b = _torch_weights(float(alpha), bp_delta.dtype)
     mixed = b * bp_delta + a * som_err
     return ops.where(use[:, None], mixed, bp_delta)
