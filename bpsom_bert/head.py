@@ -30,6 +30,7 @@ wires it into ``nn.Module`` state.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -39,6 +40,7 @@ from torch import nn
 from bpsom_core import primitives as P
 
 from . import distributed as dist_utils
+from .cuda_graph import GraphedFunction
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -93,7 +95,7 @@ class BPSOMHead(nn.Module):
                  reliability_threshold: int = 95, dropout: float = 0.1,
                  update_mode: str = "inorder", distance: Optional[str] = None,
                  collect_epoch_counts: bool = False, seed: Optional[int] = None,
-                 backend: str = "auto"):
+                 backend: str = "auto", cuda_graph: bool = True):
         super().__init__()
         if update_mode not in ("inorder", "summed"):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
@@ -127,6 +129,9 @@ class BPSOMHead(nn.Module):
         self._epoch_acts: list[torch.Tensor] = []
         self._lr: Optional[float] = None        # python copies of som_lr/som_context,
         self._context: Optional[int] = None     # so a training step never syncs a GPU
+        # on CUDA, replay each batch shape's SOM step from a CUDA graph (one launch, not ~50)
+        self.cuda_graph = cuda_graph
+        self._graphs: dict = {}
 
     @property
     def hidden_size(self) -> int:
@@ -179,32 +184,59 @@ class BPSOMHead(nn.Module):
         ``acts`` (B, H) float32 local activations, ``classes1`` (B,) 1-based.
         Under torch.distributed the batch of every rank is gathered first and
         every rank applies the identical update, so the SOM never diverges.
-        The primitives run on torch tensors (any device) or on NumPy views of
-        the same CPU memory (see :meth:`_backend_for`).  Returns ``(err,
-        use)`` for the local examples, as torch tensors on ``acts``' device.
+        The step is :func:`bpsom_core.primitives.som_step` on torch tensors
+        (any device; on CUDA replayed from a CUDA graph, see ``cuda_graph``)
+        or on NumPy views of the same CPU memory (see :meth:`_backend_for`);
+        it runs in float32 even inside an autocast region, so the winners do
+        not depend on the training precision.  Returns ``(err, use)`` for the
+        local examples, as torch tensors on ``acts``' device.
         """
         all_acts, offset = dist_utils.gather_rows(acts)
         all_classes, _ = dist_utils.gather_rows(classes1)
         if self._lr is None:
             self._lr, self._context = float(self.som_lr), int(self.som_context)
         conv, back, distance = self._converters(acts)
-        protos = conv(self.prototypes)
-        a_all, c_all = conv(all_acts), conv(all_classes)
-        winner, partial, winner_d2, _ = P.find_winners(
-            a_all, protos, conv(self.cell_labels), c_all, method=distance)
-        if self.grid_size > 0 and a_all.shape[0] > 0:
-            protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
-                                  mode=self.update_mode, active=P.update_mask(winner_d2))
-            self.prototypes.copy_(back(protos))
+        with torch.autocast(acts.device.type, enabled=False):
+            step = self._step_fn(acts, distance)(conv(all_acts.float()), conv(all_classes))
+        self.prototypes.copy_(back(step.prototypes))
         if self.collect_epoch_counts:
-            counts = P.count_cells(winner, c_all, self.n_cells, self.num_labels)
+            counts = P.count_cells(step.winner, conv(all_classes), self.n_cells, self.num_labels)
             self.epoch_counts += back(counts).to(self.epoch_counts.device)
             self._epoch_acts.append(all_acts.detach().clone())
         b = acts.shape[0]
-        # the C computes the SOM error after the update, from the moved prototype
-        err, use = P.som_error(conv(acts), protos, partial[offset:offset + b],
-                               conv(self.reliability), self.threshold)
-        return back(err).to(acts.device), back(use).to(acts.device)
+        err, use = back(step.error)[offset:offset + b], back(step.use)[offset:offset + b]
+        return err.to(acts.device), use.to(acts.device)
+
+    def _step_fn(self, acts: torch.Tensor, distance: str):
+        """The batch step for ``acts``: the primitives' step, or its CUDA graph replay."""
+        conv = self._converters(acts)[0]
+
+        def step(a, c):
+            return P.som_step(a, conv(self.prototypes), conv(self.cell_labels), c, conv(self.reliability),
+                              self.threshold, self.grid_size, self._context, self._lr,
+                              method=distance, mode=self.update_mode)
+        if not self._graphable(acts):
+            return step
+        key = (acts.shape[0], acts.shape[1], self._context, self._lr, distance, self.update_mode, self.threshold,
+               self.prototypes.data_ptr(), self.cell_labels.data_ptr(), self.reliability.data_ptr())
+        graph = self._graphs.get(key)
+        if graph is None:
+            if len(self._graphs) >= 4:    # an old schedule or shape: free its memory
+                self._graphs.clear()
+            example = (acts.detach().float(), torch.ones(acts.shape[0], dtype=torch.long, device=acts.device))
+            try:
+                graph = self._graphs[key] = GraphedFunction(step, example, keep=P.cached_tables)
+            except RuntimeError as exc:  # a capture this torch build refuses: run the kernels one by one
+                warnings.warn(f"SOM step not captured in a CUDA graph ({str(exc).splitlines()[0][:120]}); "
+                              "running it uncaptured", RuntimeWarning, stacklevel=2)
+                self.cuda_graph = False
+                return step
+        return graph
+
+    def _graphable(self, acts: torch.Tensor) -> bool:
+        """CUDA graphs need CUDA, the torch backend, and no collective inside the step."""
+        return (self.cuda_graph and acts.device.type == "cuda" and not dist_utils.is_distributed()
+                and self._backend_for(acts)[0] == "torch")
 
     def forward(self, x: torch.Tensor, classes: Optional[torch.Tensor] = None) -> HeadOutput:
         """Logits; with ``classes`` in training mode also the SOM step and its pull."""

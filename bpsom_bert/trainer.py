@@ -62,6 +62,26 @@ class EpochStats:
     steps: int = 0
 
 
+class DeviceTotals:
+    """Loss sum, correct predictions and SOM use of an epoch, kept on the device."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.used = torch.zeros((), device=device, dtype=torch.long)
+
+    def add(self, out, labels: torch.Tensor, n: int) -> None:
+        """Add one batch's numbers (device ops only)."""
+        self.loss += out.loss.detach().float() * n
+        self.correct += (out.logits.detach().argmax(-1) == labels).sum()
+        if out.som_used is not None:
+            self.used += out.som_used
+
+    def read_into(self, stats: "EpochStats") -> None:
+        """Copy the sums to the host (this waits for the device)."""
+        stats.loss, stats.correct, stats.som_used = float(self.loss), int(self.correct), int(self.used)
+
+
 @dataclass
 class TrainResult:
     """What a finished run reports."""
@@ -167,12 +187,23 @@ class GlueTrainer:
             head.collect_epoch_counts = bp.relabel == "epoch"
             head.reset_epoch()
         plan = BatchPlan(self.train_tokens, self._train_plan_indices(epoch))
-        model.train()
         stats = EpochStats()
-        # running sums stay on the device; the host reads them every log_interval steps
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        used = torch.zeros((), device=self.device, dtype=torch.long)
+        totals = self.train_steps(epoch, plan, stats)
+        totals.read_into(stats)
+        if len(plan):
+            self._report_step(epoch, len(plan), len(plan), stats)
+        return stats
+
+    def train_steps(self, epoch: int, plan: BatchPlan, stats: EpochStats) -> "DeviceTotals":
+        """The training steps over ``plan``; nothing in them waits for the device.
+
+        Loss, correct predictions and SOM use are summed on the device; the
+        host reads them only every ``log_interval`` steps (for progress) and
+        once at the end of the epoch.
+        """
+        t = self.cfg.training
+        self.model.train()
+        totals = DeviceTotals(self.device)
         accum = t.gradient_accumulation_steps
         n_batches = len(plan)
         every = max(int(t.log_interval), 1)
@@ -194,18 +225,12 @@ class GlueTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 stats.steps += 1
             b = plan.sizes[i]
-            loss_sum += out.loss.detach().float() * b
-            correct += (out.logits.detach().argmax(-1) == batch["labels"]).sum()
-            if out.som_used is not None:
-                used += out.som_used
+            totals.add(out, batch["labels"], b)
             stats.seen += b
             if (i + 1) % every == 0 and i + 1 < n_batches:
-                stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
+                totals.read_into(stats)
                 self._report_step(epoch, i + 1, n_batches, stats)
-        stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
-        if n_batches:
-            self._report_step(epoch, n_batches, n_batches, stats)
-        return stats
+        return totals
 
     def _report_step(self, epoch: int, batch: int, batches: int, stats: EpochStats) -> None:
         self.on_progress("step", {"epoch": epoch, "batch": batch, "batches": batches,

@@ -201,3 +201,44 @@ def test_pca_init_lays_an_ordered_map_on_the_data_plane():
     from bpsom_core import primitives as P
     w, _, _, _ = P.find_winners(acts, head.prototypes, head.cell_labels, torch.ones(200, dtype=torch.long))
     assert len(set(w.tolist())) >= 10
+
+
+def test_graph_dispatch_captures_per_shape_and_schedule_and_equals_the_plain_step(monkeypatch):
+    """The CUDA-graph path's bookkeeping, with a stand-in that runs the function as a graph
+    would (warm-up on copies, then replays reading static buffers); the real capture is
+    checked by tests/test_bert_gpu.py on a GPU."""
+    import bpsom_bert.head as head_mod
+
+    made = []
+
+    class FakeGraph:
+        def __init__(self, fn, example_args, keep=tuple):
+            self.fn, self.static_in = fn, [a.clone() for a in example_args]
+            fn(*self.static_in)
+            made.append(self)
+
+        def __call__(self, *args):
+            for buf, a in zip(self.static_in, args):
+                buf.copy_(a)
+            return self.fn(*self.static_in)
+
+    monkeypatch.setattr(head_mod, "GraphedFunction", FakeGraph)
+    graphed = _head(lr=0.2, context=1, backend="torch", hidden=4)
+    plain = _head(lr=0.2, context=1, backend="torch", hidden=4)
+    monkeypatch.setattr(graphed, "_graphable", lambda acts: True)
+    for h in (graphed, plain):
+        h.set_schedule(1, 4, 0.05, 0.2, 0, 1)
+    g = torch.Generator().manual_seed(3)
+    batches = [(torch.rand(7, 4, generator=g), torch.randint(1, 3, (7,), generator=g)) for _ in range(3)]
+    batches.append((torch.rand(5, 4, generator=g), torch.randint(1, 3, (5,), generator=g)))  # a short batch
+    for acts, cls1 in batches:
+        want = plain.som_step(acts, cls1)
+        got = graphed.som_step(acts, cls1)
+        for a, b in zip(got, want):
+            assert torch.equal(a, b)
+        assert torch.equal(graphed.prototypes, plain.prototypes)
+    assert len(made) == 2                       # one capture per batch shape
+    for h in (graphed, plain):
+        h.set_schedule(2, 4, 0.05, 0.2, 0, 1)  # a new learning rate: captured again
+    graphed.som_step(*batches[0])
+    assert len(made) == 3

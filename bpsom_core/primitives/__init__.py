@@ -17,12 +17,12 @@ from .distance import sq_distances
 from .pruning import absorb_bias, activation_stats, prune_mask, remove_units
 from .schedule import context_schedule, lr_schedule
 from .step import SomStep, som_step
-from .som import (DONOTHING, cell_coords, neighbourhood_power, som_update,
+from .som import (DONOTHING, cached_tables, cell_coords, neighbourhood_power, som_update,
                   som_update_one, update_mask)
 from .winners import combine_hidden_delta, count_cells, find_winners, label_cells, som_error
 
 __all__ = [
-    "DONOTHING", "SomStep", "absorb_bias", "activation_stats", "cell_coords", "combine_hidden_delta",
+    "DONOTHING", "SomStep", "absorb_bias", "activation_stats", "cached_tables", "cell_coords", "combine_hidden_delta",
     "context_schedule", "count_cells", "find_winners", "label_cells", "lr_schedule",
     "neighbourhood_power", "prune_mask", "remove_units", "som_error", "som_update",
     "som_step", "som_update_one", "sq_distances", "update_mask",

@@ -156,6 +156,12 @@ def _power_table(ops, dim: int, context: int, lr: float, dtype, like):
     return table
 
 
+def cached_tables() -> tuple:
+    """The torch tables the update reads from its cache; whoever records kernel
+    launches for replay (a CUDA graph) must keep them alive."""
+    return tuple(_TORCH_TABLES.values())
+
+
 def _power_table_torch(torch, dim: int, context: int, lr: float, dtype, device):
     """:func:`_power_table_np`'s table built on ``device`` itself (no host copy, so no
     sync): the same floats, as dividing the rounded ``lr`` by a power of two is exact."""
