@@ -235,14 +235,15 @@ def bench_head(head: str, args, cfg, task, train_arrays, dev_arrays, train_split
     if model.is_bpsom:   # a labelled map, so the SOM error path runs as in a later epoch
         tr.relabel()
     k = min(args.breakdown_steps, tr.n_train_batches)
-    batches = list(BatchPlan(tr.train_tokens, tr._train_plan_indices(98)[:k]))
-    rows = sum(b["labels"].shape[0] for b in batches)
+    fb_plan = BatchPlan(tr.train_tokens, tr._train_plan_indices(98)[:k])
+    batches = list(zip(fb_plan, fb_plan.padded))
+    rows = sum(b["labels"].shape[0] for b, _ in batches)
 
     model.train()
     with Clock(device) as c_fb:
-        for b in batches:
+        for b, padded in batches:
             with tr._autocast():
-                out = model(**tr._model_inputs(b))
+                out = model(**tr._model_inputs(b, padded))
             out.loss.backward()
             model.zero_grad(set_to_none=True)
     with Clock(device) as c_step:
@@ -251,9 +252,10 @@ def bench_head(head: str, args, cfg, task, train_arrays, dev_arrays, train_split
     som_ms = 0.0
     if model.is_bpsom:
         with torch.no_grad():
-            acts = [(model.head.hidden_activations(model.encode(b["input_ids"], tr._model_inputs(b)["attention_mask"],
+            acts = [(model.head.hidden_activations(model.encode(b["input_ids"],
+                                                                tr._model_inputs(b, p)["attention_mask"],
                                                                 b.get("token_type_ids"))).float(),
-                     b["labels"] + 1) for b in batches]
+                     b["labels"] + 1) for b, p in batches]
         with Clock(device) as c_som:
             for a, c in acts:
                 model.head.som_step(a, c)

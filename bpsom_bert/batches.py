@@ -202,6 +202,8 @@ class BatchPlan:
         self.sizes = [int(b.shape[0]) for b in batches]
         lengths = tokens.lengths_host
         self.lengths = [int(lengths[b].max(initial=1)) if b.size else 1 for b in batches]
+        # batches without padding need no attention mask (lets SDPA pick its fastest kernel)
+        self.padded = [bool(b.size) and int(lengths[b].min()) < n for b, n in zip(batches, self.lengths)]
         width = max(self.sizes, default=0)
         table = np.zeros((len(batches), width), np.int64)
         for i, b in enumerate(batches):
@@ -271,15 +273,18 @@ def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
     return min(rank * per, n), min((rank + 1) * per, n)
 
 
-def attention_mask_for(encoder: torch.nn.Module, mask: torch.Tensor) -> torch.Tensor:
+def attention_mask_for(encoder: torch.nn.Module, mask: torch.Tensor,
+                       padded: bool = True) -> Optional[torch.Tensor]:
     """The padding mask as the encoder's attention wants it, without a host sync.
 
     Given a 2-D mask, Hugging Face's SDPA path first asks the GPU whether any
-    token is padding (``mask.all()``, a sync every step) to drop the mask.  A
-    boolean (B, 1, 1, L) mask is the very mask that path builds and is used
-    as given; other attention implementations keep the 2-D mask.
+    token is padding (``mask.all()``, a sync every step) to drop the mask.  The
+    host already knows: a batch that is not ``padded`` gets no mask (what that
+    path would conclude), a padded one the boolean (B, 1, 1, L) mask that the
+    path would build, which it uses as given.  Other attention
+    implementations keep the 2-D mask.
     """
     config = getattr(encoder, "config", None)
     if getattr(config, "_attn_implementation", None) == "sdpa" and mask.dim() == 2:
-        return mask.bool()[:, None, None, :]
+        return mask.bool()[:, None, None, :] if padded else None
     return mask

@@ -168,10 +168,10 @@ class GlueTrainer:
             return torch.autocast(device_type="cuda", dtype=dtype)
         return torch.autocast(device_type=self.device.type, enabled=False)
 
-    def _model_inputs(self, batch: dict) -> dict:
+    def _model_inputs(self, batch: dict, padded: bool = True) -> dict:
         """The batch with its padding mask in the form the encoder takes without a sync."""
         batch = dict(batch)
-        batch["attention_mask"] = attention_mask_for(self.model.encoder, batch["attention_mask"])
+        batch["attention_mask"] = attention_mask_for(self.model.encoder, batch["attention_mask"], padded)
         return batch
 
     # --- one epoch -----------------------------------------------------------
@@ -214,7 +214,7 @@ class GlueTrainer:
             sync = self.ddp.no_sync() if (self.ddp is not self.model and not last_micro) else _null()
             with sync:
                 with self._autocast():
-                    out = self.ddp(**self._model_inputs(batch))
+                    out = self.ddp(**self._model_inputs(batch, plan.padded[i]))
                 self.scaler.scale(out.loss / accum).backward()
             if last_micro:
                 if t.max_grad_norm > 0:
@@ -248,10 +248,10 @@ class GlueTrainer:
         model = self.model
         model.eval()
         logits, acts, labels = [], [], []
-        for batch in plan:
+        for batch, padded in zip(plan, plan.padded):
             with self._autocast():
                 cls_vec = model.encode(batch["input_ids"],
-                                       attention_mask_for(model.encoder, batch["attention_mask"]),
+                                       attention_mask_for(model.encoder, batch["attention_mask"], padded),
                                        batch.get("token_type_ids"))
                 out = model.head(cls_vec)
             logits.append(out.logits.float())

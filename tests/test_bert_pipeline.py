@@ -126,8 +126,24 @@ def test_boolean_mask_for_sdpa_gives_the_same_encoder_output():
         want = enc(input_ids=ids, attention_mask=mask).last_hidden_state
         got = enc(input_ids=ids, attention_mask=B.attention_mask_for(enc, mask)).last_hidden_state
     torch.testing.assert_close(got, want, rtol=0, atol=0)
+    full = torch.ones_like(ids)
+    with torch.no_grad():
+        want = enc(input_ids=ids, attention_mask=full).last_hidden_state
+        got = enc(input_ids=ids, attention_mask=B.attention_mask_for(enc, full, padded=False)).last_hidden_state
+    assert B.attention_mask_for(enc, full, padded=False) is None
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
     enc.config._attn_implementation = "eager"
     assert B.attention_mask_for(enc, mask) is mask
+    assert B.attention_mask_for(enc, full, padded=False) is full
+
+
+def test_plan_knows_which_batches_hold_padding(tok):
+    split = Split([("good",), ("good film",), ("bad",), ("dull",)], [1, 1, 0, 0])
+    tokens = B.DeviceTokens(B.tokenize_split(split, tok, 9), tok, torch.device("cpu"))
+    plan = B.BatchPlan(tokens, [np.array([0, 2, 3]), np.array([0, 1])])
+    assert plan.padded == [False, True]
+    for batch, padded in zip(plan, plan.padded):
+        assert bool((batch["attention_mask"] == 0).any()) == padded
 
 
 @pytest.mark.parametrize("head_type", ["bpsom", "plain"])
