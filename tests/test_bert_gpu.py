@@ -112,10 +112,12 @@ def test_head_step_inside_bf16_autocast_keeps_float32_winners():
 def test_tiny_bert_trains_20_steps_with_pruning_and_round_trip(tmp_path):
     from bpsom_bert.modeling import BPSOMForSequenceClassification
     trainer = tiny_trainer(tmp_path, n_train=160, n_dev=32, device=DEV, epochs=1, batch_size=8)
-    trainer.cfg.pruning.threshold = 10.0        # every unit's std is below: pruning must act
     stats = trainer.train_epoch(1)
     assert stats.steps == 20 and stats.seen == 160
     trainer.relabel()
+    head = trainer.model.head                   # a tiny random BERT saturates its units: set a spread
+    head.act_std.copy_(torch.linspace(0.01, 0.2, head.hidden_size, device=DEV))
+    trainer.cfg.pruning.threshold = 0.1         # about half the units go
     before = trainer.model.head.hidden_size
     removed = trainer.prune(1)
     assert removed > 0 and trainer.model.head.hidden_size == before - removed
