@@ -10,11 +10,9 @@ failed or interrupted run leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
+import math
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Dict, List, Optional
 
 import click
 
+from bpsom_core.atomic import RunDirectory
 from bpsom_core.errors import InputError
 
 
@@ -176,7 +175,7 @@ class EpochTable:
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--cv", type=int, default=None, metavar="K", help="K-fold cross-validation instead of a test split.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (default: runs/<UTC timestamp>).")
 @click.option("--force", is_flag=True, help="Replace an existing --output-dir.")
@@ -218,6 +217,9 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
                   max_epochs=epochs, patience=patience, random_state=seed)
     if len(params["som_dims"]) == 1:
         params["som_dims"] = params["som_dims"][0]
+    _check_numbers(lr=learning_rate, momentum=momentum, weight_decay=weight_decay,
+                   som_error_weight=som_error_weight, prune_threshold=prune_threshold, som_lr=params["som_lr"],
+                   test_fraction=test_fraction, val_fraction=val_fraction)
     try:
         BPSOMClassifier(**params)._settings()
     except ValueError as exc:
@@ -235,9 +237,8 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
             raise InputError(f"--cv {cv} needs at least {cv} rows of every class; the smallest class has "
                              f"{min(counts)}", path=str(data_path), field=table.target)
     final_dir = output_dir or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    if final_dir.exists() and any(final_dir.iterdir()) and not force:
-        raise InputError("run directory already exists and is not empty (use --force to replace it)",
-                         path=str(final_dir))
+    _check_sizes(params, table)
+    _warn_small(table, test_fraction, val_fraction, cv, quiet)
 
     err = Console(stderr=True)
     n_layers = len(params["hidden_layer_sizes"])
@@ -247,32 +248,77 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
                   f"{', ...' if len(table.classes) > 8 else ''}); target [bold]{table.target}[/]", highlight=False)
     split = SplitSpec(test_fraction=test_fraction, val_fraction=val_fraction, cv=cv, seed=seed)
     t0 = time.perf_counter()
-    with EpochTable(err, n_layers, epochs, quiet) as table_out:
-        try:
-            result = run_experiment(table, params, split, on_epoch=table_out.row)
-        except ValueError as exc:
-            raise InputError(str(exc), path=str(data_path)) from None
-    config = {
-        "command": shlex.join(argv) if argv else "bpsom train",
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data": {"path": str(data_path), "embedded": data is None, "target": table.target,
-                 "rows": len(table), "columns": dict(zip(table.names, table.kinds))},
-        "split": {"test_fraction": test_fraction if cv is None else None, "val_fraction": val_fraction,
-                  "cv": cv, "seed": seed},
-        "classifier": {k: v for k, v in result.classifier.get_params().items() if k != "callback"},
-    }
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
-    try:
+    run_dir = RunDirectory(final_dir, force)
+    with run_dir as tmp_dir:   # locked and checked before training, swapped into place after it
+        with EpochTable(err, n_layers, epochs, quiet) as table_out:
+            try:
+                result = run_experiment(table, params, split, on_epoch=table_out.row)
+            except ValueError as exc:
+                raise InputError(str(exc), path=str(data_path)) from None
+        config = {
+            "command": shlex.join(argv) if argv else "bpsom train",
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data": {"path": str(data_path), "embedded": data is None, "target": table.target,
+                     "rows": len(table), "columns": dict(zip(table.names, table.kinds))},
+            "split": {"test_fraction": test_fraction if cv is None else None, "val_fraction": val_fraction,
+                      "cv": cv, "seed": seed},
+            "classifier": {k: v for k, v in result.classifier.get_params().items() if k != "callback"},
+        }
         write_run(tmp_dir, result, config)
-        plots = [] if no_report else _report(tmp_dir)
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(tmp_dir, final_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+        plots = [] if no_report else [final_dir / "plots" / p.name for p in _report(tmp_dir)]
+        run_dir.commit()
+    if "stopped" in result.metrics:
+        click.echo(f"bpsom: warning: {result.metrics['stopped']} (learning rate too high?); training stopped "
+                   f"there and the run keeps the network of epoch {result.metrics['best_epoch']}", err=True)
     _summary(result.metrics, final_dir, plots, time.perf_counter() - t0, as_json, err, quiet)
+
+
+def _check_numbers(**values: float) -> None:
+    """NaN or infinite option values are refused by name (the classifier's range checks miss NaN)."""
+    for name, value in values.items():
+        for v in (value if isinstance(value, tuple) else (value,)):
+            if not math.isfinite(v):
+                raise InputError(f"must be a finite number, got {v}", field="--" + name.replace("_", "-"))
+
+
+def _check_sizes(params: dict, table) -> None:
+    """Refuse layer and SOM sizes whose memory cannot fit, before anything is allocated."""
+    from bpsom_core.memory import check_fits, network_bytes
+
+    n_in = sum(1 if kind == "numeric" else len(set(col.tolist()))
+               for kind, col in zip(table.kinds, table.columns))
+    hidden = list(params["hidden_layer_sizes"])
+    dims = params["som_dims"]
+    dims = [dims] * len(hidden) if isinstance(dims, int) else list(dims)
+    need = network_bytes([n_in, *hidden, len(table.classes)], dims, rows=len(table))
+    check_fits(need, f"a {n_in}-{'-'.join(map(str, hidden))}-{len(table.classes)} network with "
+               f"{'/'.join(f'{d}x{d}' for d in dims)} SOMs", field="--hidden/--som")
+
+
+def _warn_small(table, test_fraction: float, val_fraction: float, cv: Optional[int], quiet: bool) -> None:
+    """Say so when the data are too few for the requested splits (results will be noise)."""
+    _, counts = _class_counts(table)
+    n, k = len(table), len(counts)
+    if cv is not None:
+        n_train = n - n // cv
+        n_val = round(val_fraction * n_train)
+        held = [("validation", n_val)]
+    else:
+        n_test = round(test_fraction * n)
+        n_val = round(val_fraction * n)
+        n_train = n - n_test - n_val
+        held = [("test", n_test), ("validation", n_val)]
+    notes = []
+    if n_train < 2 * k:
+        notes.append(f"{n_train} training rows for {k} classes")
+    notes += [f"{m} {name} rows for {k} classes" for name, m in held if 0 < m < k]
+    notes += [f"the {name} split is empty" for name, m in held if m == 0 and
+              (name == "test" and test_fraction > 0 or name == "validation" and val_fraction > 0)]
+    if min(counts) < 2:
+        notes.append(f"a class with {min(counts)} row")
+    if notes:
+        click.echo(f"bpsom: warning: {n} rows are too few for the requested splits ({'; '.join(notes)}); "
+                   f"the scores will mostly be noise", err=True)
 
 
 def _class_counts(table):

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..primitives._parallel import parallel_usable
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
-from ..readers.prm import read_prm
+from ..readers.prm import c_filename, read_prm
 from ..writers import clog
 from ..writers.bst import format_bst
 from ..writers.history import write_history
@@ -140,7 +140,7 @@ class ExactRun:
 
     # --- helpers -----------------------------------------------------------------------
     def path(self, name: str) -> Path:
-        return self.dir / name
+        return self.dir / c_filename(name)
 
     def fatal(self, reason: str) -> InputError:
         self.io.log("\n\nEXIT: fatal error")
@@ -659,7 +659,7 @@ def run_experiment(prm_path: str | os.PathLike, seed: Optional[str] = None, comp
     workdir = Path.cwd()
     stdout = stdout if stdout is not None else sys.stdout.buffer
     try:
-        streams = CStreams(stdout, str(workdir / params.LOG), stderr)
+        streams = CStreams(stdout, str(workdir / c_filename(params.LOG)), stderr)
     except OSError as exc:
         stdout.write(f"\nFatal error: open log file {params.LOG} failed!".encode("latin-1"))
         raise InputError(f"cannot open the log file: {exc.strerror}", params.LOG) from None

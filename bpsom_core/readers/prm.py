@@ -150,6 +150,18 @@ def parse_prm(data: bytes, path: str = "<prm>") -> CParams:
     return params
 
 
+def c_filename(name: str) -> str:
+    """A file name from a .prm as the path of the very bytes the C would open.
+
+    The .prm is decoded as Latin-1 (one character per byte), so encoding the
+    name back gives its bytes; the file system's decoding of those bytes is
+    the name Python must open (a Latin-1 or UTF-8 name both work).
+    """
+    import os
+
+    return os.fsdecode(name.encode("latin-1"))
+
+
 def read_prm(path: Union[str, Path]) -> CParams:
     """Read a .prm file; raise InputError naming the file, line and key on bad input."""
     data = read_input_bytes(path, "parameter file")

@@ -128,6 +128,9 @@ def run_experiment(table: Table, params: dict, split: SplitSpec,
         pred = clf.predict(pre.transform(table.take(src_idx)))
         metrics["confusion"] = confusion_matrix(y[src_idx], pred, labels=classes).tolist()
         metrics["confusion_source"] = src
+    stops = [h["stopped"] for h in [*clf.history_, *(r for f in fold_histories for r in f)] if "stopped" in h]
+    if stops:
+        metrics["stopped"] = stops[0]
     metrics["best_epoch"] = int(clf.best_epoch_)
     metrics["epochs_run"] = int(clf.n_iter_)
     metrics["units_alive"] = [len(u) for u in clf.hidden_units_]

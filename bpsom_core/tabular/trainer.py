@@ -180,6 +180,16 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
         t0 = time.perf_counter()
         record: Dict[str, object] = {"epoch": epoch}
         record.update(train_epoch(model, train, s, epoch, rng))
+        if not np.isfinite(record["train_loss"]):
+            # the weights blew up (learning rate too high?): stop, keep the last good network
+            record.update(stopped=f"the training loss became {record['train_loss']} in epoch {epoch}",
+                          train_mse=float("nan"), train_ce=float("nan"), hidden_std=[],
+                          pruned=[[] for _ in model.unit_ids], best_epoch=best_epoch,
+                          units_alive=[len(u) for u in best_model.unit_ids], seconds=time.perf_counter() - t0)
+            history.append(record)
+            if callback is not None:
+                callback(record)
+            break
         means, stds = relabel_and_stats(model, train)
         record["hidden_std"] = [sd.tolist() for sd in stds]
         tr = evaluate(model, train, s.loss)
@@ -198,8 +208,8 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
                 best_model, best_epoch, pruned_since_best = model.copy(), epoch, False
             else:
                 best.since += 1
-        else:
-            best_model, best_epoch = model, epoch
+        else:   # no validation: the latest network is the best, kept as a copy in case the next blows up
+            best_model, best_epoch = model.copy(), epoch
         record["best_epoch"] = best_epoch
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
