@@ -61,6 +61,7 @@ def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optio
     """
     import os
 
+    from bpsom_core._numba_cache import ENGINE_MODULES, compiling_note
     from bpsom_core.exact.engine import run_experiment
 
     from .progress import engine_progress
@@ -87,6 +88,9 @@ def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optio
     prm = os.fsencode(prm) if isinstance(prm, str) else prm   # the name's bytes, as the C opens it
     if not os.path.lexists(prm):
         raise InputError("parameter file not found", os.fsdecode(prm))
+    note = None if quiet else compiling_note(ENGINE_MODULES)
+    if note:
+        click.echo(note, err=True)
     with _exclusive_log(prm), engine_progress(quiet) as progress:
         run_experiment(os.fsdecode(prm), seed=seed, compat=compat, progress=progress, data_format=data_format,
                        stderr=sys.stderr.buffer, history_path=history)

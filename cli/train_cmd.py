@@ -247,6 +247,10 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
                   f"{len(table.classes)} classes ({', '.join(table.classes[:8])}"
                   f"{', ...' if len(table.classes) > 8 else ''}); target [bold]{table.target}[/]", highlight=False)
     split = SplitSpec(test_fraction=test_fraction, val_fraction=val_fraction, cv=cv, seed=seed)
+    from bpsom_core._numba_cache import PRIMITIVE_MODULES, compiling_note
+    note = None if quiet else compiling_note(PRIMITIVE_MODULES)
+    if note:
+        click.echo(note, err=True)
     t0 = time.perf_counter()
     run_dir = RunDirectory(final_dir, force)
     with run_dir as tmp_dir:   # locked and checked before training, swapped into place after it
@@ -355,10 +359,12 @@ def _summary(metrics: dict, run_dir: Path, plots: List[Path], seconds: float, as
         cvm = metrics["cv"]
         lines.append(f"{metrics['mode']}: accuracy {100 * cvm['accuracy_mean']:.2f}% "
                      f"(sd {100 * cvm['accuracy_sd']:.2f})")
+        lines.append("the saved model, refitted on all rows (its scores are not a CV estimate):")
     for part in ("train", "validation", "test"):
         m = metrics.get(part)
         if m:
-            lines.append(f"{part:>10}: accuracy {100 * m['accuracy']:6.2f}%  MSE {m['mse']:.4f}  ({m['n']} rows)")
+            label = f"refit {part}" if "cv" in metrics else part
+            lines.append(f"{label:>{16 if 'cv' in metrics else 10}}: accuracy {100 * m['accuracy']:6.2f}%  MSE {m['mse']:.4f}  ({m['n']} rows)")
     lines.append(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; hidden units kept "
                  f"{metrics['units_alive']}; {seconds:.1f} s")
     if plots:
