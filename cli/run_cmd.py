@@ -48,7 +48,10 @@ is taken as the C's atoi() takes it ('abc' is 0, 99999 is 99999).
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="With --example: where to put it (default: ./bpsom-example).")
 @click.option("--history", "history", type=click.Path(dir_okay=False), default=None,
-              help="Also write one JSON record per pass (epoch, phase, MSE, error, SOM use, units) to this file.")
+              help="Also write the run as one JSON document to this file (atomically, at the end): "
+                   "{prm, compat, passes: [one object per pass: epoch, phase, abstract, examples, mse, "
+                   "classification_error, som_use_percent per layer, units; new_best, pruned when they "
+                   "happen]}.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar on stderr.")
 def run(prm: Optional[str], seed: Optional[str], compat: str, data_format: Optional[str], example: bool,
         directory: Optional[str], history: Optional[str], quiet: bool) -> None:

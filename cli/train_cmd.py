@@ -173,7 +173,10 @@ class EpochTable:
 @click.option("--som-context", default="0,2", show_default=True, metavar="MIN,MAX", help="Neighbourhood radius.")
 @click.option("--som-lr", default="0.05,0.2", show_default=True, metavar="MIN,MAX", help="SOM learning rate.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
-@click.option("--val-fraction", type=float, default=0.2, show_default=True)
+@click.option("--val-fraction", type=float, default=0.2, show_default=True,
+              help="Share of all rows held out for early stopping (a 60/20/20 split with --test-fraction). "
+                   "The Python API's validation_fraction (0.1, as scikit-learn's MLPClassifier) is a share "
+                   "of the rows given to fit(), used only when no validation data is passed.")
 @click.option("--cv", type=int, default=None, metavar="K", help="K-fold cross-validation instead of a test split.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
