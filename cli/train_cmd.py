@@ -155,11 +155,11 @@ class EpochTable:
               help="SOM grid side per hidden layer (0 = no SOM); one value applies to all layers.")
 @click.option("--solver", type=click.Choice(["online", "minibatch"]), default="online", show_default=True,
               help="online = update after every example, as the C program.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Mini-batch size (minibatch solver).")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Mini-batch size (minibatch solver).")
 @click.option("--loss", type=click.Choice(["mse", "cross_entropy"]), default="mse", show_default=True,
               help="mse: sigmoid outputs, 0.1/0.9 targets (the C); cross_entropy: softmax.")
-@click.option("--epochs", type=int, default=100, show_default=True, help="Maximum number of epochs.")
-@click.option("--patience", type=int, default=30, show_default=True,
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Maximum number of epochs.")
+@click.option("--patience", type=click.IntRange(0), default=30, show_default=True,
               help="Stop after this many epochs without a better validation score.")
 @click.option("--lr", "learning_rate", type=float, default=0.15, show_default=True, help="BP learning rate.")
 @click.option("--momentum", type=float, default=0.4, show_default=True)

@@ -193,7 +193,10 @@ def _check_tensors(t: dict, meta: dict, path: str) -> None:
         if ids is None or ids.ndim != 1:
             raise InputError("tensor missing or not 1-d", path=path, field=f"hidden.{l}.unit_ids")
         sizes.append(len(ids))
-    sizes.append(t["layers.%d.weight" % n_hidden].shape[1] if f"layers.{n_hidden}.weight" in t else -1)
+    last = t.get(f"layers.{n_hidden}.weight")
+    if last is None or last.ndim != 2:
+        raise InputError("tensor missing or not 2-d", path=path, field=f"layers.{n_hidden}.weight")
+    sizes.append(last.shape[1])
     n_out = sizes[-1]
     if n_out not in (len(meta["classes"]), 1):
         raise InputError(f"{n_out} output units for {len(meta['classes'])} classes", path=path,
