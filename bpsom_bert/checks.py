@@ -59,8 +59,37 @@ def check_model_dir(name: str) -> None:
                          f"..., safe_serialization=True))", path=name, field="--model")
     if not has_safe:
         raise InputError("no model weights (*.safetensors) in it", path=name, field="--model")
-    for f in [p / "config.json", *(p / n for n in files if n.endswith(SAFETENSORS))]:
+    check_regular_file(p / "config.json", "model file")
+    for f in (p / n for n in files if n.endswith(SAFETENSORS)):
         check_regular_file(f, "model file")
+        check_safetensors_header(f)
+
+
+def check_safetensors_header(path: Path) -> None:
+    """The header of a safetensors file: its length, its JSON, and tensors that lie inside the file.
+
+    Cheap (the header only), and it names the file, where the library's own
+    error ("header too small") would not.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > size - 8:
+            raise InputError("not a safetensors file: its header is missing or truncated", path=str(path))
+        try:
+            header = json.loads(fh.read(n))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError("not a safetensors file: its header is not JSON", path=str(path)) from None
+    data = size - 8 - n
+    if not isinstance(header, dict):
+        raise InputError("not a safetensors file: its header is not a JSON object", path=str(path))
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and 0 <= offsets[0] <= offsets[1] <= data):
+            raise InputError(f"tensor {name} lies outside the file: truncated or corrupt", path=str(path))
 
 
 def encoder_width(name: str) -> Optional[int]:

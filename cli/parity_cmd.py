@@ -128,6 +128,11 @@ from LanguageMachines/bp-som.  Details: docs/parity.md.
 def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_oob, lenient, no_fatal, exclude, max_lines,
            min_lines, max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    if json_path is not None:
+        from bpsom_core.atomic import check_output_file
+        check_output_file(json_path, "JSON report")
+    if timeout != timeout or timeout <= 0:
+        raise InputError(f"must be a positive number of seconds, got {timeout}", field="--timeout")
     if record:
         if cases_dir is None:
             raise InputError("--record needs --cases DIR (where the new cases go)")

@@ -493,8 +493,24 @@ def test_glue_missing_model_dir_and_pickle_only(tmp_path, monkeypatch):
     (d / "pytorch_model.bin").write_bytes(b"\x80\x02")
     with pytest.raises(InputError, match="pickle"):
         check_model_dir(str(d))
-    (d / "model.safetensors").write_bytes(b"x")
+    from safetensors.numpy import save
+    (d / "model.safetensors").write_bytes(save({"w": np.ones(2, dtype=np.float32)}))
     check_model_dir(str(d))
+
+
+def test_glue_model_weights_header_checked(tmp_path):
+    from safetensors.numpy import save
+
+    from bpsom_bert.checks import check_safetensors_header
+
+    good = save({"w": np.ones((8, 8), dtype=np.float32)})
+    p = tmp_path / "model.safetensors"
+    p.write_bytes(good)
+    check_safetensors_header(p)
+    for data, fragment in ((good[:-10], "outside the file"), (b"garbage!", "header"), (b"", "header")):
+        p.write_bytes(data)
+        with pytest.raises(InputError, match=fragment):
+            check_safetensors_header(p)
 
 
 def test_glue_config_numbers_and_sizes(tmp_path):
@@ -511,7 +527,8 @@ def test_glue_config_numbers_and_sizes(tmp_path):
     job = SimpleNamespace(cfg=cfg, output_dir=tmp_path / "out", data_dir=None,
                           task=SimpleNamespace(num_labels=2))
     (tmp_path / "config.json").write_text('{"hidden_size": 32}')
-    (tmp_path / "model.safetensors").write_bytes(b"x")
+    from safetensors.numpy import save
+    (tmp_path / "model.safetensors").write_bytes(save({"w": np.ones(2, dtype=np.float32)}))
     with pytest.raises(InputError, match="memory"):
         check_job(job)
 
