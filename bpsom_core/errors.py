@@ -117,11 +117,13 @@ def user_message(exc: BaseException) -> Optional[str]:
         detail = str(exc)
         return "out of memory" + (f" ({detail})" if detail else "") + \
             ": use smaller layers, SOMs or batches, or less data"
-    if isinstance(exc, OSError) and type(exc).__module__ in ("builtins", "io"):
-        where = exc.filename if exc.filename is not None else None
-        if where is None:
+    if isinstance(exc, OSError):
+        if exc.errno is None:    # raised by a library with a message of its own (transformers, shutil)
+            lib = _library_of(exc)
+            return f"{lib}: {_first_line(exc)}" if lib else _first_line(exc) or type(exc).__name__
+        if exc.filename is None:
             return f"write or read failed: {_strerror(exc)}"
-        return f"{_name(where)}: {_strerror(exc)}"
+        return f"{_name(exc.filename)}: {_strerror(exc)}"
     if isinstance(exc, UnicodeDecodeError):
         return f"not valid {exc.encoding} text (byte {exc.start}: {exc.reason})"
     if isinstance(exc, UnicodeError):

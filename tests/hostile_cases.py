@@ -302,7 +302,7 @@ def cases() -> List[Case]:
              setup=prm_dir(**{"BP-architecture": "378 -5 30 0 0 0"})))
     add(Case("run/nan-lr", ["run", "ex.prm", "--quiet", "--compat", "fixed"], setup=prm_dir(BP_LEARN_RATE="nan")))
     add(Case("run/history-missing-dir", ["run", "ex.prm", "--quiet", "--history", "no/dir/h.json"],
-             setup=prm_dir(), check=exists_check("ex.bst")))
+             setup=prm_dir()))
     add(Case("run/history-readonly", ["run", "ex.prm", "--quiet", "--history", "ro/h.json"],
              setup=chain(prm_dir(), readonly_dir("ro"))))
     add(Case("run/history-is-dir", ["run", "ex.prm", "--quiet", "--history", "sub"],
@@ -359,10 +359,10 @@ def cases() -> List[Case]:
     add(Case("train/numeric-on-text", ["train", "t.csv", "--numeric", "a", *FAST],
              setup=csv_file("t.csv", "a,b\nx,1\ny,2\nz,1\nw,2\n")))
     add(Case("train/tiny-data", ["train", "t.csv", *FAST],
-             setup=csv_file("t.csv", "a,b\n1,x\n2,y\n3,x\n4,y\n"),
+             setup=csv_file("t.csv", "a,b\n1,x\n2,y\n3,x\n4,y\n"), expect="any",
              check=lambda d, o: None if o.code == 2 or "warning" in o.stderr.lower() else "wrong"))
     add(Case("train/three-rows", ["train", "t.csv", *FAST], setup=csv_file("t.csv", "a,b\n1,x\n2,y\n3,x\n"),
-             check=lambda d, o: None if o.code == 2 or "warning" in o.stderr.lower() else "wrong"))
+             expect="any", check=lambda d, o: None if o.code == 2 or "warning" in o.stderr.lower() else "wrong"))
     add(Case("train/cv-too-big", ["train", "--cv", "1000", *FAST]))
     add(Case("train/cv-1", ["train", "--cv", "1", *FAST]))
     add(Case("train/cv-0", ["train", "--cv", "0", *FAST]))

@@ -498,6 +498,28 @@ def test_glue_missing_model_dir_and_pickle_only(tmp_path, monkeypatch):
     check_model_dir(str(d))
 
 
+def test_from_pretrained_refuses_corrupt_or_mismatched_files(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from bpsom_bert.modeling import BPSOMForSequenceClassification
+    from test_bert_support import tiny_model
+
+    tiny_model().save_pretrained(tmp_path)
+    weights = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(InputError, match="model.safetensors"):
+        BPSOMForSequenceClassification.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(weights)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["som_grid_size"] += 1                      # the SOM tensors no longer fit the config
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InputError, match="do not fit"):
+        BPSOMForSequenceClassification.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{")
+    with pytest.raises(InputError, match="config.json"):
+        BPSOMForSequenceClassification.from_pretrained(tmp_path)
+
+
 def test_glue_model_weights_header_checked(tmp_path):
     from safetensors.numpy import save
 
