@@ -110,7 +110,7 @@ def check_output_file(path: PathLike, what: str = "output file") -> None:
             raise InputError(f"is a directory, not a {what}", path=str(path))
         if not stat.S_ISREG(mode):
             raise InputError(f"is not a regular file; a {what} is replaced by a new file", path=str(path))
-    _check_directory(p.parent, str(path), what)
+    _check_directory(p.parent, str(path), what, os.path.dirname(os.fspath(path)) or ".")
 
 
 def check_output_dir(path: PathLike, what: str = "output directory") -> None:
@@ -125,18 +125,19 @@ def check_output_dir(path: PathLike, what: str = "output directory") -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise InputError(f"{parent} is not a directory; cannot create the {what}", path=str(path))
-    _check_directory(parent, str(path), what)
+    _check_directory(parent, str(path), what, str(parent))
 
 
-def _check_directory(directory: Path, shown: str, what: str) -> None:
+def _check_directory(directory: Path, shown: str, what: str, name: str) -> None:
+    """``directory`` must exist and be writable; messages name it as ``name`` (as the user wrote it)."""
     from .errors import InputError
 
     if not directory.exists():
-        raise InputError(f"no such directory {directory} for the {what}", path=shown)
+        raise InputError(f"cannot write the {what}: no such directory {name}", path=shown)
     if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory", path=shown)
+        raise InputError(f"cannot write the {what}: {name} is not a directory", path=shown)
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in {directory}: permission denied", path=shown)
+        raise InputError(f"cannot write the {what}: permission denied in {name}", path=shown)
 
 
 # ---------------------------------------------------------------- locks

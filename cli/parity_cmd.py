@@ -218,7 +218,7 @@ def _warn_stale_log(case_dir: Path) -> None:
     except ValueError:
         return
     if (case_dir / log_name).exists():
-        click.echo(f"bpsom: warning: {case_dir / log_name}: a log left by an earlier run; the replay appends to "
+        click.echo(f"bpsom: warning: {case_dir / log_name}: a stale LOG file left by an earlier run; the replay appends to "
                    f"it (as the C does), so the log comparison will differ: delete it", err=True)
 
 

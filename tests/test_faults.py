@@ -564,7 +564,7 @@ def test_parity_without_recordings_exits_nonzero_and_warns_on_stale_log(tmp_path
     shutil.copytree(FIXTURES / "wd_1h_som5_basic", case)
     (case / "case.log").write_text("left from an earlier run\n")
     code, err = run_cli(["parity", "--cases", str(case)], tmp_path)
-    assert "case.log" in err and "earlier run" in err
+    assert "case.log" in err and "stale LOG file" in err
     for p in case.glob("expected.*"):
         p.unlink()
     _one_error(*run_cli(["parity", "--cases", str(case)], tmp_path), "no case here has recorded outputs")
