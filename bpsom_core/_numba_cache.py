@@ -108,4 +108,4 @@ def compiling_note(module_names: Sequence[str]) -> Optional[str]:
             continue
     if not cold_kernels(*modules):
         return None
-    return "bpsom: compiling kernels, first run only (up to a minute or two; cached for later runs)"
+    return "bpsom: compiling kernels, first run only (about a minute; cached for later runs)"

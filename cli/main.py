@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
 
     This is the one place that turns exceptions into messages (see
     bpsom_core.errors.user_message); a closed stdout pipe (`| head`) ends
-    quietly with the status a shell gives a process stopped by SIGPIPE.
+    quietly, with no message (exit 1 where click notices it, else 141, the
+    status of a process stopped by SIGPIPE).
     """
     from bpsom_core.errors import user_message
 
