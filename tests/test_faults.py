@@ -24,7 +24,7 @@ import pytest
 
 from bpsom_core.errors import InputError, user_message
 from fuzz_support import assert_clean_exit, no_hang
-from test_fuzz_cli import TINY_PRM, _tiny_case
+from test_fuzz_cli import _tiny_case
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--epochs", "2", "--no-report", "-q"]
