@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "report": ("cli.report_cmd", "report", "Draw plots for a run directory."),
     "glue": ("cli.glue_cmd", "glue", "Fine-tune a Transformer with a BP-SOM head on GLUE."),
     "parity": ("cli.parity_cmd", "parity", "Check our engine against the original C program."),
+    "sweep": ("cli.sweep_cmd", "sweep", "Run a hyper-parameter sweep of train/run/glue trials on Ray."),
 }
 
 
