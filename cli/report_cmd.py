@@ -38,7 +38,8 @@ def report(run_dir: Path) -> None:
         raise InputError("no such run directory", path=str(run_dir))
     kind = run_kind(run_dir)
     if kind is None:
-        raise InputError("not a `bpsom train` or `bpsom glue` run directory", path=str(run_dir))
+        raise InputError("not a `bpsom train` run directory: model.json is missing (nor a `bpsom glue` "
+                         "run: no som_snapshots/)", path=str(run_dir))
     written = []
     if kind == "train":
         from bpsom_core.tabular.report import make_report

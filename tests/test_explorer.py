@@ -71,7 +71,7 @@ def test_train_run_explorer_lists_every_cell_and_its_nearest_rows(tmp_path, caps
 
 def test_report_refuses_a_directory_that_is_no_run(tmp_path, capsys):
     code, _, err = run(["report", tmp_path], capsys)
-    assert code == 2 and "not a `bpsom train` or `bpsom glue` run directory" in err and err.count("\n") == 1
+    assert code == 2 and "model.json is missing (nor a `bpsom glue` run" in err and err.count("\n") == 1
 
 
 torch = pytest.importorskip("torch")
