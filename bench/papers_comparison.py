@@ -37,9 +37,9 @@ def method_name(row: dict) -> str:
     return name + (" + pruning" if float(row["prune-threshold"]) > 0 else "")
 
 
-def render(summary_rows, spec_path: Path) -> str:
-    """The Markdown table: per method and data set, accuracy % mean ± sd, units kept, seconds per fold."""
-    datasets = list(dict.fromkeys(r["data"] for r in summary_rows))
+def render(summary_rows, spec_path: Path, datasets, folds: int) -> str:
+    """The Markdown table: per method and data set, accuracy % mean ± sd, units kept, seconds per fold
+    (a cell with fewer than ``folds`` finished folds says how many it has)."""
     methods = sorted({method_name(r) for r in summary_rows},
                      key=lambda m: (list(METHODS.values()).index(m.replace(" + pruning", ""))
                                     if m.replace(" + pruning", "") in METHODS.values() else 99, m))
@@ -56,7 +56,8 @@ def render(summary_rows, spec_path: Path) -> str:
             if r is None or r["accuracy_mean"] in ("", "nan"):
                 cells.append("- | - | -")
                 continue
-            cells.append(f"{100 * float(r['accuracy_mean']):.1f} ± {100 * float(r['accuracy_sd']):.1f} | "
+            partial = f" (n={r['n']})" if int(r["n"]) < folds else ""
+            cells.append(f"{100 * float(r['accuracy_mean']):.1f} ± {100 * float(r['accuracy_sd']):.1f}{partial} | "
                          f"{float(r['units_kept_mean']):.1f} | {float(r['seconds_mean']):.1f}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     write_summary(args.sweep_dir, spec.param_names, spec.metrics, spec.metric)
     with open(args.sweep_dir / "summary.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    table = render(rows, args.spec)
+    table = render(rows, args.spec, spec.data, len(spec.folds) * len(spec.seeds))
     print(table)
     if args.out:
         atomic_write_text(args.out, table)

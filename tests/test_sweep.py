@@ -136,7 +136,9 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
     from bpsom_core.sweep.runner import trial_resources
     from bpsom_core.sweep.trials import glue_argv
 
-    spec = check_spec({"command": "glue", "data": "sst2", "options": {"epochs": 1, "model": "m", "mode": "bpsom"},
+    (tmp_path / "quick.yaml").write_text("training: {epochs: 1}\n")
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"epochs": 1, "model": "m", "mode": "bpsom",
+                                                                     "config": "quick.yaml"},
                        "grid": {"batch-size": [8, 16]}, "seeds": [3]}, "g.yaml", tmp_path)
     assert spec.metrics == ("accuracy", "best_epoch", "units_kept") and spec.metric == "accuracy"
     t = spec.trials()[1]
@@ -144,6 +146,8 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
     assert argv[:2] == ["--task", "sst2"] and argv[argv.index("--seed") + 1] == "3"
     assert argv[argv.index("--output-dir") + 1] == str(tmp_path / "trials" / t.trial_id)
     assert argv[argv.index("--batch-size") + 1] == "16" and argv[argv.index("--mode") + 1] == "bpsom"
+    assert argv[argv.index("--config") + 1] == str((tmp_path / "quick.yaml").resolve())   # relative to the spec
+    assert argv[argv.index("--model") + 1] == "m"                                        # a hub name stays
     assert trial_resources("glue", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1, "num_gpus": 1}
     assert trial_resources("glue", {"CPU": 8}) == {"num_cpus": 1}
     assert trial_resources("train", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1}

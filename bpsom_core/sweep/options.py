@@ -46,6 +46,8 @@ class OptionKind:
             return f"expected true or false, got {value!r}"
         if self.kind == "choice" and value not in self.choices:
             return f"expected one of {', '.join(self.choices)}, got {value!r}"
+        if self.kind == "path" and not isinstance(value, str):
+            return f"expected a file or directory name, got {value!r}"
         if self.kind == "str" and not (isinstance(value, str) or is_num):
             return f"expected a text value, got {value!r}"
         if self.kind == "ints":
@@ -79,6 +81,8 @@ def _click_options(command: click.Command, reserved: set) -> Dict[str, OptionKin
             kind, choices = "float", ()
         else:
             kind, choices = "str", ()
+        if isinstance(p.type, click.Path) or p.metavar == "PATH|NAME":
+            kind = "path"
         out[longs[0]] = OptionKind(longs[0], p.name, kind, choices)
     return out
 

@@ -146,6 +146,9 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
     options = _mapping(raw.get("options", {}), "options", fail)
     for name, value in options.items():
         check_option("options", name, value)
+        if table[name].kind == "path":     # trials run elsewhere: paths relative to the spec, made absolute
+            found = base_dir / Path(value).expanduser()
+            options[name] = str(found.resolve()) if found.exists() else value
     grid = _mapping(raw.get("grid", {}), "grid", fail)
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
