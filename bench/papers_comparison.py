@@ -44,7 +44,9 @@ def render(summary_rows, spec_path: Path, datasets, folds: int) -> str:
                      key=lambda m: (list(METHODS.values()).index(m.replace(" + pruning", ""))
                                     if m.replace(" + pruning", "") in METHODS.values() else 99, m))
     cell = {(r["data"], method_name(r)): r for r in summary_rows}
-    lines = [f"Sweep: `bpsom sweep {spec_path.name}` ({sum(int(r['n']) for r in summary_rows)} trials, "
+    shown = os.path.relpath(spec_path)
+    shown = spec_path.name if shown.startswith("..") else shown
+    lines = [f"Sweep: `bpsom sweep {shown}` ({sum(int(r['n']) for r in summary_rows)} trials, "
              f"{sum(int(r['failed']) for r in summary_rows)} failed); table written {time.strftime('%Y-%m-%d')} "
              f"on {os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()}).", ""]
     lines.append("| method | " + " | ".join(f"{d.split(':')[-1]} acc % | units | s/fold" for d in datasets) + " |")
