@@ -50,7 +50,7 @@ def tabular_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
         from .data import DEFAULT_DATASET
         path = DEFAULT_DATASET
     if not path.is_file():
-        raise InputError(f"the run's data file {path} is not there; the explorer needs it", str(run_dir))
+        raise InputError(f"the run's data file {path} is not there (the explorer maps its rows)", str(run_dir))
     table = read_table(path, data["target"])
     pre = Preprocessor.from_dict(meta["preprocessing"])
     X = pre.transform(table)

@@ -52,7 +52,15 @@ def _explorer(run_dir: Path, kind: str):
     from bpsom_core.explorer import write_explorer
     from bpsom_core.explorer_sources import glue_maps, tabular_maps
 
-    maps, classes = tabular_maps(run_dir) if kind == "train" else glue_maps(run_dir)
+    from bpsom_core.errors import InputError
+
+    try:
+        maps, classes = tabular_maps(run_dir) if kind == "train" else glue_maps(run_dir)
+    except InputError as exc:
+        if kind != "train":
+            raise
+        click.echo(f"bpsom: note: no SOM cell explorer: {exc.one_line()}", err=True)   # the plots stand
+        return []
     if not maps:
         return []
     title = f"SOM cell explorer: {run_dir.resolve().name}"

@@ -36,6 +36,7 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     local Ray on this machine's cores, or on the cluster at --address.
 
     \b
+    In the sweep directory DIR (--output-dir):
     DIR/results.csv    one row per finished trial (rewritten atomically)
     DIR/summary.csv    mean and sd over seeds and folds per setting, ranked
     DIR/plots/         metric against each swept option, units kept against

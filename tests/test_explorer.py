@@ -69,6 +69,20 @@ def test_train_run_explorer_lists_every_cell_and_its_nearest_rows(tmp_path, caps
             assert escape(example)[:60] in text
 
 
+def test_report_without_the_runs_data_file_draws_the_plots_and_says_why_there_is_no_explorer(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i % 5},{(i * 3) % 7},{'yes' if i % 5 > 2 else 'no'}\n"
+                                              for i in range(40)))
+    run_dir = tmp_path / "run"
+    code, _, err = run(["train", data, "-q", "--epochs", "3", "--som", "3", "-o", run_dir, "--no-report"], capsys)
+    assert code == 0, err
+    data.unlink()
+    code, out, err = run(["report", run_dir], capsys)
+    assert code == 0, err
+    assert "som_layer1.png" in out and not (run_dir / "som_explorer.html").exists()
+    assert "bpsom: note: no SOM cell explorer:" in err and "d.csv is not there" in err
+
+
 def test_report_refuses_a_directory_that_is_no_run(tmp_path, capsys):
     code, _, err = run(["report", tmp_path], capsys)
     assert code == 2 and "model.json is missing (nor a `bpsom glue` run" in err and err.count("\n") == 1
