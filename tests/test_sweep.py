@@ -23,7 +23,7 @@ WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "pati
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray with 2 CPUs for the module; shut down at the end."""
+    """A local Ray with 2 CPUs that the sweep uses (and leaves running); shut down at the end."""
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
@@ -47,11 +47,13 @@ def rows(path: Path):
         return list(csv.DictReader(fh))
 
 
-def test_a_2x2x2_sweep_runs_summarises_plots_and_a_rerun_starts_nothing(tmp_path, local_ray, capsys):
+def test_a_2x2x2_sweep_runs_summarises_plots_and_a_rerun_starts_nothing(tmp_path, capsys):
+    assert not ray.is_initialized()
     spec = write_spec(tmp_path, WINE_2x2x2)
     out_dir = tmp_path / "sweep"
-    code, out, err = run(["sweep", str(spec), "--output-dir", str(out_dir)], capsys)
+    code, out, err = run(["sweep", str(spec), "--output-dir", str(out_dir), "--max-concurrent", "2"], capsys)
     assert code == 0, err
+    assert not ray.is_initialized()          # the sweep started its own local Ray and shut it down
     results = rows(out_dir / "results.csv")
     assert len(results) == 8 and all(r["status"] == "ok" for r in results), results
     assert len({r["trial_id"] for r in results}) == 8
@@ -85,6 +87,7 @@ def test_a_failing_trial_is_recorded_and_the_others_go_on(tmp_path, local_ray, c
     assert by_weight["1.5"]["status"] == "failed" and by_weight["1.5"]["accuracy"] == ""
     assert "som_error_weight" in by_weight["1.5"]["error"] and "\n" not in by_weight["1.5"]["error"]
     assert "failed 1" in err
+    assert ray.is_initialized()              # the caller's Ray is left running
 
 
 def test_cross_validation_makes_one_trial_per_fold(tmp_path):
