@@ -174,6 +174,9 @@ def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path):
     result = run_trial(spec.trials()[0], str(tmp_path / "out"))
     assert result["status"] == "ok", result
     assert 0.0 <= result["accuracy"] <= 1.0 and result["units_kept"] == 30 and result["epochs_run"] == 1
+    kept = tmp_path / "out" / "trials" / spec.trials()[0].trial_id
+    assert sorted(p.name for p in kept.iterdir()) == ["history.json", "run.log", "stdout.txt"]
+    assert b"1/1 LRN=1 MAT=1" in (kept / "stdout.txt").read_bytes()
     assert prm.read_text(encoding="latin-1") == text
     assert sorted(p.name for p in prm.parent.iterdir()) == ["example.prm", "lrn.txt", "tst.txt", "val.txt"]
     with pytest.raises(InputError, match="grid.SOM_ERORR_USE"):

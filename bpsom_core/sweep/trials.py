@@ -112,20 +112,31 @@ def prm_with(text: str, values: Dict[str, Any]) -> str:
 
 
 def _run(trial: Trial, out_dir: Path) -> Dict[str, Any]:
+    """The .prm in a temp copy of its directory; its stdout, log and history go to DIR/trials/<id>/."""
+    from ..atomic import atomic_write_bytes
     from ..exact.engine import run_experiment
+    from ..readers.prm import read_prm
 
     prm = Path(trial.data)
+    keep = out_dir / "trials" / trial.trial_id
+    keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bpsom-sweep-") as tmp:
         work = Path(tmp) / "run"
         shutil.copytree(prm.parent, work)
         (work / prm.name).write_text(prm_with(prm.read_text(encoding="latin-1"), trial.options),
                                      encoding="latin-1")
+        stdout = io.BytesIO()
         here = os.getcwd()
         os.chdir(work)
         try:
-            history = run_experiment(prm.name, seed=str(trial.seed), stdout=io.BytesIO(), stderr=io.BytesIO())
+            history = run_experiment(prm.name, seed=str(trial.seed), stdout=stdout, stderr=io.BytesIO(),
+                                     history_path=keep / "history.json")
         finally:
             os.chdir(here)
+            atomic_write_bytes(keep / "stdout.txt", stdout.getvalue())
+        log = work / read_prm(work / prm.name).LOG
+        if log.is_file():
+            shutil.copyfile(log, keep / "run.log")
     return run_metrics(history)
 
 
