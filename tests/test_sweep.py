@@ -147,7 +147,7 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
     t = spec.trials()[1]
     argv = glue_argv(t, tmp_path)
     assert argv[:2] == ["--task", "sst2"] and argv[argv.index("--seed") + 1] == "3"
-    assert argv[argv.index("--output-dir") + 1] == str(tmp_path / "trials" / t.trial_id)
+    assert argv[argv.index("--output-dir") + 1] == str((tmp_path / "trials" / t.trial_id).resolve())
     assert argv[argv.index("--batch-size") + 1] == "16" and argv[argv.index("--mode") + 1] == "bpsom"
     assert argv[argv.index("--config") + 1] == str((tmp_path / "quick.yaml").resolve())   # relative to the spec
     assert argv[argv.index("--model") + 1] == "m"                                        # a hub name stays
@@ -160,7 +160,7 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
         check_spec({"command": "glue", "data": "sst3"}, "g.yaml", tmp_path)
 
 
-def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path):
+def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path, monkeypatch):
     from bpsom_core.examples import install_example
     from bpsom_core.sweep.trials import prm_with, run_trial
 
@@ -171,7 +171,8 @@ def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path):
     assert changed.count("\n") == text.count("\n")
     spec = check_spec({"command": "run", "data": str(prm), "options": {"N_EPOCHS": 1},
                        "grid": {"PRUNE_THRESHOLD": [0.0]}, "seeds": [5]}, "r.yaml", tmp_path)
-    result = run_trial(spec.trials()[0], str(tmp_path / "out"))
+    monkeypatch.chdir(tmp_path)
+    result = run_trial(spec.trials()[0], "out")                # a relative sweep directory, too
     assert result["status"] == "ok", result
     assert 0.0 <= result["accuracy"] <= 1.0 and result["units_kept"] == 30 and result["epochs_run"] == 1
     kept = tmp_path / "out" / "trials" / spec.trials()[0].trial_id

@@ -90,7 +90,7 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
         slots = int(cluster.get("GPU", 0)) if "num_gpus" in resources else int(cluster.get("CPU", 1))
         limit = max(1, min(max_concurrent or slots, slots or 1))
         remote = ray.remote(max_retries=0)(_remote_trial).options(**resources)
-        _drive(ray, remote, todo, results, str(out_dir), limit, outcome, say)
+        _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say)
     except KeyboardInterrupt:
         outcome.interrupted = True
         say(f"interrupted: {outcome.ok + outcome.failed} trials recorded in {out_dir / 'results.csv'}; "

@@ -118,7 +118,7 @@ def _run(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     from ..readers.prm import read_prm
 
     prm = Path(trial.data)
-    keep = out_dir / "trials" / trial.trial_id
+    keep = (out_dir / "trials" / trial.trial_id).resolve()     # before the chdir below
     keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bpsom-sweep-") as tmp:
         work = Path(tmp) / "run"
@@ -162,7 +162,7 @@ def run_metrics(history: list) -> Dict[str, Any]:
 
 def glue_argv(trial: Trial, out_dir: Path) -> list:
     """The `bpsom glue` arguments of a trial (its own output directory and seed)."""
-    argv = ["--task", trial.data, "--output-dir", str(out_dir / "trials" / trial.trial_id),
+    argv = ["--task", trial.data, "--output-dir", str((out_dir / "trials" / trial.trial_id).resolve()),
             "--seed", str(trial.seed), "--no-progress"]
     for name, value in trial.options.items():
         if isinstance(value, bool):
