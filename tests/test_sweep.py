@@ -151,6 +151,11 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
     assert argv[argv.index("--batch-size") + 1] == "16" and argv[argv.index("--mode") + 1] == "bpsom"
     assert argv[argv.index("--config") + 1] == str((tmp_path / "quick.yaml").resolve())   # relative to the spec
     assert argv[argv.index("--model") + 1] == "m"                                        # a hub name stays
+    (tmp_path / "other.yaml").write_text("training: {epochs: 2}\n")
+    spec = check_spec({"command": "glue", "data": "sst2", "grid": {"config": ["quick.yaml", "other.yaml"]}},
+                      "g.yaml", tmp_path)
+    assert [t.options["config"] for t in spec.trials()] == [str((tmp_path / n).resolve())
+                                                            for n in ("quick.yaml", "other.yaml")]
     assert trial_resources("glue", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1, "num_gpus": 1}
     assert trial_resources("glue", {"CPU": 8}) == {"num_cpus": 1}
     assert trial_resources("train", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1}

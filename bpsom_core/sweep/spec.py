@@ -143,12 +143,17 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
         if problem:
             raise fail(f"{key}.{name}", problem)
 
+    def absolute(name: str, value: Any) -> Any:
+        """Trials run in other processes: paths relative to the spec are made absolute."""
+        if table[name].kind != "path":
+            return value
+        found = base_dir / Path(value).expanduser()
+        return str(found.resolve()) if found.exists() else value
+
     options = _mapping(raw.get("options", {}), "options", fail)
     for name, value in options.items():
         check_option("options", name, value)
-        if table[name].kind == "path":     # trials run elsewhere: paths relative to the spec, made absolute
-            found = base_dir / Path(value).expanduser()
-            options[name] = str(found.resolve()) if found.exists() else value
+        options[name] = absolute(name, value)
     grid = _mapping(raw.get("grid", {}), "grid", fail)
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -157,6 +162,7 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
         for value in values:
             check_option("grid", name, value)
+        grid[name] = [absolute(name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
     random = _check_random(raw.get("random"), table, grid, options, check_option, fail)
