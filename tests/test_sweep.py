@@ -14,8 +14,6 @@ from bpsom_core.sweep.plots import pareto_front
 from bpsom_core.sweep.spec import check_spec
 from cli.main import main
 
-ray = pytest.importorskip("ray")
-
 WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "patience": 3, "hidden": "8"},
               "grid": {"som-error-weight": [0.0, 0.25], "som": [3, 4], "prune-threshold": [0.0, 0.05]},
               "seeds": [0], "metric": "accuracy"}
@@ -24,6 +22,7 @@ WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "pati
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray with 2 CPUs that the sweep uses (and leaves running); shut down at the end."""
+    ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
@@ -48,6 +47,7 @@ def rows(path: Path):
 
 
 def test_a_2x2x2_sweep_runs_summarises_plots_and_a_rerun_starts_nothing(tmp_path, capsys):
+    ray = pytest.importorskip("ray")
     assert not ray.is_initialized()
     spec = write_spec(tmp_path, WINE_2x2x2)
     out_dir = tmp_path / "sweep"
@@ -78,6 +78,7 @@ def test_a_2x2x2_sweep_runs_summarises_plots_and_a_rerun_starts_nothing(tmp_path
 
 
 def test_a_failing_trial_is_recorded_and_the_others_go_on(tmp_path, local_ray, capsys):
+    ray = local_ray
     spec = dict(WINE_2x2x2, grid={"som-error-weight": [0.25, 1.5]})
     out_dir = tmp_path / "sweep"
     code, out, err = run(["sweep", str(write_spec(tmp_path, spec)), "-o", str(out_dir)], capsys)

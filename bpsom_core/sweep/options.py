@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import click
 
+from ..errors import InputError
+
 # options a sweep sets itself (or that make no sense per trial)
 _RESERVED = {
     "train": {"output-dir", "force", "no-report", "json", "quiet", "seed"},
@@ -115,12 +117,20 @@ def suggest(name: str, known) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def glue_task(name: str):
+    """The GLUE task spec, or an InputError naming the extra that `glue` needs."""
+    try:
+        from bpsom_bert.data import get_task
+    except ImportError:
+        raise InputError("glue sweeps need the bert extra: pip install 'bpsom[bert]'") from None
+    return get_task(name)
+
+
 def metric_names(command: str, data: Any) -> Tuple[str, ...]:
     """The metric columns a trial of ``command`` reports."""
     if command != "glue":
         return METRICS[command]
-    from bpsom_bert.data import get_task
     names = []
     for task in (data if isinstance(data, list) else [data]):
-        names += [m for m in get_task(str(task)).metrics if m not in names]
+        names += [m for m in glue_task(str(task)).metrics if m not in names]
     return (*names, "best_epoch", "units_kept")

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .options import OptionKind, metric_names, option_table, suggest
+from .options import OptionKind, glue_task, metric_names, option_table, suggest
 
 COMMANDS = ("train", "run", "glue")
 TOP_KEYS = ("command", "data", "options", "grid", "random", "seeds", "metric")
@@ -199,9 +199,8 @@ def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
     for item in items:
         if command == "glue" or (command == "train" and (item == "wine" or item.startswith("sklearn:"))):
             if command == "glue":
-                from bpsom_bert.data import get_task
                 try:
-                    get_task(item)
+                    glue_task(item)
                 except InputError as exc:
                     raise fail("data", exc.message) from None
             elif item.startswith("sklearn:") and item[8:] not in SKLEARN_SETS:
