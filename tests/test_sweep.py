@@ -136,6 +136,14 @@ def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
     assert code == 2 and err.strip() == "bpsom: error: bpsom sweep needs Ray: pip install 'bpsom[sweep]'"
 
 
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s"),
+                          "--address", "127.0.0.1:1"], capsys)
+    assert code == 2 and err.strip() == "bpsom: error: --address: no Ray cluster answers at 127.0.0.1:1"
+    assert not (tmp_path / "s").exists()
+
+
 def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is_one(tmp_path):
     from bpsom_core.sweep.runner import trial_resources
     from bpsom_core.sweep.trials import glue_argv

@@ -55,6 +55,22 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
     return ray
 
 
+def reachable(address: str, timeout: float = 5.0) -> bool:
+    """Whether HOST:PORT (or ray://HOST:PORT) accepts a connection; other forms ('auto') are left to Ray,
+    which would otherwise retry an unreachable address for minutes."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def trial_resources(command: str, cluster: dict) -> dict:
     """What one trial asks Ray for: a CPU, and a GPU for glue trials when the cluster has GPUs."""
     if command == "glue" and cluster.get("GPU", 0) >= 1:
@@ -71,7 +87,6 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
               max_concurrent: Optional[int] = None, num_cpus: Optional[int] = None,
               retry_failed: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
     """Run every unfinished trial of ``spec``; rows go to ``out_dir/results.csv`` as they finish."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = ResultsFile(out_dir / "results.csv", columns_for(spec))
     trials = spec.trials()
     finished = ("ok",) if retry_failed else ("ok", "failed")
@@ -81,6 +96,9 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
     if not todo:
         say(f"all {len(trials)} trials already finished in {out_dir / 'results.csv'}; starting 0 trials")
         return outcome
+    if address and not reachable(address):
+        raise InputError(f"no Ray cluster answers at {address}", field="--address")
+    out_dir.mkdir(parents=True, exist_ok=True)
     say(f"{len(trials)} trials ({skipped} already finished); starting {len(todo)}")
     own_ray = not import_ray().is_initialized()      # a caller's running Ray is used, and left running
     ray = start_ray(address, num_cpus) if own_ray else import_ray()
