@@ -171,7 +171,7 @@ class BPSOMForSequenceClassification(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu"
                         ) -> "BPSOMForSequenceClassification":
-        """Rebuild from :meth:`save_pretrained` output, pruned shapes included."""
+        """Rebuild from :meth:`save_pretrained` output, pruned shapes included, in eval mode."""
         from safetensors.torch import load_file
 
         d = Path(directory)
@@ -179,7 +179,7 @@ class BPSOMForSequenceClassification(nn.Module):
         model = cls(config)
         state = load_file(str(d / WEIGHTS_NAME), device=map_location)
         model.load_state_dict(state, strict=True)
-        return model.to(map_location)
+        return model.to(map_location).eval()   # Hugging Face convention: loaded models start in eval mode
 
 
 try:  # AutoConfig.from_pretrained(run_dir/best_model) then knows "bpsom"
