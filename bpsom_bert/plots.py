@@ -66,10 +66,13 @@ def _epoch_axis(ax, epochs: Sequence[int]) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if epochs:
         lo, hi = min(epochs), max(epochs)
         ax.set_xlim(lo - 0.5, hi + 0.5)
+        if hi - lo < 12:
+            ax.set_xticks(range(lo, hi + 1))
+            return
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def training_history(path: Path, history: Sequence[dict], metric: str) -> None:
