@@ -269,6 +269,21 @@ class BPSOMHead(nn.Module):
         self.reset_epoch()
 
     @torch.no_grad()
+    def som_classify(self, acts: torch.Tensor) -> torch.Tensor:
+        """The label of each activation row's winner cell (1-based, 0 = unlabelled).
+
+        The SOM used as a classifier, as the C's test pass scores it
+        (``SOMs on TST`` in the abstract).
+        """
+        acts = acts.to(self.prototypes.device, torch.float32)
+        conv, back, distance = self._converters(acts)
+        none = torch.zeros(acts.shape[0], dtype=torch.long, device=acts.device)
+        winner, _, _, _ = P.find_winners(conv(acts), conv(self.prototypes), conv(self.cell_labels),
+                                         conv(none), method=distance)
+        winner = back(winner).to(self.cell_labels.device).long()
+        return self.cell_labels[winner.clamp(min=0)] * (winner >= 0)
+
+    @torch.no_grad()
     def init_prototypes_pca(self, acts: torch.Tensor, spread: float = 2.0) -> None:
         """Lay the map out on the plane of the activations' two main axes.
 

@@ -428,7 +428,11 @@ class GlueTrainer:
             return None
         best_model.to(self.device)
         if self.test_labelled:
-            result: dict[str, Any] = self.evaluate(self.test_loader, model=best_model)
+            lg, lb, acts = self._pass(self.test_loader, want_acts=best_model.is_bpsom, model=best_model)
+            result: dict[str, Any] = self._scores(lg, lb)
+            if acts is not None and len(lb):
+                som = best_model.head.som_classify(acts).to(lb.device)
+                result["som_accuracy"] = float((som == lb + 1).float().mean())
         else:
             result = self.predict_test(best_model)
         best_model.to("cpu")
@@ -444,7 +448,8 @@ class GlueTrainer:
 
         last_dev = {k[4:]: v for k, v in last.items() if k.startswith("dev_")}
         last_test = {k[5:]: v for k, v in last.items() if k.startswith("test_")}
-        rows = [(best_epoch, pair(best_record.get("train")), pair(best_dev), pair(test), {}),
+        soms = {1: 100.0 * (1.0 - test["som_accuracy"])} if test and "som_accuracy" in test else {}
+        rows = [(best_epoch, pair(best_record.get("train")), pair(best_dev), pair(test), soms),
                 (last.get("epoch", 0), pair(last.get("last_train")), pair(last_dev), pair(last_test), {})]
         self.log.line(clog.abstract(rows))
         self.log.line(clog.pruned_units({1: best_n_pruned}))

@@ -218,3 +218,12 @@ def test_ddp_trains_an_encoder_with_an_unused_pooler():
     for p in procs:
         p.join(timeout=60)
     assert got == {0: "ok", 1: "ok"}
+
+
+def test_som_classify_gives_the_winner_cells_label():
+    model = tiny_model(hidden_size=2, grid=2, seed=0)
+    head = model.head
+    head.prototypes.copy_(torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]))
+    head.cell_labels.copy_(torch.tensor([1, 2, 0, 2]))
+    got = head.som_classify(torch.tensor([[0.1, 0.1], [0.1, 0.9], [0.9, 0.2], [0.8, 0.9]]))
+    assert got.tolist() == [1, 2, 0, 2]

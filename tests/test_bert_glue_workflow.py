@@ -91,6 +91,7 @@ def test_their_command_gives_their_lines_layout_and_the_best_models_test(tiny, b
     assert "\n1/2 LRN=0 MAT=1 MSE=" in log and "\n2/2 LRN=0 MAT=3 MSE=" in log
     assert "Class fractions in the learning material:" in log and "\nABSTRACT:\n" in log
     assert "labels: neg = negative, pos = positive" in log
+    assert re.search(r"\n\|\|    \d,(  \d\.\d\d, +\d+\.\d\d,){3}  1, +\d+\.\d\d,", log)  # best row, SOM on test
     assert re.search(r"\n  \d  *(neg|pos)", log)                      # names, not 0/1, in the table
     events = json.loads((run / "logs" / "bpsom_experiment.json").read_text())
     assert events["summary"]["test"] == res["test"]
