@@ -354,6 +354,7 @@ class GlueTrainer:
         if bpsom and self.cfg.bpsom.som_init == "pca":
             self.init_som()
         record: dict[str, Any] = {}
+        last_train: dict[str, float] = {}
         for epoch in range(1, n + 1):
             t0 = time.perf_counter()
             st = self.train_epoch(epoch)
@@ -403,10 +404,10 @@ class GlueTrainer:
                 test = self.evaluate(self.test_loader)
                 record.update({f"test_{k}": v for k, v in test.items()})
                 self.log.line(format_pass(epoch, n, 0, 3, test, 0.0, bpsom))
-            record["last_train"] = labelling or train
-            self.log.epoch({k: v for k, v in record.items() if k != "last_train"})
-            self.log.event("epoch", **{k: v for k, v in record.items() if k != "last_train"})
-            self.on_progress("epoch", {k: v for k, v in record.items() if k != "last_train"})
+            last_train = labelling or train
+            self.log.epoch(record)
+            self.log.event("epoch", **record)
+            self.on_progress("epoch", record)
             self.log.flush()
             if stop:
                 self.log.line(f"\nearly stop: no dev improvement in {patience.waited} epochs")
@@ -414,7 +415,7 @@ class GlueTrainer:
                 break
         elapsed = time.perf_counter() - start
         test_result = self._final_test(best_model, best_epoch)
-        self._abstract(best_epoch, best, best_record, test_result, record, best_n_pruned)
+        self._abstract(best_epoch, best, best_record, test_result, record, last_train, best_n_pruned)
         best_units = best_model.head.hidden_size if (bpsom and best_model is not None) else None
         return TrainResult(best_epoch=best_epoch, best_metrics=best, history=self.log.history,
                            hidden_units=best_units,
@@ -441,7 +442,7 @@ class GlueTrainer:
         return result
 
     def _abstract(self, best_epoch: int, best_dev: dict, best_record: dict,
-                  test: Optional[dict], last: dict, best_n_pruned: int) -> None:
+                  test: Optional[dict], last: dict, last_train: dict, best_n_pruned: int) -> None:
         """The C's closing ABSTRACT (best and last epoch) and pruned-units line."""
         def pair(res: Optional[dict]):
             return None if not res or "mse" not in res else (res["mse"], 100.0 * (1.0 - res["accuracy"]))
@@ -450,9 +451,9 @@ class GlueTrainer:
         last_test = {k[5:]: v for k, v in last.items() if k.startswith("test_")}
         soms = {1: 100.0 * (1.0 - test["som_accuracy"])} if test and "som_accuracy" in test else {}
         rows = [(best_epoch, pair(best_record.get("train")), pair(best_dev), pair(test), soms),
-                (last.get("epoch", 0), pair(last.get("last_train")), pair(last_dev), pair(last_test), {})]
+                (last.get("epoch", 0), pair(last_train), pair(last_dev), pair(last_test), {})]
         self.log.line(clog.abstract(rows))
-        self.log.line(clog.pruned_units({1: best_n_pruned}))
+        self.log.line(clog.pruned_units({1: best_n_pruned} if self.model.is_bpsom else {}))
 
     def _log_som(self, epoch: int) -> None:
         """Labelling table, AVG/STD and the two SOM plots for this epoch."""
