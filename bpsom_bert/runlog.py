@@ -78,7 +78,7 @@ def format_pass(epoch: int, n_epochs: int, lrn: int, material: int, result: dict
                           100.0 * (1.0 - result["accuracy"]), som)
     text += f" LOSS={result['loss']:5.3f} ACC={100.0 * result['accuracy']:6.2f}"
     for key, value in result.items():
-        if key not in ("mse", "accuracy", "loss"):
+        if key not in ("mse", "accuracy", "loss", "som_accuracy"):
             text += f" {_SHORT.get(key, key.upper())}={value:.4f}"
     return text
 

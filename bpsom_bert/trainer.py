@@ -38,7 +38,8 @@ from .data import Collator, EncodedSplit, TaskSpec
 from .head import BPSOMHead
 from .modeling import BPSOMForSequenceClassification
 from .pruning import shrink_optimizer_state
-from .runlog import RunLog, format_avg_std, format_fractions, format_pass, format_som_labeling
+from .runlog import (RunLog, c_labels, format_avg_std, format_fractions, format_pass, format_som_labeling,
+                     table_names)
 
 IGNORE_LABEL = -100   # cross-entropy's ignore_index: examples that must not count (sampler padding)
 
@@ -133,6 +134,7 @@ class GlueTrainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self.ddp = self._wrap()
         self.n_pruned = 0
+        self._test_confusion: Optional[np.ndarray] = None   # gold x predicted, of the best model
 
     # --- setup ---------------------------------------------------------------
 
@@ -434,6 +436,9 @@ class GlueTrainer:
             if acts is not None and len(lb):
                 som = best_model.head.som_classify(acts).to(lb.device)
                 result["som_accuracy"] = float((som == lb + 1).float().mean())
+            k = self.task.num_labels
+            pairs = (lb.long() * k + lg.argmax(-1).long()).cpu()
+            self._test_confusion = torch.bincount(pairs, minlength=k * k).reshape(k, k).numpy()
         else:
             result = self.predict_test(best_model)
         best_model.to("cpu")
@@ -453,6 +458,13 @@ class GlueTrainer:
         rows = [(best_epoch, pair(best_record.get("train")), pair(best_dev), pair(test), soms),
                 (last.get("epoch", 0), pair(last_train), pair(last_dev), pair(last_test), {})]
         self.log.line(clog.abstract(rows))
+        if test and "mse" in test:   # the best network's test pass and its confusion matrix, as the C ends
+            self.log.line("\n" + format_pass(best_epoch, self.cfg.training.epochs, 0, 3, test, 0.0,
+                                              self.model.is_bpsom))
+            k = self.task.num_labels
+            conf = np.zeros((k + 1, k + 1), dtype=np.int64)
+            conf[1:, 1:] = self._test_confusion
+            self.log.line(clog.bp_conf_matrix(conf, k, c_labels(table_names(self.task.label_names))))
         self.log.line(clog.pruned_units({1: best_n_pruned} if self.model.is_bpsom else {}))
 
     def _log_som(self, epoch: int) -> None:

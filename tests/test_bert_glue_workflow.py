@@ -92,6 +92,7 @@ def test_their_command_gives_their_lines_layout_and_the_best_models_test(tiny, b
     assert "Class fractions in the learning material:" in log and "\nABSTRACT:\n" in log
     assert "labels: neg = negative, pos = positive" in log
     assert re.search(r"\n\|\|    \d,(  \d\.\d\d, +\d+\.\d\d,){3}  1, +\d+\.\d\d,", log)  # best row, SOM on test
+    assert " |BP-confusion matrix:" in log and re.search(r"\n \| neg  +\d+ +\d+", log)
     assert re.search(r"\n  \d  *(neg|pos)", log)                      # names, not 0/1, in the table
     events = json.loads((run / "logs" / "bpsom_experiment.json").read_text())
     assert events["summary"]["test"] == res["test"]
