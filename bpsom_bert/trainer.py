@@ -416,7 +416,7 @@ class GlueTrainer:
                 self.log.event("early_stop", epoch=epoch, patience=t.early_stopping_patience)
                 break
         elapsed = time.perf_counter() - start
-        test_result = self._final_test(best_model, best_epoch)
+        test_result = self._final_test(best_model, best_epoch, best)
         self._abstract(best_epoch, best, best_record, test_result, record, last_train, best_n_pruned)
         best_units = best_model.head.hidden_size if (bpsom and best_model is not None) else None
         return TrainResult(best_epoch=best_epoch, best_metrics=best, history=self.log.history,
@@ -425,7 +425,7 @@ class GlueTrainer:
                            elapsed_s=elapsed, test_metrics=test_result,
                            final_hidden_units=model.head.hidden_size if bpsom else None)
 
-    def _final_test(self, best_model, best_epoch: int) -> Optional[dict[str, Any]]:
+    def _final_test(self, best_model, best_epoch: int, best_dev: dict) -> Optional[dict[str, Any]]:
         """The best model on the test split: metrics, or a predictions file when unlabelled."""
         if self.test_loader is None or best_model is None:
             return None
@@ -443,7 +443,8 @@ class GlueTrainer:
             result = self.predict_test(best_model)
         best_model.to("cpu")
         self.log.event("test", best_epoch=best_epoch, **result)
-        self.on_progress("test", {"best_epoch": best_epoch, "labelled": self.test_labelled, **result})
+        self.on_progress("test", {"best_epoch": best_epoch, "labelled": self.test_labelled, **result,
+                                  "dev": best_dev})
         return result
 
     def _abstract(self, best_epoch: int, best_dev: dict, best_record: dict,

@@ -70,6 +70,8 @@ class EpochReporter:
             self.pending = []
         elif kind == "test":
             lines.append(f"Best model (epoch {data['best_epoch']}):")
+            if data.get("dev"):
+                lines.append(f"  Dev   - {_metrics(data['dev'])}")
             if data.get("labelled"):
                 lines.append(f"  Test  - {_metrics(data)}")
             else:

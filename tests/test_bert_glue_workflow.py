@@ -77,7 +77,7 @@ def test_their_command_gives_their_lines_layout_and_the_best_models_test(tiny, b
     num = r"\d+\.\d{4}"
     assert sum(bool(re.fullmatch(rf"  Train - Loss: {num}, Acc: \d+\.\d\d%, SOM Usage: \d+\.\d%", s))
                for s in lines) == 2
-    assert sum(bool(re.fullmatch(rf"  Dev   - Loss: {num}, Acc: \d+\.\d\d%", s)) for s in lines) == 2
+    assert sum(bool(re.fullmatch(rf"  Dev   - Loss: {num}, Acc: \d+\.\d\d%", s)) for s in lines) == 3
     assert sum(bool(re.fullmatch(rf"  Test  - Loss: {num}, Acc: \d+\.\d\d%", s)) for s in lines) == 3
     res = json.loads(stdout)["results"]["bpsom"]
     assert set(res["dev"]) >= {"accuracy", "loss"} and set(res["test"]) >= {"accuracy", "loss"}
