@@ -118,6 +118,9 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
               test_examples=len(test_split) if test_split is not None else 0,
               test_labelled=test_split.labelled if test_split is not None else None,
               world_size=du.world_size())
+    if mode == "bpsom" and du.is_main() and log.enabled:
+        from .som_snapshots import write_examples
+        write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
     trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log,
                           on_progress=lambda kind, data: on_progress(kind, {"mode": mode, **data}),
                           test=test, test_ids=test_split.ids if test_split is not None else None,
