@@ -192,14 +192,17 @@ class BPSOMHead(nn.Module):
         a_all, c_all = conv(all_acts), conv(all_classes)
         winner, partial, winner_d2, _ = P.find_winners(
             a_all, protos, conv(self.cell_labels), c_all, method=distance)
+        # rows without a class (< 1: a distributed sampler's repeated padding) neither
+        # move the map nor count; they get no SOM pull (no partial winner)
+        real = c_all > 0
         if self.grid_size > 0 and a_all.shape[0] > 0:
             protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
-                                  mode=self.update_mode, active=P.update_mask(winner_d2))
+                                  mode=self.update_mode, active=P.update_mask(winner_d2) & real)
             self.prototypes.copy_(back(protos))
         if self.collect_epoch_counts:
-            counts = P.count_cells(winner, c_all, self.n_cells, self.num_labels)
+            counts = P.count_cells(winner[real], c_all[real], self.n_cells, self.num_labels)
             self.epoch_counts += back(counts).to(self.epoch_counts.device)
-            self._epoch_acts.append(all_acts.detach().clone())
+            self._epoch_acts.append(all_acts[back(real).to(all_acts.device)].detach().clone())
         b = acts.shape[0]
         # the C computes the SOM error after the update, from the moved prototype
         err, use = P.som_error(conv(acts), protos, partial[offset:offset + b],
@@ -270,6 +273,21 @@ class BPSOMHead(nn.Module):
             self.act_mean.copy_(mean)
             self.act_std.copy_(std)
         self.reset_epoch()
+
+    @torch.no_grad()
+    def som_classify(self, acts: torch.Tensor) -> torch.Tensor:
+        """The label of each activation row's winner cell (1-based, 0 = unlabelled).
+
+        The SOM used as a classifier, as the C's test pass scores it
+        (``SOMs on TST`` in the abstract).
+        """
+        acts = acts.to(self.prototypes.device, torch.float32)
+        conv, back, distance = self._converters(acts)
+        none = torch.zeros(acts.shape[0], dtype=torch.long, device=acts.device)
+        winner, _, _, _ = P.find_winners(conv(acts), conv(self.prototypes), conv(self.cell_labels),
+                                         conv(none), method=distance)
+        winner = back(winner).to(self.cell_labels.device).long()
+        return self.cell_labels[winner.clamp(min=0)] * (winner >= 0)
 
     @torch.no_grad()
     def init_prototypes_pca(self, acts: torch.Tensor, spread: float = 2.0) -> None:

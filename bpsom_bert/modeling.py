@@ -171,7 +171,7 @@ class BPSOMForSequenceClassification(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu"
                         ) -> "BPSOMForSequenceClassification":
-        """Rebuild from :meth:`save_pretrained` output, pruned shapes included."""
+        """Rebuild from :meth:`save_pretrained` output, pruned shapes included, in eval mode."""
         from safetensors.torch import load_file
 
         from bpsom_core.errors import InputError, read_input_bytes
@@ -190,7 +190,7 @@ class BPSOMForSequenceClassification(nn.Module):
             first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:240]
             raise InputError(f"weights do not fit {CONFIG_NAME} or are corrupt ({first})",
                              str(d / WEIGHTS_NAME)) from None
-        return model.to(map_location)
+        return model.to(map_location).eval()   # Hugging Face convention: loaded models start in eval mode
 
 
 try:  # AutoConfig.from_pretrained(run_dir/best_model) then knows "bpsom"

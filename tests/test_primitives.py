@@ -314,8 +314,9 @@ def test_summed_update_matches_reference(case, context, lr):
     winner = P.find_winners(acts, protos, labels, classes)[0]
     power = ref_power(winner, dim, context, lr, dtype).astype(np.float64)
     ref = protos.astype(np.float64).copy()
+    norm = np.maximum(power.sum(0), 1.0)[:, None]   # convex: total power above 1 is normalised
     for k in range(len(acts)):
-        ref += power[k][:, None] * (acts[k][None, :] - protos)
+        ref += power[k][:, None] * (acts[k][None, :] - protos) / norm
     got = P.som_update(protos, acts, winner, dim, context, lr, mode="summed")
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol)

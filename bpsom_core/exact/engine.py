@@ -572,7 +572,7 @@ class ExactRun:
             while i <= net.N[l]:
                 if net.std(l)[i] <= np.float32(self.p.PRUNE_THRESHOLD) and net.N[l] > 1:
                     self.n_pruned[l] += 1
-                    mark = f" {l}:-{self.n_pruned[l]}"
+                    mark = clog.prune_mark(l, self.n_pruned[l])
                     self.io.both(mark, mark)
                     if self.history:
                         self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
@@ -587,21 +587,14 @@ class ExactRun:
     def abstract(self) -> None:
         p, net, io = self.p, self.net, self.io
         self.in_abstract = True
-        io.log("\n\nABSTRACT:\n")
-        io.log("\n |     |          LRN|          VAL|          TST|")
-        io.log("\n |    #|   MSE| CLA E|   MSE| CLA E|   MSE| CLA E| SOMs on TST:")
 
         def row(epoch, mse, cls, som):
-            text = (f"\n||{epoch:5d}, {float(mse[1]):5.2f}, {100.0 - float(cls[1]):5.2f}, "
-                    f"{float(mse[2]):5.2f}, {100.0 - float(cls[2]):5.2f}, "
-                    f"{float(mse[3]):5.2f}, {100.0 - float(cls[3]):5.2f}, ")
-            for l in range(1, net.L + 1):
-                if net.dims[l] > 0:
-                    text += f" {l}, {100.0 - float(som[l, 3]):5.2f},"
-            return text
+            pairs = [(float(mse[m]), 100.0 - float(cls[m])) for m in (1, 2, 3)]
+            soms = {l: 100.0 - float(som[l, 3]) for l in range(1, net.L + 1) if net.dims[l] > 0}
+            return (epoch, *pairs, soms)
 
-        io.log(row(self.best_epoch, self.best_mse, self.best_class, self.best_som))
-        io.log(row(self.epoch, self.end_mse, self.end_class, self.end_som))
+        io.log(clog.abstract([row(self.best_epoch, self.best_mse, self.best_class, self.best_som),
+                              row(self.epoch, self.end_mse, self.end_class, self.end_som)]))
         if self.cmode == 1:
             self.restore(self.best_snapshot)   # fixed: the best network at full precision
         else:
@@ -623,9 +616,7 @@ class ExactRun:
         net.bpconf[:] = 0
         self.complete_epoch(0, 3)
         io.log(clog.bp_conf_matrix(net.bpconf, net.n_labels, self.classlabel))
-        io.log("\n\n |# pruned units: ")
-        for l in range(1, net.L):
-            io.log(f"{l} > {self.best_n_pruned[l]} pruned ")
+        io.log(clog.pruned_units({l: self.best_n_pruned[l] for l in range(1, net.L)}))
 
 
 _EMPTY_ONACT = np.zeros((0, 9), np.int32)
