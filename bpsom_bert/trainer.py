@@ -5,7 +5,8 @@ their schedules; train (AdamW, linear warm-up/decay, gradient accumulation,
 bf16/fp16 autocast on CUDA); relabel the SOM (a labelling pass over the
 training data, or the counts gathered while training) and measure the hidden
 units' activation mean/std; evaluate on dev; keep the best model (the C's
-rule: better, or equal right after a pruning); prune low-variance units
+rule, ``better_network``: better, equal with a dev loss lower by MIN_IMPROVE,
+or equal right after a pruning); prune low-variance units
 (shrinking the head and the optimizer state); stop after ``patience`` epochs
 without improvement.  Under torchrun / accelerate launch the model is wrapped
 in DDP and only rank 0 writes files.
@@ -23,6 +24,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+
+from bpsom_core.primitives.rules import better_network
 
 from . import distributed as du
 from . import metrics as M
@@ -301,8 +304,7 @@ class GlueTrainer:
             dev = self.evaluate()
             record.update({f"dev_{k}": v for k, v in dev.items()})
             score = dev[primary]
-            improved = (score > best_score or (score == best_score and dev["loss"] < best_loss)
-                        or (pruned_flag and score >= best_score))
+            improved = better_network(score, dev["loss"], best_score, best_loss, pruned_flag)
             self.log.line(f"\n{epoch}/{t.epochs} LRN=0 MAT=2 LOSS={dev['loss']:5.3f} "
                           f"CE={100 * (1 - dev['accuracy']):6.2f} "
                           + " ".join(f"{k.upper()}={v:.4f}" for k, v in dev.items() if k != "loss"))

@@ -19,8 +19,6 @@ MAX_LABELS = 200
 LABELL = 3                  # characters per class label in ALL_LABELS
 NAME_L = 128
 INT_MAX = 2147483647
-DONOTHING = 0.0001
-MIN_IMPROVE = 0.005
 VERSION = "PD1.00"
 
 

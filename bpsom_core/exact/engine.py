@@ -18,10 +18,11 @@ from typing import BinaryIO, Callable, Optional
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..config import (DONOTHING, MIN_IMPROVE, VERSION, CFatal, CParams, check_parameters, parameter_dump,
+from ..config import (VERSION, CFatal, CParams, check_parameters, parameter_dump,
                       som_context, som_learn_rate)
 from ..crand import GlibcRandom
 from ..errors import InputError
+from ..primitives import rules as R
 from ..primitives._parallel import parallel_usable
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
@@ -33,7 +34,7 @@ from . import kernels as K
 from .network import Network
 from .oob import OobEmulator
 
-COMPAT_MODES = ("c", "fixed")
+COMPAT_MODES = R.COMPAT_MODES
 
 
 class CStreams:
@@ -221,7 +222,7 @@ class ExactRun:
                 self.dump_som_labeling()
                 self.dump_avg_std()
                 self.complete_epoch(0, 2)
-                if p.PRUNE_THRESHOLD > DONOTHING:
+                if R.pruning_enabled(p.PRUNE_THRESHOLD):
                     self.prune_if_possible()
                 self.complete_epoch(0, 3)
 
@@ -357,17 +358,12 @@ class ExactRun:
     def count_avg(self, number: int) -> None:
         net = self.net
         for l in range(1, net.L):
-            a = net.avg(l)
-            n = int(net.N[l])
-            a[1:n + 1] = a[1:n + 1] / np.float32(number)
+            R.finish_means(net.avg(l)[1:int(net.N[l]) + 1], np.float32(number))
 
     def count_std(self, teller: int) -> None:
         net = self.net
         for l in range(1, net.L):
-            sd = net.std(l)
-            n = int(net.N[l])
-            v = (sd[1:n + 1] / np.float32(teller)).astype(np.float64)
-            sd[1:n + 1] = np.sqrt(v).astype(np.float32)
+            R.finish_stds(net.std(l)[1:int(net.N[l]) + 1], np.float32(teller))
 
     # --- passes ------------------------------------------------------------------------
     def dumps_per_example(self, lrn: int) -> bool:
@@ -458,7 +454,7 @@ class ExactRun:
                 if D <= 0:
                     continue
                 wx, wy = int(net.LI[l, K.WX]), int(net.LI[l, K.WY])
-                if wx > 0 and wy > 0 and float(net.LF[l, K.MINDIST]) > DONOTHING:
+                if wx > 0 and wy > 0 and R.moves_som(net.LF[l, K.MINDIST]):
                     c = self.som_cont
                     for x in range(wx - c, wx + c + 1):
                         for y in range(wy - c, wy + c + 1):
@@ -513,9 +509,7 @@ class ExactRun:
         for l in range(net.L + 1):
             self.end_som[l, material] = np.float32(100.0 * int(net.LI[l, K.SOMOK]) / example)
         if material == 2:
-            better = (p_correct > self.best_p_correct
-                      or (p_correct == self.best_p_correct and float(mse) + MIN_IMPROVE < float(self.best_mse[2]))
-                      or (self.pruned == 1 and p_correct >= self.best_p_correct)
+            better = (R.better_network(p_correct, mse, self.best_p_correct, self.best_mse[2], self.pruned == 1)
                       or (self.cmode == 1 and self.best_epoch == 0))   # fixed: 0% accuracy still saves
             if better:
                 self.best_p_correct = p_correct
@@ -568,20 +562,17 @@ class ExactRun:
     def prune_if_possible(self) -> None:
         net = self.net
         for l in range(1, net.L):
-            i = 1
-            while i <= net.N[l]:
-                if net.std(l)[i] <= np.float32(self.p.PRUNE_THRESHOLD) and net.N[l] > 1:
-                    self.n_pruned[l] += 1
-                    mark = f" {l}:-{self.n_pruned[l]}"
-                    self.io.both(mark, mark)
-                    if self.history:
-                        self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
-                    net.prune_unit(l, i)
-                    self.pruned = 1
-                    self.nothing_done = 0
-                    if self.cmode == 1:
-                        continue  # fixed: look at the unit that slid into slot i
-                i += 1  # the C skips the unit that slid into slot i
+            stds = net.std(l)[1:int(net.N[l]) + 1].copy()
+            for gone, unit in enumerate(R.pruning_choice(stds, self.p.PRUNE_THRESHOLD, COMPAT_MODES[self.cmode])):
+                slot = unit + 1 - gone   # 1-based slot of that unit once the earlier ones are gone
+                self.n_pruned[l] += 1
+                mark = f" {l}:-{self.n_pruned[l]}"
+                self.io.both(mark, mark)
+                if self.history:
+                    self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": slot})
+                net.prune_unit(l, slot)
+                self.pruned = 1
+                self.nothing_done = 0
 
     # --- abstract ----------------------------------------------------------------------
     def abstract(self) -> None:

@@ -22,9 +22,10 @@ import types
 import numpy as np
 from numba import njit, prange
 
+from ..primitives import rules as R
+
 F32 = np.float32
 F64 = np.float64
-DONOTHING = 0.0001
 
 # indices into the per-layer integer state LI[l, k]
 PWX, PWY, WLAB, USE, PREL, WX, WY, SOMOK, USECNT, WREL = range(10)
@@ -190,7 +191,7 @@ def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, 
     for c in range(ncell):
         d = dist[c]
         md_before = md
-        if d < md:
+        if R.beats_winner(d, md):
             win = c
             md = d
             wlab = LAB[coff[l] + c]
@@ -198,7 +199,7 @@ def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, 
             dp = d
             if exact_partial and d > md_before:
                 dp = truncated_distance(l, c, ncell, md_before, N, A, aoff, P, poff)
-            if dp <= mp:
+            if R.beats_partial(dp, mp):
                 part = c
                 mp = dp
     return win, wlab, md, part, mp
@@ -235,7 +236,7 @@ def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, par
         LI[l, PWY] = part % D + 1
         LI[l, PREL] = PCT[coff[l] + part]
         LF[l, PDIS] = mp
-        if LI[l, PREL] >= reliability_threshold:
+        if R.reliable(part, LI[l, PREL], reliability_threshold):
             LI[l, USE] = 1
             if lrn == 1:
                 LI[l, USECNT] += 1
@@ -251,22 +252,20 @@ def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, par
 
 @njit(cache=True)
 def som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff):
-    """The C's update_som_network over the square neighbourhood: power lr / 2**distance."""
+    """The C's update_som_network: the neighbourhood rule of the primitives, cell by cell."""
     D = dims[l]
     ncell = D * D
     wx = win // D + 1
     wy = win % D + 1
-    for x in range(wx - som_cont, wx + som_cont + 1):
-        for y in range(wy - som_cont, wy + som_cont + 1):
+    reach = R.neighbourhood_reach(som_cont)
+    for x in range(wx - reach, wx + reach + 1):
+        for y in range(wy - reach, wy + reach + 1):
             if x >= 1 and y >= 1 and x <= D and y <= D:
-                ctx = abs(x - wx)
-                if abs(y - wy) >= ctx:
-                    ctx = abs(y - wy)
-                power = F32(F64(som_lr) / math.pow(2.0, F64(ctx)))
+                power = F32(R.neighbourhood_power(som_lr, R.neighbourhood_ring(x - wx, y - wy), som_cont))
                 c = (x - 1) * D + (y - 1)
                 for i in range(1, N[l] + 1):
                     idx = poff[l] + i * ncell + c
-                    P[idx] = F32(P[idx] + F32(power * F32(A[aoff[l] + i] - P[idx])))
+                    P[idx] = R.prototype_step(P[idx], A[aoff[l] + i], power)
 
 
 @njit(cache=True)
@@ -286,7 +285,7 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
                                               coff, dist)
         som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, part, mp, dims, PCT, CNT, coff,
                         nlab1, somconf, LI, LF, reliability_threshold)
-        if lrn == 1 and win >= 0 and F64(md) > DONOTHING:
+        if lrn == 1 and win >= 0 and R.moves_som(md):
             som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff)
 
 
@@ -383,18 +382,18 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
         else:
             E[aoff[L] + i] = F32(0.0)
-    bp_use = F32(1.0 - F64(seu))
+    bp_use, som_use = R.delta_weights(seu)
     som_error = F32(0.0)
     for l in range(L - 1, 0, -1):
         use = LI[l, USE] == 1
         ncell = 1
         pc = 0
-        rel = 0.0
+        rel = 0
         if use:
             D = dims[l]
             ncell = D * D
             pc = (LI[l, PWX] - 1) * D + (LI[l, PWY] - 1)
-            rel = F64(LI[l, PREL])
+            rel = LI[l, PREL]
         hidden_sums(l, N, E, aoff, W, woff, wstr, S)
         for i in range(1, N[l] + 1):
             b = S[i]
@@ -404,8 +403,8 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             b = F32(F64(F32(b * a)) * (1.0 - F64(a)))
             if use:
                 proto = P[poff[l] + i * ncell + pc]
-                som_error = F32(0.01 * rel * F64(F32(proto - a)))
-                E[aoff[l] + i] = F32(F32(bp_use * b) + F32(seu * som_error))
+                som_error = F32(R.som_error_term(proto, a, rel))
+                E[aoff[l] + i] = R.mix_delta(b, som_error, bp_use, som_use)
             else:
                 E[aoff[l] + i] = b
             dbg_bp[aoff[l] + i] = b
@@ -486,12 +485,11 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
         if stat_mode == 1:
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + A[aoff[l] + i])
+                    AVG[aoff[l] + i] = R.mean_add(AVG[aoff[l] + i], A[aoff[l] + i])
         elif stat_mode == 2:
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    d = F32(A[aoff[l] + i] - AVG[aoff[l] + i])
-                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+                    STD[aoff[l] + i] = R.spread_add(STD[aoff[l] + i], A[aoff[l] + i], AVG[aoff[l] + i])
         CTR[DID_BP] = 0
         if lrn == 1 and example_error > elt:
             if n_oob > 0:
@@ -631,14 +629,13 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
             q = 0
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    d = F32(acts_o[r, q] - AVG[aoff[l] + i])
-                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+                    STD[aoff[l] + i] = R.spread_add(STD[aoff[l] + i], acts_o[r, q], AVG[aoff[l] + i])
                     q += 1
         if stat_mode == 1:
             q = 0
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + acts_o[r, q])
+                    AVG[aoff[l] + i] = R.mean_add(AVG[aoff[l] + i], acts_o[r, q])
                     q += 1
 
 

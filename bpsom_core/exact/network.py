@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import MAX_LAST_LAYER
+from ..primitives.rules import absorb_unit
 from . import kernels as K
 
 NL = MAX_LAST_LAYER + 1
@@ -175,7 +176,7 @@ class Network:
         do = self.del_old(l)
         nxt = slice(1, int(self.N[l + 1]) + 1)
         mean = self.avg(l)[w]
-        wo[0, nxt] = (wo[0, nxt] + (mean * wo[w, nxt]).astype(np.float32)).astype(np.float32)
+        wo[0, nxt] = absorb_unit(wo[0, nxt], mean, wo[w, nxt])
         wo[dst, nxt] = wo[src, nxt].copy()
         do[dst, nxt] = do[src, nxt].copy()
         if self.ncell(l):

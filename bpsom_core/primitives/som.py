@@ -13,8 +13,10 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import rules as R
 from ._backend import ops_for
 from ._parallel import chunks_for
+from .rules import DONOTHING
 
 try:
     import numba as _nb
@@ -58,13 +60,13 @@ if _nb is not None:
             wx = w // dim
             wy = w % dim
             a = acts[k]
-            for x in range(max(x_start, wx - context), min(x_stop, wx + context + 1)):
-                dx = abs(x - wx)
-                for y in range(max(0, wy - context), min(dim, wy + context + 1)):
-                    power = powers[max(dx, abs(y - wy))]
+            reach = R.neighbourhood_reach(context)
+            for x in range(max(x_start, wx - reach), min(x_stop, wx + reach + 1)):
+                for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
+                    power = powers[R.neighbourhood_ring(x - wx, y - wy)]
                     row = out[x * dim + y]
                     for i in range(n_h):
-                        row[i] = row[i] + power * (a[i] - row[i])
+                        row[i] = R.prototype_step(row[i], a[i], power)
 
     @_nb.njit(cache=True, nogil=True)
     def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
@@ -102,7 +104,6 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _UPDATE_MIN_WORK = 1 << 19  # (example x neighbour x unit) steps before grid rows go to threads
 
 
-DONOTHING = 0.0001
 MODES = ("inorder", "summed")
 
 
@@ -114,7 +115,8 @@ def cell_coords(dim: int, like: Any = None) -> tuple:
 
 
 def update_mask(winner_d2: Any, min_distance: float = DONOTHING) -> Any:
-    """Examples whose winner is far enough to move anything (C: min_distance > DONOTHING)."""
+    """Examples whose winner is far enough to move anything: :func:`.rules.moves_som`
+    over a batch (any ``min_distance`` other than DONOTHING is the caller's own rule)."""
     return winner_d2 > min_distance
 
 
@@ -130,9 +132,7 @@ def _chebyshev_table(dim: int) -> np.ndarray:
 def _power_table_np(dim: int, context: int, lr: float, dtype: np.dtype) -> np.ndarray:
     """(C+1, C) update powers: row k for winner k, last row all zero (winner -1)."""
     cheb = _chebyshev_table(dim)
-    lr_cast = dtype.type(lr)
-    power = (lr_cast / np.exp2(cheb).astype(dtype)).astype(dtype)
-    power[cheb > context] = 0
+    power = _ring_powers(lr, context, dim, dtype)[cheb]
     table = np.zeros((dim * dim + 1, dim * dim), dtype=dtype)
     table[:-1] = power
     table.setflags(write=False)
@@ -191,14 +191,19 @@ def neighbourhood_power(winner: Any, dim: int, context: int, lr: float, *,
 
 
 def _power_direct(ops, w, row_ok, dim, context, lr, dtype):
-    """Big grids: the same powers computed per batch, without the (C, C) table."""
+    """Big grids: the same powers gathered per batch from the ring powers, without the (C, C) table."""
     xs, ys = cell_coords(dim, like=w)
     safe = ops.where(w >= 0, w, 0)
     cheb = ops.maximum(ops.abs(xs[None, :] - (safe // dim)[:, None]),
                        ops.abs(ys[None, :] - (safe % dim)[:, None]))
-    power = ops.ldexp2(lr, cheb, dtype, like=w)
-    keep = (cheb <= context) & row_ok[:, None]
-    return ops.where(keep, power, ops.zeros(power.shape, power.dtype, like=w))
+    if ops.name == "numpy":
+        rings = _ring_powers(float(lr), context, dim, np.dtype(dtype))
+    else:
+        np_dtype = np.float64 if dtype == ops.t.float64 else np.float32  # half types: via float32
+        rings = ops.t.from_numpy(_ring_powers(float(lr), context, dim, np.dtype(np_dtype)).copy()).to(
+            device=w.device, dtype=dtype)
+    power = rings[cheb]
+    return ops.where(row_ok[:, None], power, ops.zeros(power.shape, power.dtype, like=w))
 
 
 def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
@@ -254,7 +259,7 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
         if w.size and (w.min() < -1 or w.max() >= n_c):
             raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
         return prototypes + 0
-    powers = _ring_powers(float(lr), min(context, dim - 1), prototypes.dtype)
+    powers = _ring_powers(float(lr), context, min(context, dim - 1), prototypes.dtype)
     side = 2 * min(context, dim) + 1
     args = (np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), w, np.ascontiguousarray(ok),
             dim, context, powers)
@@ -269,10 +274,11 @@ _NO_MASK = np.zeros(0, np.bool_)  # the kernels' "every example counts"
 
 
 @lru_cache(maxsize=64)
-def _ring_powers(lr: float, rings: int, dtype: np.dtype) -> np.ndarray:
-    """The powers of :func:`neighbourhood_power` per ring 0..rings: lr rounded to the
-    dtype, then halved per ring (exact)."""
-    powers = ops_for().ldexp2(lr, np.arange(rings + 1), dtype)  # no array given: the NumPy ops
+def _ring_powers(lr: float, context: int, rings: int, dtype: np.dtype) -> np.ndarray:
+    """:func:`.rules.neighbourhood_power` of rings 0..rings, ``lr`` rounded to the dtype first
+    (the C keeps it in a float), each power rounded to the dtype."""
+    lr_cast = dtype.type(lr)
+    powers = np.array([R.neighbourhood_power(lr_cast, r, context) for r in range(rings + 1)], dtype=dtype)
     powers.setflags(write=False)
     return powers
 
@@ -305,12 +311,13 @@ def som_update_one(prototypes: Any, act: Any, winner: int, dim: int, context: in
     act = ops.asarray(act, like=prototypes, dtype=prototypes.dtype)
     wx, wy = divmod(int(winner), dim)
     lr_cast = _round_to(ops, lr, prototypes.dtype)
-    for x in range(max(0, wx - context), min(dim, wx + context + 1)):
-        for y in range(max(0, wy - context), min(dim, wy + context + 1)):
-            d = max(abs(x - wx), abs(y - wy))
-            power = _round_to(ops, lr_cast / 2.0 ** d, prototypes.dtype)
+    reach = R.neighbourhood_reach(context)
+    for x in range(max(0, wx - reach), min(dim, wx + reach + 1)):
+        for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
+            ring = R.neighbourhood_ring(x - wx, y - wy)
+            power = _round_to(ops, R.neighbourhood_power(lr_cast, ring, context), prototypes.dtype)
             k = x * dim + y
-            out[k] = out[k] + _scalar(ops, power, prototypes) * (act - out[k])
+            out[k] = R.prototype_step.py_func(out[k], act, _scalar(ops, power, prototypes))
     return out
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from . import _search_kernels as _sk
 from ._parallel import chunks_for
-from .som import (_KERNEL_DTYPES, _UPDATE_MIN_WORK, DONOTHING, MODES, _inorder_parallel, _inorder_serial,
+from .rules import DONOTHING
+from .som import (_KERNEL_DTYPES, _UPDATE_MIN_WORK, MODES, _inorder_parallel, _inorder_serial,
                   _ring_powers, som_update, update_mask)
 from .winners import _som_error_kernel, find_winners, search_args, som_error
 
@@ -118,7 +119,7 @@ def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, thresho
             or not isinstance(threshold, (int, float, np.number))):
         return None
     context = int(context)
-    powers = _ring_powers(float(lr), min(context, dim - 1), prototypes.dtype)
+    powers = _ring_powers(float(lr), context, min(context, dim - 1), prototypes.dtype)
     tail = (np.ascontiguousarray(rel, dtype=np.int64), float(threshold), float(min_distance), dim, context, powers)
     side = 2 * min(context, dim) + 1
     n_b, n_h = acts.shape

@@ -12,6 +12,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _search_kernels as _sk
+from . import rules as R
 from ._backend import ops_for
 from ._row_search import _pick  # noqa: F401 - the row search, for tests and callers
 from ._screen import screen_constants
@@ -26,24 +27,25 @@ except Exception:  # pragma: no cover
 if _nb is not None:
     @_nb.njit(cache=True, nogil=True)
     def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
-        """err = (0.01 * rel) * (proto - act): difference in the acts' dtype, product in double."""
+        """The reliability gate and the SOM error term of :mod:`.rules`, example by example."""
         n_b, n_h = acts.shape
         for b in range(n_b):
             p = partial[b]
-            ok = False
-            r = 0
-            if p >= 0:
-                r = rel_all[p]
-                ok = r >= threshold
+            r = rel_all[p] if p >= 0 else 0
+            ok = R.reliable(p, r, threshold)
             use[b] = ok
             e = err[b]
             if ok:
-                coef = 0.01 * np.float64(r)
                 for i in range(n_h):
-                    e[i] = coef * np.float64(protos[p, i] - acts[b, i])
+                    e[i] = R.som_error_term(protos[p, i], acts[b, i], r)
             else:
                 for i in range(n_h):
                     e[i] = 0
+    @_nb.njit(cache=True, nogil=True)
+    def _label_kernel(counts, labels, rel):  # pragma: no cover - compiled
+        """:func:`.rules.cell_label` of every cell."""
+        for c in range(counts.shape[0]):
+            labels[c], rel[c] = R.cell_label(counts[c])
 else:  # pragma: no cover
     _som_error_kernel = None
 
@@ -180,6 +182,12 @@ def label_cells(counts: Any) -> Tuple[Any, Any]:
     ``int(100.0 * max / total)`` truncated toward zero, 0 for empty cells.
     """
     ops = ops_for(counts)
+    if ops.name == "numpy" and counts.ndim == 2 and counts.dtype.kind in "iu":
+        labels = np.empty(counts.shape[0], np.int64)
+        rel = np.empty(counts.shape[0], np.int64)
+        _label_kernel(np.ascontiguousarray(counts, dtype=np.int64), labels, rel)
+        return labels, rel
+    # torch (and float counts): the same rule over all cells at once
     cnt = counts[:, 1:]
     n_c = cnt.shape[0]
     if cnt.shape[1] == 0:
@@ -221,8 +229,8 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     else:
         rel = rel_all[safe]
         proto = ops.take_rows(prototypes, safe)
-    use = has & (rel >= threshold)
-    diff = ops.to_float64(ops.cast(proto, acts.dtype) - acts)
+    use = has & (rel >= threshold)   # mirrors rules.reliable
+    diff = ops.to_float64(ops.cast(proto, acts.dtype) - acts)   # mirrors rules.som_error_term
     coef = 0.01 * ops.to_float64(rel)
     err = ops.cast(coef[:, None] * diff, acts.dtype)
     err = ops.where(use[:, None], err, ops.zeros(acts.shape, acts.dtype, like=acts))
@@ -249,16 +257,14 @@ def _som_error_numpy(acts, prototypes, part, rel_all, threshold):
 def combine_hidden_delta(bp_delta: Any, som_err: Any, use: Any, alpha: float) -> Any:
     """``(1-alpha)*bp + alpha*som`` where ``use``, else ``bp`` (C: backprop).
 
-    Both weights are rounded to the delta's dtype first, as the C keeps them
-    in floats.
+    The weights are :func:`.rules.delta_weights` in the delta's dtype, the
+    mix :func:`.rules.mix_delta` over the batch.
     """
     ops = ops_for(bp_delta)
     if ops.name == "numpy":
-        dt = bp_delta.dtype.type
-        a = dt(alpha)
-        b = dt(1.0 - float(a))
-    else:
+        b, a = R.delta_weights(bp_delta.dtype.type(alpha))
+    else:   # torch dtypes (half types too): the same two roundings
         a = float(ops.t.tensor(alpha, dtype=bp_delta.dtype))
         b = float(ops.t.tensor(1.0 - a, dtype=bp_delta.dtype))
-    mixed = b * bp_delta + a * som_err
+    mixed = R.mix_delta.py_func(bp_delta, som_err, b, a)
     return ops.where(use[:, None], mixed, bp_delta)

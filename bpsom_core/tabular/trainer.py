@@ -15,11 +15,10 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from bpsom_core import primitives as P
+from bpsom_core.primitives import rules as R
 
 from .model import BPSOMModel
 from .settings import TrainSettings
-
-MIN_IMPROVE = 0.005  # C: a validation MSE gain that counts as progress on equal accuracy
 
 
 @dataclass
@@ -159,8 +158,7 @@ class _BestTracker:
         self.since = 0
 
     def update(self, acc: float, mse: float, pruned: bool) -> bool:
-        better = (acc > self.acc or (acc == self.acc and mse + MIN_IMPROVE < self.mse)
-                  or (pruned and acc >= self.acc))
+        better = R.better_network(acc, mse, self.acc, self.mse, pruned)
         if better:
             self.acc, self.mse, self.since = acc, mse, 0
         return better
@@ -188,7 +186,7 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
             v = evaluate(model, val, s.loss)
             record.update({"val_mse": v["mse"], "val_ce": v["ce"], "val_loss": v["loss"]})
         removed = [np.array([], dtype=np.int64)] * model.n_hidden_layers
-        if s.prune_threshold > P.DONOTHING:
+        if R.pruning_enabled(s.prune_threshold):
             removed = model.prune(means, stds, s.prune_threshold)
             pruned_since_best = pruned_since_best or any(len(r) for r in removed)
         record["pruned"] = [r.tolist() for r in removed]
