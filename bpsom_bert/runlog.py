@@ -18,6 +18,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from bpsom_core.atomic import atomic_write_text
+from bpsom_core.writers.jsonable import json_default
 
 
 def format_som_labeling(labels: np.ndarray, reliability: np.ndarray, counts: np.ndarray,
@@ -83,15 +84,6 @@ class RunLog:
         doc = {"events": self.events}
         if summary is not None:
             doc["summary"] = summary
-        atomic_write_text(self.dir / "log.json", json.dumps(doc, indent=2, default=_jsonable))
-        atomic_write_text(self.dir / "history.json", json.dumps(self.history, indent=2, default=_jsonable))
+        atomic_write_text(self.dir / "log.json", json.dumps(doc, indent=2, default=json_default))
+        atomic_write_text(self.dir / "history.json", json.dumps(self.history, indent=2, default=json_default))
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bpsom_core.params import BPSOMParams
 from bpsom_core.primitives.rules import better_network
 
 from . import distributed as du
@@ -52,6 +53,16 @@ def pick_precision(requested: str, device: torch.device) -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return requested
 
+
+
+def som_params(cfg: RunConfig) -> BPSOMParams:
+    """The YAML's SOM and pruning settings as BPSOMParams: the reliability fraction
+    (0.95) becomes the integer percent (95) here, once."""
+    b = cfg.bpsom
+    return BPSOMParams(som_error_weight=b.som_error_weight,
+                       reliability_threshold=BPSOMParams.percent(b.reliability_threshold),
+                       som_context=(b.som_context_min, b.som_context_max), som_lr=(b.som_lr_min, b.som_lr_max),
+                       prune_threshold=cfg.pruning.threshold, som_update=b.som_update)
 
 @dataclass
 class EpochStats:
@@ -146,11 +157,11 @@ class GlueTrainer:
         """One pass over the (sharded, shuffled) training data."""
         t = self.cfg.training
         bp = self.cfg.bpsom
+        som = som_params(self.cfg)
         model = self.model
         if model.is_bpsom:
             head: BPSOMHead = model.head
-            head.set_schedule(epoch, t.epochs, bp.som_lr_min, bp.som_lr_max,
-                              bp.som_context_min, bp.som_context_max)
+            head.set_schedule(epoch, t.epochs, *som.som_lr, *som.som_context)
             head.collect_epoch_counts = bp.relabel == "epoch"
             head.reset_epoch()
         if self.train_sampler is not None:
@@ -258,7 +269,7 @@ class GlueTrainer:
         """Variance pruning; returns the number of units removed."""
         head: BPSOMHead = self.model.head
         before = head.hidden_size
-        result = self.model.prune(self.cfg.pruning.threshold)
+        result = self.model.prune(som_params(self.cfg).prune_threshold)
         n = result.n_pruned
         if n:
             shrink_optimizer_state(self.optimizer, result)
@@ -347,7 +358,7 @@ class GlueTrainer:
         names = [str(i) for i in range(self.task.num_labels)]
         self.log.line("\n" + format_som_labeling(labels, rel, counts, head.grid_size, names))
         mean, std = head.act_mean.cpu().numpy(), head.act_std.cpu().numpy()
-        self.log.line(format_avg_std(mean, std, self.cfg.pruning.threshold))
+        self.log.line(format_avg_std(mean, std, som_params(self.cfg).prune_threshold))
         labelled = labels > 0
         self.log.event("som", epoch=epoch, labelled_cells=int(labelled.sum()),
                        mean_reliability=float(rel[labelled].mean()) if labelled.any() else 0.0,

@@ -424,7 +424,7 @@ def test_numpy_use_does_not_import_torch():
 @contextlib.contextmanager
 def forced_threads(on=True):
     """Split kernel rows over three threads in small chunks, even for tiny batches."""
-    from bpsom_core.primitives import _threads
+    from bpsom_core.primitives._fast import threads as _threads
     saved = _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads
     if on:
         _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads = 0, 3, lambda: 3
@@ -580,7 +580,7 @@ def test_numpy_inorder_update_is_the_c_sequence_bit_for_bit(case, context, lr, m
 
 
 def test_run_rows_covers_every_row_once_and_reraises(threaded_rows):
-    from bpsom_core.primitives._threads import run_rows
+    from bpsom_core.primitives._fast.threads import run_rows
     seen = []
     lock = __import__("threading").Lock()
 

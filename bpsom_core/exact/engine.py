@@ -18,12 +18,12 @@ from typing import BinaryIO, Callable, Optional
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..config import (VERSION, CFatal, CParams, check_parameters, parameter_dump,
-                      som_context, som_learn_rate)
+from ..prm_params import VERSION, CFatal, CParams, check_parameters, parameter_dump
 from ..crand import GlibcRandom
 from ..errors import InputError
+from ..params import BPSOMParams
 from ..primitives import rules as R
-from ..primitives._parallel import parallel_usable
+from ..primitives._fast.parallel import parallel_usable
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
 from ..readers.prm import read_prm
@@ -179,6 +179,7 @@ class ExactRun:
             self.duplicate_warning = io.stdout_bytes > log_mark
         except CFatal as exc:
             raise self.fatal(f"{exc.reason} (the C program stops here too)")
+        self.som = BPSOMParams.from_prm(p)   # the SOM settings, as every engine reads them
         self.user_dump = p.DUMP
         self.best_snapshot = None
         self.validate_architecture()
@@ -207,8 +208,8 @@ class ExactRun:
                 io.log(f"\nTime: {_asctime()}")
                 io.log(f"\nBP_SOM ({VERSION}) ready\n\n")
                 return
-            self.som_cont = som_context(p, self.epoch)
-            self.som_lr = som_learn_rate(p, self.epoch)
+            self.som_cont = self.som.context(self.epoch, p.N_EPOCHS)
+            self.som_lr = self.som.learning_rate(self.epoch, p.N_EPOCHS)
             self.reset_avg_act()
             self.reset_std()
             self.complete_epoch(1, 1)
@@ -222,7 +223,7 @@ class ExactRun:
                 self.dump_som_labeling()
                 self.dump_avg_std()
                 self.complete_epoch(0, 2)
-                if R.pruning_enabled(p.PRUNE_THRESHOLD):
+                if R.pruning_enabled(self.som.prune_threshold):
                     self.prune_if_possible()
                 self.complete_epoch(0, 3)
 
@@ -391,20 +392,18 @@ class ExactRun:
         oob = self.oob.for_pass(lrn, material, ds) if self.oob is not None else OobEmulator.none()
         n = len(ds)
         self.progress.start_pass(self.epoch, lrn, material, n)
-        dense = ds.kind == "dense"
-        data = (ds.onact if ds.onact is not None else _EMPTY_ONACT,
-                ds.inputs if ds.inputs is not None else _EMPTY_F2,
-                ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels)
-        lr, momentum, elt, seu = (np.float32(v) for v in (p.BP_LEARN_RATE, p.MOMENTUM, p.ERROR_LEARN_THRESHOLD,
-                                                          p.SOM_ERROR_USE))
+        data = K.PassData(ds.kind == "dense", ds.onact if ds.onact is not None else _EMPTY_ONACT,
+                          ds.inputs if ds.inputs is not None else _EMPTY_F2,
+                          ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels)
+        f32 = np.float32
+        settings = K.PassSettings(lrn, material, p.DUMP > 0, stat_mode, self.cmode, f32(p.BP_LEARN_RATE),
+                                  f32(p.MOMENTUM), f32(p.ERROR_LEARN_THRESHOLD), f32(self.som.som_error_weight),
+                                  f32(self.som_lr), self.som_cont, self.som.reliability_threshold,
+                                  p.MM_AFTER_N_EXAMPLES)
+        state = net.kernel_state()
 
         def run_examples(k0: int, k1: int, phase: int) -> None:
-            K.run_examples(k0, k1, lrn, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
-                           net.N, net.L, net.W, net.DOLD, net.woff, net.wstr, net.A, net.E, net.aoff, net.AVG,
-                           net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT, net.coff, net.nlab1,
-                           net.somconf, net.bpconf, net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp,
-                           net.dbg_som, net.S, net.G, lr, momentum, elt, seu, np.float32(self.som_lr),
-                           self.som_cont, p.RELIABILITY_THRESHOLD, p.MM_AFTER_N_EXAMPLES, *oob, phase)
+            K.run_examples(k0, k1, phase, settings, state, data, oob)
 
         if self.dumps_per_example(lrn):
             # the C writes an example's dump lines before its weight updates; when the log is the
@@ -414,21 +413,15 @@ class ExactRun:
                 run_examples(k, k + 1, 1 if split else 0)
                 self.dump_example(k, lrn, ds)
                 if split:
-                    K.finish_backprop(k, dense, data[0], net.N, net.L, net.T, net.A, net.E, net.aoff, net.W,
-                                      net.DOLD, net.woff, net.wstr, net.LI, net.P, net.poff, net.dims, lr, momentum,
-                                      elt, seu, self.cmode, net.dbg_bp, net.dbg_som, net.S, net.G, net.CTR,
-                                      self.oob.current_rows(), self.oob.act_static, self.oob.err_at)
+                    K.finish_backprop(k, settings, state, data, self.oob.current_rows(), self.oob.act_static,
+                                      self.oob.err_at)
                 self.progress.advance(1)
         elif lrn == 0 and stat_mode != 1:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
                 evaluate = K.evaluate_parallel if parallel_usable() else K.evaluate_serial
-                evaluate(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
-                                    net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
-                                    net.AVG, net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT,
-                                    net.coff, net.nlab1, net.somconf, net.bpconf, net.LI, net.LF, net.CTR,
-                                    net.ACC, net.T, net.dist, net.S, p.RELIABILITY_THRESHOLD)
+                evaluate(k0, k1, settings, state, data)
                 self.progress.advance(k1 - k0)
         else:
             chunk = 4096
@@ -557,13 +550,13 @@ class ExactRun:
     def dump_avg_std(self) -> None:
         net = self.net
         for l in range(1, net.L):
-            self.io.log(clog.avg_std(l, int(net.N[l]), net.avg(l), net.std(l), self.p.PRUNE_THRESHOLD))
+            self.io.log(clog.avg_std(l, int(net.N[l]), net.avg(l), net.std(l), self.som.prune_threshold))
 
     def prune_if_possible(self) -> None:
         net = self.net
         for l in range(1, net.L):
             stds = net.std(l)[1:int(net.N[l]) + 1].copy()
-            for gone, unit in enumerate(R.pruning_choice(stds, self.p.PRUNE_THRESHOLD, COMPAT_MODES[self.cmode])):
+            for gone, unit in enumerate(R.pruning_choice(stds, self.som.prune_threshold, COMPAT_MODES[self.cmode])):
                 slot = unit + 1 - gone   # 1-based slot of that unit once the earlier ones are gone
                 self.n_pruned[l] += 1
                 mark = f" {l}:-{self.n_pruned[l]}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import types
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -36,6 +37,70 @@ N_LF = 3
 # run counters CTR[k]
 START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT, MM_ON = range(7)
 N_CTR = 7
+
+
+class NetState(NamedTuple):
+    """The network's flat arrays and offsets as the kernels see them (module doc, network.py)."""
+
+    N: np.ndarray
+    L: int
+    W: np.ndarray
+    DOLD: np.ndarray
+    woff: np.ndarray
+    wstr: np.ndarray
+    A: np.ndarray
+    E: np.ndarray
+    aoff: np.ndarray
+    AVG: np.ndarray
+    STD: np.ndarray
+    dims: np.ndarray
+    P: np.ndarray
+    poff: np.ndarray
+    LAB: np.ndarray
+    PCT: np.ndarray
+    CNT: np.ndarray
+    coff: np.ndarray
+    nlab1: int
+    somconf: np.ndarray
+    bpconf: np.ndarray
+    LI: np.ndarray
+    LF: np.ndarray
+    CTR: np.ndarray
+    ACC: np.ndarray
+    T: np.ndarray
+    dist: np.ndarray
+    dbg_bp: np.ndarray
+    dbg_som: np.ndarray
+    S: np.ndarray
+    G: np.ndarray
+
+
+class PassData(NamedTuple):
+    """One data file: one-hot input indices (grapho) or dense inputs and targets, class labels."""
+
+    dense: bool
+    onact: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+
+
+class PassSettings(NamedTuple):
+    """What one pass does and the settings it runs with (float32 where the C has floats)."""
+
+    lrn: int                     # 1: a learning pass
+    material: int                # 1 learning, 2 validation, 3 test data
+    dumping: bool                # DUMP > 0: per-example records
+    stat_mode: int               # 1: sum activations, 2: sum squared deviations, 0: neither
+    cmode: int                   # 0: the C's quirks ('c'), 1: 'fixed'
+    lr: np.float32
+    momentum: np.float32
+    elt: np.float32              # ERROR_LEARN_THRESHOLD
+    seu: np.float32              # the SOM error weight
+    som_lr: np.float32
+    som_cont: int
+    reliability_threshold: int
+    mm_after: int                # MM_AFTER_N_EXAMPLES
 
 
 @njit(cache=True)
@@ -448,14 +513,12 @@ def backprop_updates(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, ws
 
 
 @njit(cache=True)
-def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
-                 onact, inputs, targets, labels,
-                 N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD,
-                 dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, bpconf,
-                 LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G,
-                 lr, momentum, elt, seu, som_lr, som_cont, reliability_threshold, mm_after,
-                 oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at, phase):
+def run_examples(k0, k1, phase, ps, net, data, oob):
     """Process examples k0..k1-1 of one pass exactly as the C's complete_epoch loop body.
+
+    ``ps`` a PassSettings, ``net`` a NetState, ``data`` a PassData, ``oob``
+    the out-of-bounds emulation's (rows, row of each example, static
+    activations, static targets, error offset) (oob.py).
 
     With phase 1 (one example at a time) the weight updates are left to
     finish_backprop, after the caller has written the example's dump lines.
@@ -464,6 +527,12 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
     squared deviations to the std sums (labelling pass), 0 = neither.
     ACC[0] is the pass's float32 MSE accumulator.
     """
+    lrn, material, dumping, stat_mode, cmode, lr, momentum, elt, seu, som_lr, som_cont, \
+        reliability_threshold, mm_after = ps
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact, inputs, targets, labels = data
+    oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at = oob
     n_oob = oob_act_static.shape[0]
     oob_act = np.empty(n_oob, dtype=np.float32)
     oob_tgt = np.empty(n_oob, dtype=np.float32)
@@ -510,9 +579,12 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
 
 
 @njit(cache=True)
-def finish_backprop(k, dense, onact, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims, lr, momentum,
-                    elt, seu, cmode, dbg_bp, dbg_som, S, G, CTR, oob_rows, oob_act_static, oob_err_at):
+def finish_backprop(k, ps, net, data, oob_rows, oob_act_static, oob_err_at):
     """The weight updates of an example whose deltas run_examples(phase=1) computed."""
+    lr, momentum, elt, seu, cmode = ps.lr, ps.momentum, ps.elt, ps.seu, ps.cmode
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact = data.dense, data.onact
     if CTR[DID_BP] == 0:
         return
     mm = momentum if CTR[MM_ON] == 1 else F32(0.0)
@@ -549,9 +621,7 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_laye
 
 
 @njit(cache=True, parallel=True)
-def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact, inputs, targets, labels,
-                      N, L, W, woff, wstr, A, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
-                      somconf, bpconf, LI, LF, CTR, ACC, T, dist, S, reliability_threshold):
+def evaluate_parallel(k0, k1, ps, net, data):
     """An evaluation pass (no learning) over examples k0..k1-1, examples side by side.
 
     Examples do not depend on each other when nothing learns, so their forward
@@ -559,6 +629,11 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
     example order (float sums, counts, the last example's SOM state) is then
     replayed sequentially, so the results are the same bits as one by one.
     """
+    material, dumping, stat_mode, cmode = ps.material, ps.dumping, ps.stat_mode, ps.cmode
+    reliability_threshold = ps.reliability_threshold
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact, inputs, targets, labels = data
     n = k1 - k0
     nl = L + 1
     wt_o = np.empty(n, np.int64)
@@ -648,6 +723,6 @@ def _twin(fn, name: str):
 
 
 # The same pass on the calling thread (prange runs as range), for processes where a
-# parallel kernel may not start (bpsom_core/primitives/_parallel.py: a fork after
+# parallel kernel may not start (bpsom_core/primitives/_fast/parallel.py: a fork after
 # GNU OpenMP started, or numba without OpenMP/TBB).
 evaluate_serial = njit(cache=True)(_twin(evaluate_parallel.py_func, "evaluate_serial"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MAX_LAST_LAYER
+from ..prm_params import MAX_LAST_LAYER
 from ..primitives.rules import absorb_unit
 from . import kernels as K
 
@@ -102,6 +102,10 @@ class Network:
             dbg_bp=np.zeros(atotal, np.float32), dbg_som=np.zeros(atotal, np.float32),
             S=np.zeros(maxn + 1, np.float32), G=np.zeros(maxn + 1, np.bool_),
         )
+
+    def kernel_state(self) -> K.NetState:
+        """The arrays bundled for the kernels (the same arrays, no copies)."""
+        return K.NetState(*(getattr(self, name) for name in K.NetState._fields))
 
     # --- views in the C's indexing -------------------------------------------------
     def weight(self, l: int) -> np.ndarray:

@@ -15,90 +15,82 @@ import numpy as np
 
 from . import rules as R
 from ._backend import ops_for
-from ._parallel import chunks_for
+from ._fast.parallel import chunks_for
 from .rules import DONOTHING
 
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
+import numba as _nb
 
-if _nb is not None:
-    @_nb.njit(cache=True, nogil=True)
-    def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
-        """Same products as the cumprod form, one pass from the last example back."""
-        n_b, n_c = w.shape
-        run = np.ones(n_c, dtype=w.dtype)
-        for k in range(n_b - 1, -1, -1):
-            for c in range(n_c):
-                coef[k, c] = w[k, c] * run[c]
-                run[c] = run[c] * (1 - w[k, c])
-        total[:] = run
+@_nb.njit(cache=True, nogil=True)
+def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
+    """Same products as the cumprod form, one pass from the last example back."""
+    n_b, n_c = w.shape
+    run = np.ones(n_c, dtype=w.dtype)
+    for k in range(n_b - 1, -1, -1):
+        for c in range(n_c):
+            coef[k, c] = w[k, c] * run[c]
+            run[c] = run[c] * (1 - w[k, c])
+    total[:] = run
 
-    @_nb.njit(cache=True, nogil=True)
-    def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
-                           x_start, x_stop):  # pragma: no cover - compiled
-        """Copy grid rows ``x_start <= x < x_stop`` of the prototypes into ``out``, then
-        apply the examples to them one after another, in the C's float order.
+@_nb.njit(cache=True, nogil=True)
+def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
+                       x_start, x_stop):  # pragma: no cover - compiled
+    """Copy grid rows ``x_start <= x < x_stop`` of the prototypes into ``out``, then
+    apply the examples to them one after another, in the C's float order.
 
-        Each example moves only its (2*context+1)**2 neighbourhood:
-        ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
-        as :func:`som_update_one` (and the C) computes it.  A cell only ever
-        sees the examples in batch order, so disjoint row ranges may run on
-        different threads with the very same result.  An empty ``active``
-        means every example counts.
-        """
-        n_b, n_h = acts.shape
-        for c in range(x_start * dim, x_stop * dim):  # element by element: 3x numba's row assignment
-            for i in range(n_h):
-                out[c, i] = prototypes[c, i]
-        every = active.shape[0] == 0
-        for k in range(n_b):
-            w = winner[k]
-            if w < 0 or not (every or active[k]):
-                continue
-            wx = w // dim
-            wy = w % dim
-            a = acts[k]
-            reach = R.neighbourhood_reach(context)
-            for x in range(max(x_start, wx - reach), min(x_stop, wx + reach + 1)):
-                for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
-                    power = powers[R.neighbourhood_ring(x - wx, y - wy)]
-                    row = out[x * dim + y]
-                    for i in range(n_h):
-                        row[i] = R.prototype_step(row[i], a[i], power)
+    Each example moves only its (2*context+1)**2 neighbourhood:
+    ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
+    as :func:`som_update_one` (and the C) computes it.  A cell only ever
+    sees the examples in batch order, so disjoint row ranges may run on
+    different threads with the very same result.  An empty ``active``
+    means every example counts.
+    """
+    n_b, n_h = acts.shape
+    for c in range(x_start * dim, x_stop * dim):  # element by element: 3x numba's row assignment
+        for i in range(n_h):
+            out[c, i] = prototypes[c, i]
+    every = active.shape[0] == 0
+    for k in range(n_b):
+        w = winner[k]
+        if w < 0 or not (every or active[k]):
+            continue
+        wx = w // dim
+        wy = w % dim
+        a = acts[k]
+        reach = R.neighbourhood_reach(context)
+        for x in range(max(x_start, wx - reach), min(x_stop, wx + reach + 1)):
+            for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
+                power = powers[R.neighbourhood_ring(x - wx, y - wy)]
+                row = out[x * dim + y]
+                for i in range(n_h):
+                    row[i] = R.prototype_step(row[i], a[i], power)
 
-    @_nb.njit(cache=True, nogil=True)
-    def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
-        for k in range(winner.shape[0]):
-            if winner[k] < -1 or winner[k] >= n_c:
-                return False
-        return True
+@_nb.njit(cache=True, nogil=True)
+def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
+    for k in range(winner.shape[0]):
+        if winner[k] < -1 or winner[k] >= n_c:
+            return False
+    return True
 
-    @_nb.njit(cache=True, nogil=True)
-    def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
-        """``(new prototypes, True)``, or ``(anything, False)`` for a winner out of range,
-        on the calling thread."""
-        out = np.empty_like(prototypes)
-        if not _winners_in_range(winner, dim * dim):
-            return out, False
-        _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
-        return out, True
+@_nb.njit(cache=True, nogil=True)
+def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
+    """``(new prototypes, True)``, or ``(anything, False)`` for a winner out of range,
+    on the calling thread."""
+    out = np.empty_like(prototypes)
+    if not _winners_in_range(winner, dim * dim):
+        return out, False
+    _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
+    return out, True
 
-    @_nb.njit(cache=True, parallel=True)
-    def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover
-        """:func:`_inorder_serial` with the grid rows in ``n_chunks`` bands side by side."""
-        out = np.empty_like(prototypes)
-        if not _winners_in_range(winner, dim * dim):
-            return out, False
-        for ch in _nb.prange(n_chunks):
-            _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
-                               dim * ch // n_chunks, dim * (ch + 1) // n_chunks)
-        return out, True
-
-else:  # pragma: no cover
-    _suffix_kernel = None
-    _sequential_kernel = _inorder_serial = _inorder_parallel = None
+@_nb.njit(cache=True, parallel=True)
+def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover
+    """:func:`_inorder_serial` with the grid rows in ``n_chunks`` bands side by side."""
+    out = np.empty_like(prototypes)
+    if not _winners_in_range(winner, dim * dim):
+        return out, False
+    for ch in _nb.prange(n_chunks):
+        _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
+                           dim * ch // n_chunks, dim * (ch + 1) // n_chunks)
+    return out, True
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _UPDATE_MIN_WORK = 1 << 19  # (example x neighbour x unit) steps before grid rows go to threads
@@ -226,7 +218,7 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ops = ops_for(prototypes)
     acts = ops.asarray(acts, like=prototypes, dtype=prototypes.dtype)
-    if mode == "inorder" and ops.name == "numpy" and _sequential_kernel is not None:
+    if mode == "inorder" and ops.name == "numpy":
         got = _inorder_numpy(prototypes, acts, winner, dim, context, lr, active)
         if got is not None:
             return got
@@ -259,8 +251,9 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
         if w.size and (w.min() < -1 or w.max() >= n_c):
             raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
         return prototypes + 0
-    powers = _ring_powers(float(lr), context, min(context, dim - 1), prototypes.dtype)
-    side = 2 * min(context, dim) + 1
+    reach = R.neighbourhood_reach(context)
+    powers = _ring_powers(float(lr), context, min(reach, dim - 1), prototypes.dtype)
+    side = 2 * min(reach, dim) + 1
     args = (np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), w, np.ascontiguousarray(ok),
             dim, context, powers)
     n_chunks = chunks_for(dim, acts.shape[0] * side * side * acts.shape[1], _UPDATE_MIN_WORK)
@@ -285,7 +278,7 @@ def _ring_powers(lr: float, context: int, rings: int, dtype: np.dtype) -> np.nda
 
 def _inorder_coefficients(ops, w):
     """``prod_k (1-w_k)`` per cell and ``w_k prod_{j>k} (1-w_j)`` per (example, cell)."""
-    if ops.name == "numpy" and _suffix_kernel is not None:
+    if ops.name == "numpy":
         coef = np.empty_like(w)
         total = np.empty(w.shape[1], dtype=w.dtype)
         _suffix_kernel(w, coef, total)

@@ -11,44 +11,37 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import _search_kernels as _sk
+from ._fast import search_kernels as _sk
 from . import rules as R
 from ._backend import ops_for
-from ._row_search import _pick  # noqa: F401 - the row search, for tests and callers
-from ._screen import screen_constants
-from ._parallel import chunks_for
+from ._fast.row_search import _pick  # noqa: F401 - the row search, for tests and callers
+from ._fast.screen import screen_constants
+from ._fast.parallel import chunks_for
 from .distance import METHODS, sq_distances
 
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
+import numba as _nb
 
-if _nb is not None:
-    @_nb.njit(cache=True, nogil=True)
-    def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
-        """The reliability gate and the SOM error term of :mod:`.rules`, example by example."""
-        n_b, n_h = acts.shape
-        for b in range(n_b):
-            p = partial[b]
-            r = rel_all[p] if p >= 0 else 0
-            ok = R.reliable(p, r, threshold)
-            use[b] = ok
-            e = err[b]
-            if ok:
-                for i in range(n_h):
-                    e[i] = R.som_error_term(protos[p, i], acts[b, i], r)
-            else:
-                for i in range(n_h):
-                    e[i] = 0
-    @_nb.njit(cache=True, nogil=True)
-    def _label_kernel(counts, labels, rel):  # pragma: no cover - compiled
-        """:func:`.rules.cell_label` of every cell."""
-        for c in range(counts.shape[0]):
-            labels[c], rel[c] = R.cell_label(counts[c])
-else:  # pragma: no cover
-    _som_error_kernel = None
-
+@_nb.njit(cache=True, nogil=True)
+def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
+    """The reliability gate and the SOM error term of :mod:`.rules`, example by example."""
+    n_b, n_h = acts.shape
+    for b in range(n_b):
+        p = partial[b]
+        r = rel_all[p] if p >= 0 else 0
+        ok = R.reliable(p, r, threshold)
+        use[b] = ok
+        e = err[b]
+        if ok:
+            for i in range(n_h):
+                e[i] = R.som_error_term(protos[p, i], acts[b, i], r)
+        else:
+            for i in range(n_h):
+                e[i] = 0
+@_nb.njit(cache=True, nogil=True)
+def _label_kernel(counts, labels, rel):  # pragma: no cover - compiled
+    """:func:`.rules.cell_label` of every cell."""
+    for c in range(counts.shape[0]):
+        labels[c], rel[c] = R.cell_label(counts[c])
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -68,9 +61,9 @@ def _limit_bits(limit: float, dtype: np.dtype) -> int:
 
 def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, method: str,
                 max_d2: Optional[float]) -> Optional[tuple]:
-    """Arguments of the compiled NumPy search (:mod:`._search_kernels`), or None where
+    """Arguments of the compiled NumPy search (:mod:`._fast.search_kernels`), or None where
     the generic path must decide (other array types or dtypes, odd shapes, bad labels)."""
-    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray) and _pick is not None
+    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray)
             and method in METHODS and acts.ndim == 2 and prototypes.ndim == 2
             and acts.shape[1] == prototypes.shape[1] and acts.shape[0] > 0 and prototypes.shape[0] > 0):
         return None
@@ -114,7 +107,7 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     screening every cell with a proven bound on the expansion's error and
     taking the C's sum only for the few cells in doubt, which gives the very
     results (ties included) of the exact sums of all cells
-    (:mod:`._search_kernels`).  Rows go to a second core when one is free.
+    (:mod:`._fast.search_kernels`).  Rows go to a second core when one is free.
     """
     args = search_args(acts, prototypes, cell_labels, classes, method, max_d2)
     if args is not None:
@@ -217,7 +210,7 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     ops = ops_for(acts)
     part = ops.asarray(partial, like=acts, dtype=ops.int_dtype())
     rel_all = ops.asarray(reliability, like=acts, dtype=ops.int_dtype())
-    if ops.name == "numpy" and _som_error_kernel is not None:
+    if ops.name == "numpy":
         got = _som_error_numpy(acts, prototypes, part, rel_all, threshold)
         if got is not None:
             return got
