@@ -218,14 +218,12 @@ def test_pruning_choice_follows_the_c_loop_in_both_modes(std, threshold):
 def test_exact_engine_prunes_by_the_rule(tmp_path):
     """prune_if_possible removes the units pruning_choice names, in slot terms, in both modes."""
     from bpsom_core.exact.engine import CStreams, ExactRun
-    from bpsom_core.params import BPSOMParams
     from bpsom_core.prm_params import CParams
     import io
     std = np.array([0.01, 0.01, 0.5, 0.01], F32)
     for compat, fixed in (("c", False), ("fixed", True)):
         p = CParams(PRUNE_THRESHOLD=0.02)
         run = ExactRun(p, CStreams(io.BytesIO(), str(tmp_path / "x.log")), tmp_path, compat=compat)
-        run.som = BPSOMParams.from_prm(p)
         run.net = Network.allocate([2, 4, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0], 1)
         run.net.std(1)[1:5] = std
         run.net.avg(1)[1:5] = np.arange(1, 5, dtype=F32)

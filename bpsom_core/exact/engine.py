@@ -23,7 +23,7 @@ from ..crand import GlibcRandom
 from ..errors import InputError
 from ..params import BPSOMParams
 from ..primitives import rules as R
-from ..primitives._fast.parallel import parallel_usable
+from ..primitives._fast.parallel import chunks_for
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
 from ..readers.prm import read_prm
@@ -138,6 +138,14 @@ class ExactRun:
         self.duplicate_warning = False
         self.history: list[dict] = []   # one record per pass, for --history
         self.in_abstract = False
+        self._som: Optional[BPSOMParams] = None
+
+    @property
+    def som(self) -> BPSOMParams:
+        """The SOM settings of the (checked) .prm parameters, as every engine reads them."""
+        if self._som is None:
+            self._som = BPSOMParams.from_prm(self.p)
+        return self._som
 
     # --- helpers -----------------------------------------------------------------------
     def path(self, name: str) -> Path:
@@ -179,7 +187,7 @@ class ExactRun:
             self.duplicate_warning = io.stdout_bytes > log_mark
         except CFatal as exc:
             raise self.fatal(f"{exc.reason} (the C program stops here too)")
-        self.som = BPSOMParams.from_prm(p)   # the SOM settings, as every engine reads them
+        self._som = BPSOMParams.from_prm(p)   # the SOM settings, as every engine reads them
         self.user_dump = p.DUMP
         self.best_snapshot = None
         self.validate_architecture()
@@ -420,8 +428,11 @@ class ExactRun:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                evaluate = K.evaluate_parallel if parallel_usable() else K.evaluate_serial
-                evaluate(k0, k1, settings, state, data)
+                n_chunks = chunks_for(k1 - k0, (k1 - k0) * (net.W.size + net.P.size))  # the thread policy
+                if n_chunks:
+                    K.evaluate_parallel(k0, k1, settings, state, data, n_chunks)
+                else:
+                    K.evaluate_serial(k0, k1, settings, state, data, 1)
                 self.progress.advance(k1 - k0)
         else:
             chunk = 4096

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections import namedtuple
 from typing import NamedTuple
 
 import numpy as np
@@ -39,40 +40,12 @@ START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT, MM_ON = range(7)
 N_CTR = 7
 
 
-class NetState(NamedTuple):
-    """The network's flat arrays and offsets as the kernels see them (module doc, network.py)."""
-
-    N: np.ndarray
-    L: int
-    W: np.ndarray
-    DOLD: np.ndarray
-    woff: np.ndarray
-    wstr: np.ndarray
-    A: np.ndarray
-    E: np.ndarray
-    aoff: np.ndarray
-    AVG: np.ndarray
-    STD: np.ndarray
-    dims: np.ndarray
-    P: np.ndarray
-    poff: np.ndarray
-    LAB: np.ndarray
-    PCT: np.ndarray
-    CNT: np.ndarray
-    coff: np.ndarray
-    nlab1: int
-    somconf: np.ndarray
-    bpconf: np.ndarray
-    LI: np.ndarray
-    LF: np.ndarray
-    CTR: np.ndarray
-    ACC: np.ndarray
-    T: np.ndarray
-    dist: np.ndarray
-    dbg_bp: np.ndarray
-    dbg_som: np.ndarray
-    S: np.ndarray
-    G: np.ndarray
+# The network's flat arrays and offsets as the kernels see them: the same names as
+# the fields of exact/network.py's Network, which documents them.
+NetState = namedtuple("NetState", (
+    "N", "L", "W", "DOLD", "woff", "wstr", "A", "E", "aoff", "AVG", "STD", "dims", "P", "poff", "LAB", "PCT",
+    "CNT", "coff", "nlab1", "somconf", "bpconf", "LI", "LF", "CTR", "ACC", "T", "dist", "dbg_bp", "dbg_som",
+    "S", "G"))
 
 
 class PassData(NamedTuple):
@@ -621,8 +594,8 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_laye
 
 
 @njit(cache=True, parallel=True)
-def evaluate_parallel(k0, k1, ps, net, data):
-    """An evaluation pass (no learning) over examples k0..k1-1, examples side by side.
+def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
+    """An evaluation pass (no learning) over examples k0..k1-1, in ``n_chunks`` bands side by side.
 
     Examples do not depend on each other when nothing learns, so their forward
     passes and winner searches run in parallel; every record the C keeps in
@@ -648,7 +621,6 @@ def evaluate_parallel(k0, k1, ps, net, data):
     for l in range(1, L):
         hidden += N[l]
     acts_o = np.empty((n if stat_mode == 2 else 0, hidden), np.float32)
-    n_chunks = min(n, 64)
     for ch in prange(n_chunks):
         a_loc = np.empty_like(A)
         t_loc = np.empty_like(T)
@@ -724,5 +696,7 @@ def _twin(fn, name: str):
 
 # The same pass on the calling thread (prange runs as range), for processes where a
 # parallel kernel may not start (bpsom_core/primitives/_fast/parallel.py: a fork after
-# GNU OpenMP started, or numba without OpenMP/TBB).
+# GNU OpenMP started, or numba without OpenMP/TBB) and where the thread policy
+# (chunks_for) finds no second CPU free.  A twin because a parallel=True kernel
+# launches numba's threading layer even for one chunk, which a forked child must not.
 evaluate_serial = njit(cache=True)(_twin(evaluate_parallel.py_func, "evaluate_serial"))

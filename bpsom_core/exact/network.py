@@ -103,7 +103,7 @@ class Network:
             S=np.zeros(maxn + 1, np.float32), G=np.zeros(maxn + 1, np.bool_),
         )
 
-    def kernel_state(self) -> K.NetState:
+    def kernel_state(self) -> "K.NetState":
         """The arrays bundled for the kernels (the same arrays, no copies)."""
         return K.NetState(*(getattr(self, name) for name in K.NetState._fields))
 
