@@ -77,8 +77,10 @@ def _names(values: tuple) -> List[str]:
               help="Minimum cell reliability (%) for the SOM error to be used.")
 @click.option("--prune-threshold", type=float, default=SOM.prune_threshold, show_default=True,
               help="Prune hidden units whose activation std is at most this (0 = off).")
-@click.option("--som-context", default="{},{}".format(*SOM.som_context), show_default=True, metavar="MIN,MAX", help="Neighbourhood radius.")
-@click.option("--som-lr", default="{},{}".format(*SOM.som_lr), show_default=True, metavar="MIN,MAX", help="SOM learning rate.")
+@click.option("--som-context", default="{},{}".format(*SOM.som_context), show_default=True, metavar="MIN,MAX",
+              help="Neighbourhood radius.")
+@click.option("--som-lr", default="{},{}".format(*SOM.som_lr), show_default=True, metavar="MIN,MAX",
+              help="SOM learning rate.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--cv", type=int, default=None, metavar="K", help="K-fold cross-validation instead of a test split.")

@@ -130,10 +130,10 @@ def test_gate_som_error_and_mix_exact_kernel_equals_batch_primitives(case):
 @SETTINGS
 @given(alpha=st.floats(0.0, 1.0, width=32), bp=st.floats(-1, 1, width=32), som=st.floats(-1, 1, width=32))
 def test_delta_weights_and_mix_are_the_c_floats(alpha, bp, som):
-    seu = F32(alpha)
-    w_bp, w_som = R.delta_weights(seu)
-    assert (w_bp, w_som) == (F32(1.0 - float(seu)), seu)
-    c_value = F32(F32(F32(1.0 - float(seu)) * F32(bp)) + F32(seu * F32(som)))
+    weight = F32(alpha)
+    w_bp, w_som = R.delta_weights(weight)
+    assert (w_bp, w_som) == (F32(1.0 - float(weight)), weight)
+    c_value = F32(F32(F32(1.0 - float(weight)) * F32(bp)) + F32(weight * F32(som)))
     assert R.mix_delta(F32(bp), F32(som), F32(w_bp), F32(w_som)) == c_value
 
 

@@ -69,7 +69,7 @@ class PassSettings(NamedTuple):
     lr: np.float32
     momentum: np.float32
     elt: np.float32              # ERROR_LEARN_THRESHOLD
-    seu: np.float32              # the SOM error weight
+    som_error_weight: np.float32  # the SOM error's share of the hidden delta
     som_lr: np.float32
     som_cont: int
     reliability_threshold: int
@@ -386,7 +386,7 @@ def hidden_sums(l, N, E, aoff, W, woff, wstr, S):
 
 @njit(cache=True)
 def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase):
+             lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase):
     """The C's backprop(mm): deltas (with the SOM error term) and online weight updates.
 
     phase 0 does both, 1 only the deltas, 2 only the updates (the C writes its
@@ -396,8 +396,8 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
     reads another.
     """
     if phase != 2:
-        backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp,
-                        dbg_som, S)
+        backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, som_error_weight, cmode,
+                        dbg_bp, dbg_som, S)
     if phase == 1:
         return
     if oob_err_at >= 0:
@@ -411,7 +411,8 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
 
 
 @njit(cache=True)
-def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp, dbg_som, S):
+def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, som_error_weight, cmode, dbg_bp,
+                    dbg_som, S):
     """Output and hidden deltas, the SOM error mixed in where the partial winner is reliable."""
     for i in range(1, N[L] + 1):
         t = T[i]
@@ -420,7 +421,7 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
         else:
             E[aoff[L] + i] = F32(0.0)
-    bp_use, som_use = R.delta_weights(seu)
+    bp_use, som_use = R.delta_weights(som_error_weight)
     som_error = F32(0.0)
     for l in range(L - 1, 0, -1):
         use = LI[l, USE] == 1
@@ -500,7 +501,7 @@ def run_examples(k0, k1, phase, ps, net, data, oob):
     squared deviations to the std sums (labelling pass), 0 = neither.
     ACC[0] is the pass's float32 MSE accumulator.
     """
-    lrn, material, dumping, stat_mode, cmode, lr, momentum, elt, seu, som_lr, som_cont, \
+    lrn, material, dumping, stat_mode, cmode, lr, momentum, elt, som_error_weight, som_lr, som_cont, \
         reliability_threshold, mm_after = ps
     N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
         bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
@@ -547,14 +548,14 @@ def run_examples(k0, k1, phase, ps, net, data, oob):
                 CTR[MM_ON] = 0
                 CTR[START_MM] += 1
             backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                     lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase)
+                     lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase)
             CTR[DID_BP] = 1
 
 
 @njit(cache=True)
 def finish_backprop(k, ps, net, data, oob_rows, oob_act_static, oob_err_at):
     """The weight updates of an example whose deltas run_examples(phase=1) computed."""
-    lr, momentum, elt, seu, cmode = ps.lr, ps.momentum, ps.elt, ps.seu, ps.cmode
+    lr, momentum, elt, som_error_weight, cmode = ps.lr, ps.momentum, ps.elt, ps.som_error_weight, ps.cmode
     N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
         bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
     dense, onact = data.dense, data.onact
@@ -564,7 +565,7 @@ def finish_backprop(k, ps, net, data, oob_rows, oob_act_static, oob_err_at):
     oob_act = oob_act_static.copy()
     oob_tgt = oob_rows[0].copy()
     backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, 2)
+             lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, 2)
 
 
 @njit(cache=True)

@@ -30,19 +30,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba as _nb
 import numpy as np
+from numba.core import types as _nb_types
+from numba.extending import intrinsic as _intrinsic
 
 from ._backend import is_torch
 from ._fast.parallel import chunks_for
 from ._fast.threads import run_rows
 
-import numba as _nb
-
 METHODS = ("exact", "fast")
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-from numba.core import types as _nb_types
-from numba.extending import intrinsic as _intrinsic
 
 @_intrinsic
 def _fma(typingctx, a, b, c):
@@ -67,6 +66,7 @@ try:
     _HAS_FMA = "+fma" in _llvm.get_host_cpu_features().flatten().split(",")
 except Exception:  # pragma: no cover - feature query unsupported
     _HAS_FMA = False
+
 
 @_nb.njit(inline="always")
 def _minus_on_fma(a, p, minus_one):  # pragma: no cover - compiled
@@ -121,6 +121,7 @@ def _sq_dist_row(acts, b, protos_t, row):  # pragma: no cover - compiled
         for c in range(n_c):
             d = a - p[c]
             row[c] += d * d
+
 
 @_nb.njit(cache=True, nogil=True)
 def _sq_dist_pair(acts, b, protos_t, row0, row1, minus_one):  # pragma: no cover - compiled
@@ -186,6 +187,7 @@ def _sq_dist_pair(acts, b, protos_t, row0, row1, minus_one):  # pragma: no cover
             d = e - p[c]
             row1[c] += d * d
 
+
 @_nb.njit(cache=True, nogil=True)
 def _dots4(acts, b, protos_t, rows, a_sq):  # pragma: no cover - compiled
     """``rows[j, c] = a_{b+j} . p_c`` and ``a_sq[j] = |a_{b+j}|^2`` for the four
@@ -250,6 +252,7 @@ def _dots4(acts, b, protos_t, rows, a_sq):  # pragma: no cover - compiled
     a_sq[2] = s2
     a_sq[3] = s3
 
+
 @_nb.njit(cache=True, nogil=True)
 def _dots1(acts, b, protos_t, row, a_sq):  # pragma: no cover - compiled
     """``row[c] = a_b . p_c`` and ``a_sq[0] = |a_b|^2``, the floats of :func:`_dots4`
@@ -267,6 +270,7 @@ def _dots1(acts, b, protos_t, row, a_sq):  # pragma: no cover - compiled
             row[c] = _fma(a, p[c], row[c])
     a_sq[0] = s
 
+
 @_nb.njit(cache=True, nogil=True)
 def _fast_d2_row(row, a_sq, p_sq, zero):  # pragma: no cover - compiled
     """``max(|a|^2 - 2 a.p + |p|^2, 0)`` in place over a row of dot products
@@ -274,6 +278,7 @@ def _fast_d2_row(row, a_sq, p_sq, zero):  # pragma: no cover - compiled
     for c in range(row.shape[0]):
         v = (a_sq - (row[c] + row[c])) + p_sq[c]
         row[c] = zero if v < zero else v
+
 
 @_nb.njit(cache=True, nogil=True)
 def _proto_layout_cells(protos, protos_t, p_sq, start, stop):  # pragma: no cover - compiled
@@ -308,6 +313,7 @@ def _proto_layout_cells(protos, protos_t, p_sq, start, stop):  # pragma: no cove
         p_sq[c] = s0
         c += 1
 
+
 @_nb.njit(cache=True, nogil=True)
 def _proto_layout(protos):  # pragma: no cover - compiled
     """What every dot-product kernel needs of the prototypes (C, H): ``protos.T``
@@ -316,6 +322,7 @@ def _proto_layout(protos):  # pragma: no cover - compiled
     _proto_layout_cells(protos, protos_t, p_sq, 0, protos.shape[0])
     return protos_t, p_sq
 
+
 @_nb.njit(cache=True, nogil=True)
 def cell_chunk(n_c, ch, n_chunks):  # pragma: no cover - compiled
     """Cells of chunk ``ch`` of ``n_chunks`` for :func:`_proto_layout_cells`: edges
@@ -323,6 +330,7 @@ def cell_chunk(n_c, ch, n_chunks):  # pragma: no cover - compiled
     start = (n_c // 16 * ch // n_chunks) * 16
     stop = n_c if ch == n_chunks - 1 else (n_c // 16 * (ch + 1) // n_chunks) * 16
     return start, stop
+
 
 @_nb.njit(cache=True, nogil=True)
 def _fast_d2_rows(acts, protos_t, p_sq, out, start, stop):  # pragma: no cover - compiled
@@ -339,12 +347,14 @@ def _fast_d2_rows(acts, protos_t, p_sq, out, start, stop):  # pragma: no cover -
             _fast_d2_row(out[b + j], a_sq[j], p_sq, zero)
         b += m
 
+
 @_nb.njit(cache=True, nogil=True)
 def _fast_d2_serial(acts, protos):  # pragma: no cover - compiled
     protos_t, p_sq = _proto_layout(protos)
     out = np.empty((acts.shape[0], protos.shape[0]), dtype=acts.dtype)
     _fast_d2_rows(acts, protos_t, p_sq, out, 0, acts.shape[0])
     return out
+
 
 @_nb.njit(cache=True, nogil=True)
 def layout_buffers(protos):  # pragma: no cover - compiled
@@ -353,6 +363,7 @@ def layout_buffers(protos):  # pragma: no cover - compiled
     another runs several times slower.)"""
     n_c, n_h = protos.shape
     return np.empty((n_h, n_c), dtype=protos.dtype), np.empty(n_c, dtype=protos.dtype)
+
 
 @_nb.njit(cache=True, parallel=True)
 def _fast_d2_parallel(acts, protos, n_chunks):  # pragma: no cover - compiled
@@ -365,6 +376,7 @@ def _fast_d2_parallel(acts, protos, n_chunks):  # pragma: no cover - compiled
         _fast_d2_rows(acts, protos_t, p_sq, out, n_b * ch // n_chunks, n_b * (ch + 1) // n_chunks)
     return out
 
+
 @_nb.njit(cache=True, nogil=True)
 def _transpose(protos):  # pragma: no cover - compiled
     """``protos.T`` as a C-contiguous copy (reads in order: twice NumPy's speed)."""
@@ -375,6 +387,7 @@ def _transpose(protos):  # pragma: no cover - compiled
             out[i, c] = protos[c, i]
     return out
 
+
 @_nb.njit(cache=True, nogil=True)
 def _sq_dist_rows(acts, protos_t, out, minus_one, start, stop):  # pragma: no cover - compiled
     b = start
@@ -384,10 +397,13 @@ def _sq_dist_rows(acts, protos_t, out, minus_one, start, stop):  # pragma: no co
     if b < stop:
         _sq_dist_row(acts, b, protos_t, out[b])
 
+
 def _sq_dist_seq(acts: np.ndarray, protos_t: np.ndarray) -> np.ndarray:
     out = np.empty((acts.shape[0], protos_t.shape[1]), dtype=acts.dtype)
     run_rows(_sq_dist_rows, acts.shape[0], protos_t.size, acts, protos_t, out, acts.dtype.type(-1))
     return out
+
+
 def transposed(protos: np.ndarray) -> np.ndarray:
     """(H, C) C-contiguous copy of NumPy prototypes (C, H), the kernels' layout."""
     if protos.ndim == 2 and protos.dtype in (np.float32, np.float64) and protos.size:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
+import numba as _nb
 import numpy as np
 
 from . import rules as R
@@ -18,7 +19,6 @@ from ._backend import ops_for
 from ._fast.parallel import chunks_for
 from .rules import DONOTHING
 
-import numba as _nb
 
 @_nb.njit(cache=True, nogil=True)
 def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
@@ -30,6 +30,7 @@ def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
             coef[k, c] = w[k, c] * run[c]
             run[c] = run[c] * (1 - w[k, c])
     total[:] = run
+
 
 @_nb.njit(cache=True, nogil=True)
 def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
@@ -64,12 +65,14 @@ def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powe
                 for i in range(n_h):
                     row[i] = R.prototype_step(row[i], a[i], power)
 
+
 @_nb.njit(cache=True, nogil=True)
 def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
     for k in range(winner.shape[0]):
         if winner[k] < -1 or winner[k] >= n_c:
             return False
     return True
+
 
 @_nb.njit(cache=True, nogil=True)
 def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
@@ -80,6 +83,7 @@ def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # 
         return out, False
     _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
     return out, True
+
 
 @_nb.njit(cache=True, parallel=True)
 def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover

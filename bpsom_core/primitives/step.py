@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional
 
+import numba as _nb
 import numpy as np
 
+from . import rules as R
 from ._fast import search_kernels as _sk
 from ._fast.parallel import chunks_for
-from . import rules as R
 from .rules import DONOTHING
 from .som import (_KERNEL_DTYPES, _UPDATE_MIN_WORK, MODES, _inorder_parallel, _inorder_serial,
                   _ring_powers, som_update, update_mask)
 from .winners import _som_error_kernel, find_winners, search_args, som_error
-
-import numba as _nb
 
 
 class SomStep(NamedTuple):
@@ -57,6 +56,7 @@ def _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, contex
     _som_error_kernel(acts, new, p, rel, threshold, err, use)
     return new, err, use
 
+
 @_nb.njit(cache=True, nogil=True)
 def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
           rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
@@ -71,6 +71,8 @@ def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
     new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers,
                                n_chunks)
     return w, p, wd, pd, new, err, use
+
+
 def som_step(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, reliability: Any,
              threshold: float, dim: int, context: int, lr: float, *, method: str = "exact",
              mode: str = "inorder", max_d2: Optional[float] = None,

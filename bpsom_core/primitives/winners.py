@@ -9,17 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional, Tuple
 
+import numba as _nb
 import numpy as np
 
-from ._fast import search_kernels as _sk
 from . import rules as R
 from ._backend import ops_for
+from ._fast import search_kernels as _sk
+from ._fast.parallel import chunks_for
 from ._fast.row_search import _pick  # noqa: F401 - the row search, for tests and callers
 from ._fast.screen import screen_constants
-from ._fast.parallel import chunks_for
 from .distance import METHODS, sq_distances
 
-import numba as _nb
 
 @_nb.njit(cache=True, nogil=True)
 def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
@@ -37,6 +37,8 @@ def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # p
         else:
             for i in range(n_h):
                 e[i] = 0
+
+
 @_nb.njit(cache=True, nogil=True)
 def _label_kernel(counts, labels, rel):  # pragma: no cover - compiled
     """:func:`.rules.cell_label` of every cell."""

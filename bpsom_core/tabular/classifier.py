@@ -76,7 +76,8 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
                  error_threshold: float = 0.02, som_error_weight: float = _SOM.som_error_weight,
                  reliability_threshold: int = _SOM.reliability_threshold,
                  som_context: Sequence[int] = _SOM.som_context, som_lr: Sequence[float] = _SOM.som_lr,
-                 som_update: str = _SOM.som_update, prune_threshold: float = _SOM.prune_threshold, max_epochs: int = 100, early_stopping: bool = True,
+                 som_update: str = _SOM.som_update, prune_threshold: float = _SOM.prune_threshold,
+                 max_epochs: int = 100, early_stopping: bool = True,
                  validation_fraction: float = 0.1, patience: Optional[int] = 30, shuffle: bool = True,
                  init_scale: float = 1.0, random_state=None,
                  callback: Optional[Callable[[Dict[str, object]], None]] = None):

@@ -19,9 +19,9 @@ from __future__ import annotations
 import os
 import threading
 
-from . import threads as _threads
-
 import numba as _nb
+
+from . import threads as _threads
 
 _FAST_LAYERS = ("omp", "tbb")
 _layer: str | None = None      # numba's threading layer, once a parallel kernel ran here
@@ -45,6 +45,7 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 @_nb.njit(parallel=True, cache=True)
 def _probe(out):  # pragma: no cover - compiled

@@ -7,18 +7,18 @@ searches here and in :mod:`.screen` work on patterns.
 
 from __future__ import annotations
 
-import numpy as np
-
 import numba as _nb
-
+import numpy as np
 from numba.core import types as _nb_types
-
-from .. import rules as R
 from numba.extending import intrinsic as _intrinsic
 from numba.extending import overload as _overload
 
+from .. import rules as R
+
+
 def _as_bits(row):  # pragma: no cover - typed by the overload below
     raise NotImplementedError
+
 
 @_overload(_as_bits)
 def _as_bits_impl(row):
@@ -26,6 +26,7 @@ def _as_bits_impl(row):
     if row.dtype.bitwidth == 32:
         return lambda row: (row.view(np.int32), np.int32(0x7F800000), np.int32(0x7F800001))
     return lambda row: (row.view(np.int64), np.int64(0x7FF0000000000000), np.int64(0x7FF0000000000001))
+
 
 @_intrinsic
 def _float_bits(typingctx, x):
@@ -37,6 +38,7 @@ def _float_bits(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(int_t))
     return int_t(x), codegen
+
 
 @_nb.njit(cache=True, nogil=True)
 def _pick(row, b, labels, wants, limit, limit_bits,

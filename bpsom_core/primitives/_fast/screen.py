@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
-from .row_search import _as_bits, _float_bits, _pick
-from ..distance import _sq_dist_row
-
 import numba as _nb
+import numpy as np
+from numba.extending import overload as _overload
+
+from ..distance import _sq_dist_row
+from .row_search import _as_bits, _float_bits, _pick
 
 MAX_DOUBTFUL = 6  # cells in doubt per search before a row takes every exact distance
 
@@ -44,8 +44,6 @@ def screen_constants(n_units: int, dtype: np.dtype) -> tuple:
     return dtype.type(slack), dtype.type(tiny), float(info.max) / 64
 
 
-from numba.extending import overload as _overload
-
 @_nb.njit(cache=True, nogil=True)
 def _exact_d2(acts, b, protos, c, zero):  # pragma: no cover - compiled
     """The C's distance of one pair: ``(a_i - p_i)**2`` added unit by unit, no FMA
@@ -56,6 +54,7 @@ def _exact_d2(acts, b, protos, c, zero):  # pragma: no cover - compiled
         acc += d * d
     return acc
 
+
 @_nb.njit(cache=True, nogil=True)
 def _bound_bits(g, c, a_part, p_part):  # pragma: no cover - compiled
     """Bit pattern of cell ``c``'s bound ``max((a_part - 2g_c) + p_part_c, 0)``: its
@@ -63,8 +62,10 @@ def _bound_bits(g, c, a_part, p_part):  # pragma: no cover - compiled
     v = (a_part - (g[c] + g[c])) + p_part[c]
     return _float_bits(v if v > g.dtype.type(0) else g.dtype.type(0))
 
+
 def _upper_minima(g, a_hi, p_hi, labels, want, limit_bits, none, index_mask):  # pragma: no cover
     raise NotImplementedError  # typed below
+
 
 @_overload(_upper_minima)
 def _upper_minima_impl(g, a_hi, p_hi, labels, want, limit_bits, none, index_mask):
@@ -103,6 +104,7 @@ def _upper_minima_impl(g, a_hi, p_hi, labels, want, limit_bits, none, index_mask
     return lambda g, a_hi, p_hi, labels, want, limit_bits, none, index_mask: _upper_minima_plain(
         g, a_hi, p_hi, labels, want, limit_bits, none)
 
+
 @_nb.njit(cache=True, nogil=True)
 def _upper_minima_plain(g, a_hi, p_hi, labels, want, limit_bits, none):  # pragma: no cover - compiled
     """:func:`_upper_minima` without cell indices: the exact minima."""
@@ -129,6 +131,7 @@ def _other_lower_minima(g, a_lo, p_lo, labels, want, cells, c_w, c_p, none):  # 
         other_p = min(other_p, v if (labels[c] == want) & (k != c_p) else none)
     return other_w, other_p
 
+
 @_nb.njit(cache=True, nogil=True)
 def _doubt_span(g, a_lo, p_lo, labels, want, cut, class_only):  # pragma: no cover - compiled
     """First and last cell (of the class, if ``class_only``) whose lower bound is at most ``cut``."""
@@ -140,6 +143,7 @@ def _doubt_span(g, a_lo, p_lo, labels, want, cut, class_only):  # pragma: no cov
                 first = c
             last = c
     return first, last
+
 
 @_nb.njit(cache=True, nogil=True)
 def _screen_row(g, a_hi, a_lo, p_hi, p_lo, labels, want, limit_bits, cells, index_mask):  # pragma: no cover
@@ -184,6 +188,7 @@ def _screen_row(g, a_hi, a_lo, p_hi, p_lo, labels, want, limit_bits, cells, inde
         first_p, last_p = _doubt_span(g, a_lo, p_lo, labels, want, cut_p, True)
     return n_w, first_w, last_w, cut_w, n_p, first_p, last_p, cut_p
 
+
 @_nb.njit(cache=True, nogil=True)
 def _exact_d2_8(acts, protos, pair_b, pair_c, squares, out, zero):  # pragma: no cover - compiled
     """:func:`_exact_d2` of eight pairs at once.  The rounded squares
@@ -213,6 +218,7 @@ def _exact_d2_8(acts, protos, pair_b, pair_c, squares, out, zero):  # pragma: no
         s7 += q7[i]
     out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = s0, s1, s2, s3, s4, s5, s6, s7
 
+
 @_nb.njit(cache=True, nogil=True)
 def _resolve_doubtful(g, b, screen, a_lo, p_lo, acts, protos, labels, want, limit, zero,
                       winner, winner_d2, partial, part_d2):  # pragma: no cover - compiled
@@ -237,6 +243,7 @@ def _resolve_doubtful(g, b, screen, a_lo, p_lo, acts, protos, labels, want, limi
     winner_d2[b] = wd
     partial[b] = p
     part_d2[b] = pd
+
 
 @_nb.njit(cache=True, nogil=True)
 def _screened_block(g, m, b0, a_sq, p_hi, p_lo, slack, big, p_max, acts, protos, protos_t, exact_row,

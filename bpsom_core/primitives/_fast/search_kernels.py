@@ -14,13 +14,13 @@ same results whichever thread or block computes a row.
 
 from __future__ import annotations
 
+import numba as _nb
 import numpy as np
 
+from ..distance import _dots1, _dots4, _fast_d2_row, _proto_layout, _proto_layout_cells, cell_chunk, layout_buffers
 from .row_search import _pick
 from .screen import _screened_block
-from ..distance import _dots1, _dots4, _fast_d2_row, _proto_layout, _proto_layout_cells, cell_chunk, layout_buffers
 
-import numba as _nb
 
 @_nb.njit(cache=True, nogil=True)
 def _winner_rows(acts, protos, protos_t, p_sq, p_hi, p_lo, labels, wants, limit, limit_bits, screened,
@@ -61,6 +61,7 @@ def _winner_rows(acts, protos, protos_t, p_sq, p_hi, p_lo, labels, wants, limit,
                 _pick(g[j], b + j, labels, wants, limit, limit_bits, winner, winner_d2, partial, part_d2)
         b += m
 
+
 @_nb.njit(cache=True, nogil=True)
 def _winner_setup(acts, labels, classes, p_sq, slack, tiny):  # pragma: no cover - compiled
     """Each example's wanted label (-1: none), the largest ``|p|^2`` (NaN if any
@@ -86,6 +87,7 @@ def _winner_setup(acts, labels, classes, p_sq, slack, tiny):  # pragma: no cover
     outs = (np.empty(n_b, np.int64), np.empty(n_b, acts.dtype), np.empty(n_b, np.int64), np.empty(n_b, acts.dtype))
     return wants, p_max, p_hi, p_lo, outs
 
+
 @_nb.njit(cache=True, nogil=True)
 def label_range(labels, classes):  # pragma: no cover - compiled
     """(smallest label, largest label, largest class) in one pass each."""
@@ -99,6 +101,7 @@ def label_range(labels, classes):  # pragma: no cover - compiled
         top = max(top, classes[b])
     return lo, hi, top
 
+
 @_nb.njit(cache=True, nogil=True)
 def _limit_winners(winner, winner_d2, limit):  # pragma: no cover - compiled
     """The C's start value: a winner at or beyond ``limit`` (or NaN) is no winner."""
@@ -106,6 +109,7 @@ def _limit_winners(winner, winner_d2, limit):  # pragma: no cover - compiled
         if not winner_d2[b] < limit:
             winner[b] = -1
             winner_d2[b] = np.inf
+
 
 @_nb.njit(cache=True, nogil=True)
 def winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
@@ -120,6 +124,7 @@ def winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, 
     if has_limit:
         _limit_winners(w, wd, limit)
     return outs
+
 
 @_nb.njit(cache=True, parallel=True)
 def winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened,
