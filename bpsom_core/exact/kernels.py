@@ -153,6 +153,18 @@ def set_target(k, dense, labels, targets, N, L, T):
 
 
 @njit(cache=True)
+def present(k, data, cmode, N, L, W, woff, wstr, A, aoff, T, S):
+    """Example k's target and forward pass ('fixed' mode stores one-hot inputs in act[0])."""
+    dense, onact, inputs, targets, labels = data
+    set_target(k, dense, labels, targets, N, L, T)
+    store_onehot = cmode == 1 and not dense
+    if store_onehot:
+        for i in range(1, N[0] + 1):
+            A[aoff[0] + i] = F32(0.0)
+    forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot)
+
+
+@njit(cache=True)
 def count_error(N, L, T, A, aoff):
     err = F32(0.0)
     for i in range(1, N[L] + 1):
@@ -513,12 +525,7 @@ def run_examples(k0, k1, phase, ps, net, data, oob):
     for k in range(k0, k1):
         CTR[EXAMPLE] += 1
         labeln = labels[k]
-        set_target(k, dense, labels, targets, N, L, T)
-        store_onehot = cmode == 1 and not dense
-        if store_onehot:
-            for i in range(1, N[0] + 1):
-                A[aoff[0] + i] = F32(0.0)
-        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot)
+        present(k, data, cmode, N, L, W, woff, wstr, A, aoff, T, S)
         if res_ok(N, L, T, A, aoff, bpconf, CTR):
             CTR[TEL_OK] += 1
         example_error = count_error(N, L, T, A, aoff)
@@ -632,12 +639,7 @@ def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
         hi = k0 + (n * (ch + 1)) // n_chunks
         for k in range(lo, hi):
             r = k - k0
-            set_target(k, dense, labels, targets, N, L, t_loc)
-            store_onehot = cmode == 1 and not dense
-            if store_onehot:
-                for i in range(1, N[0] + 1):
-                    a_loc[aoff[0] + i] = F32(0.0)
-            forward(k, dense, onact, inputs, N, L, W, woff, wstr, a_loc, aoff, s_loc, store_onehot)
+            present(k, data, cmode, N, L, W, woff, wstr, a_loc, aoff, t_loc, s_loc)
             wt, wo = outcome(N, L, t_loc, a_loc, aoff)
             wt_o[r] = wt
             wo_o[r] = wo
