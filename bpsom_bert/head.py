@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from bpsom_core import primitives as P
+from bpsom_core.params import BPSOMParams
 
 from . import distributed as dist_utils
 
@@ -99,8 +100,10 @@ class BPSOMHead(nn.Module):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
         self.num_labels = num_labels
         self.grid_size = grid_size
-        self.alpha = float(som_error_weight)
-        self.threshold = int(reliability_threshold)
+        som = BPSOMParams(som_error_weight=som_error_weight, reliability_threshold=int(reliability_threshold),
+                          som_update=update_mode)
+        self.som_error_weight = som.som_error_weight
+        self.threshold = som.reliability_threshold
         self.update_mode = update_mode
         if backend not in ("auto", "torch", "numpy"):
             raise ValueError(f"backend must be auto, torch or numpy, got {backend!r}")
@@ -217,7 +220,7 @@ class BPSOMHead(nn.Module):
             acts = torch.sigmoid(z.detach().float())
             err, use = self.som_step(acts, classes.long() + 1)
             n, used = z.shape[0], use.sum()
-            alpha = self.alpha
+            alpha = self.som_error_weight
             # gradient form of combine_hidden_delta: grad_z = -combine(-g_bp, err/B)
             ones = torch.ones(n, 1, device=z.device, dtype=torch.float32)
             factor = P.combine_hidden_delta(ones, torch.zeros_like(ones), use, alpha)   # 1-a where used

@@ -29,7 +29,7 @@ from .config import RunConfig
 from .data import EncodedSplit, Split, TaskSpec, load_task_data
 from .modeling import BPSOMForSequenceClassification
 from .runlog import RunLog, format_label_key
-from .trainer import GlueTrainer, TrainResult, set_seed
+from .trainer import GlueTrainer, TrainResult, set_seed, som_params
 
 MODES = ("bpsom", "baseline", "both")
 
@@ -85,13 +85,13 @@ def load_tokenizer(name: str):
 
 def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSequenceClassification:
     """A fresh head on the configured pretrained encoder."""
-    b = cfg.bpsom
+    b, som = cfg.bpsom, som_params(cfg)
     try:
         return BPSOMForSequenceClassification.from_encoder(
             cfg.model.name, num_labels=task.num_labels, head_type=head_type, seed=cfg.training.seed,
-            hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=b.som_error_weight,
-            reliability_threshold=b.threshold_percent, classifier_dropout=cfg.model.dropout,
-            som_update=b.som_update)
+            hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=som.som_error_weight,
+            reliability_threshold=som.reliability_threshold, classifier_dropout=cfg.model.dropout,
+            som_update=som.som_update)
     except OSError as exc:
         raise InputError(f"cannot load encoder '{cfg.model.name}' ({str(exc).splitlines()[0][:160]})",
                          field="--model") from None

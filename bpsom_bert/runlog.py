@@ -25,6 +25,7 @@ import numpy as np
 
 from bpsom_core.atomic import atomic_write_text
 from bpsom_core.writers import clog
+from bpsom_core.writers.jsonable import json_default
 
 
 def c_labels(label_names: Sequence[str]) -> list[bytes]:
@@ -120,8 +121,8 @@ class RunLog:
         doc: dict[str, Any] = {"events": self.events}
         if summary is not None:
             doc["summary"] = summary
-        events = json.dumps(doc, indent=2, default=_jsonable)
-        history = json.dumps(self.history, indent=2, default=_jsonable)
+        events = json.dumps(doc, indent=2, default=json_default)
+        history = json.dumps(self.history, indent=2, default=json_default)
         for path, content in ((self.dir / "train.log", text),
                               (self.dir / "logs" / "bpsom_experiment.log", text),
                               (self.dir / "log.json", events),
@@ -130,12 +131,3 @@ class RunLog:
                               (self.dir / f"{self.mode}_history.json", history)):
             atomic_write_text(path, content)
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

@@ -5,7 +5,8 @@ their schedules; train (AdamW, linear warm-up/decay, gradient accumulation,
 bf16/fp16 autocast on CUDA); relabel the SOM (a labelling pass over the
 training data, or the counts gathered while training) and measure the hidden
 units' activation mean/std; evaluate on dev; keep the best model (the C's
-rule: better, or equal right after a pruning); prune low-variance units
+rule, ``better_network``: better, equal with a dev loss lower by MIN_IMPROVE,
+or equal right after a pruning); prune low-variance units
 (shrinking the head and the optimizer state; a pruning restarts the
 patience, as the C's ``prune_if_possible`` resets ``nothing_done``); stop
 after ``patience`` epochs without improvement.  At the end the best model
@@ -30,6 +31,8 @@ from torch.utils.data import DataLoader
 
 from bpsom_core.atomic import atomic_write_text
 from bpsom_core.writers import clog
+from bpsom_core.params import BPSOMParams
+from bpsom_core.primitives.rules import better_network
 
 from . import distributed as du
 from . import metrics as M
@@ -59,6 +62,16 @@ def pick_precision(requested: str, device: torch.device) -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return requested
 
+
+
+def som_params(cfg: RunConfig) -> BPSOMParams:
+    """The YAML's SOM and pruning settings as BPSOMParams: the reliability fraction
+    (0.95) becomes the integer percent (95) here, once."""
+    b = cfg.bpsom
+    return BPSOMParams(som_error_weight=b.som_error_weight,
+                       reliability_threshold=BPSOMParams.percent(b.reliability_threshold),
+                       som_context=(b.som_context_min, b.som_context_max), som_lr=(b.som_lr_min, b.som_lr_max),
+                       prune_threshold=cfg.pruning.threshold, som_update=b.som_update)
 
 @dataclass
 class EpochStats:
@@ -173,11 +186,11 @@ class GlueTrainer:
         """One pass over the (sharded, shuffled) training data."""
         t = self.cfg.training
         bp = self.cfg.bpsom
+        som = som_params(self.cfg)
         model = self.model
         if model.is_bpsom:
             head: BPSOMHead = model.head
-            head.set_schedule(epoch, t.epochs, bp.som_lr_min, bp.som_lr_max,
-                              bp.som_context_min, bp.som_context_max)
+            head.set_schedule(epoch, t.epochs, *som.som_lr, *som.som_context)
             head.collect_epoch_counts = bp.relabel == "epoch"
             head.reset_epoch()
         if self.train_sampler is not None:
@@ -322,7 +335,7 @@ class GlueTrainer:
         """Variance pruning; returns the removed units (1-based, numbered before the pruning)."""
         head: BPSOMHead = self.model.head
         before = head.hidden_size
-        result = self.model.prune(self.cfg.pruning.threshold)
+        result = self.model.prune(som_params(self.cfg).prune_threshold)
         if not result.n_pruned:
             return []
         shrink_optimizer_state(self.optimizer, result)
@@ -383,8 +396,7 @@ class GlueTrainer:
             dev = self.evaluate()
             record.update({f"dev_{k}": v for k, v in dev.items()})
             score = dev[primary]
-            improved = (score > best_score or (score == best_score and dev["loss"] < best_loss)
-                        or (pruned_flag and score >= best_score))
+            improved = better_network(score, dev["loss"], best_score, best_loss, pruned_flag)
             self.log.line(format_pass(epoch, n, 0, 2, dev, 0.0, bpsom))
             if improved:
                 best_score, best_loss, best_epoch, best = score, dev["loss"], epoch, dict(dev)
@@ -477,7 +489,7 @@ class GlueTrainer:
         names = list(self.task.label_names)
         self.log.line(format_som_labeling(labels, rel, counts, head.grid_size, names))
         mean, std = head.act_mean.cpu().numpy(), head.act_std.cpu().numpy()
-        self.log.line(format_avg_std(mean, std, self.cfg.pruning.threshold))
+        self.log.line(format_avg_std(mean, std, som_params(self.cfg).prune_threshold))
         labelled = labels > 0
         self.log.event("som", epoch=epoch, labelled_cells=int(labelled.sum()),
                        mean_reliability=float(rel[labelled].mean()) if labelled.any() else 0.0,

@@ -91,9 +91,10 @@ def cold_kernels(*modules) -> bool:
 
 
 ENGINE_MODULES = ("bpsom_core.exact.kernels",)
-PRIMITIVE_MODULES = ("bpsom_core.primitives.som", "bpsom_core.primitives.step", "bpsom_core.primitives.winners",
-                     "bpsom_core.primitives.distance", "bpsom_core.primitives._row_search",
-                     "bpsom_core.primitives._parallel", "bpsom_core.primitives._search_kernels")
+PRIMITIVE_MODULES = ("bpsom_core.primitives.rules", "bpsom_core.primitives.som", "bpsom_core.primitives.step",
+                     "bpsom_core.primitives.winners", "bpsom_core.primitives.distance",
+                     "bpsom_core.primitives._fast.row_search", "bpsom_core.primitives._fast.parallel",
+                     "bpsom_core.primitives._fast.search_kernels", "bpsom_core.primitives._fast.screen")
 
 
 def compiling_note(module_names: Sequence[str]) -> Optional[str]:

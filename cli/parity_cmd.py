@@ -35,7 +35,9 @@ def _ours_runner(engine: str, compat: str, against: Optional[str], timeout: floa
         return _c_runner(against, timeout, name="ours")
     if engine == "subprocess":
         return EngineSubprocessRunner(compat=compat)
-    return EngineInProcessRunner(compat=compat)
+    from .main import main
+
+    return EngineInProcessRunner(main, compat=compat)
 
 
 def _case_dirs(root: Path) -> list[Path]:

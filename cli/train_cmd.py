@@ -16,22 +16,15 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import click
 
 from bpsom_core.atomic import RunDirectory
 from bpsom_core.errors import InputError
+from bpsom_core.params import TABULAR_DEFAULTS as SOM
 
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors (unknown option, bad value) are one-line InputErrors, exit 2."""
-
-    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise InputError(f"{exc.format_message()} (see 'bpsom {self.name} --help')") from None
+from .commands import OneLineCommand
 
 
 def _ints(text: str, option: str) -> tuple:
@@ -58,93 +51,6 @@ def _names(values: tuple) -> List[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-class EpochTable:
-    """Prints one aligned row per epoch on stderr, under a transient progress bar."""
-
-    def __init__(self, console, n_layers: int, max_epochs: int, quiet: bool):
-        self.console = console
-        self.n_layers = n_layers
-        self.max_epochs = max_epochs
-        self.quiet = quiet
-        self.current: Optional[str] = None
-        self.last: Optional[Dict[str, object]] = None
-        self.history_of_fold: List[Dict[str, object]] = []
-        self.progress = None
-        self.task = None
-
-    def __enter__(self):
-        if not self.quiet and self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=self.console, transient=True)
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._close_fold()
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def _print(self, text: str) -> None:
-        if not self.quiet:
-            (self.progress.console if self.progress else self.console).print(text, highlight=False)
-
-    def header(self, name: str) -> None:
-        som = " ".join(f"SOM{l + 1}%" for l in range(self.n_layers))
-        units = "units"
-        self._print(f"\n[bold cyan]{name}[/]")
-        self._print(f"[bold]{'epoch':>5} {'loss':>8} {'MSE':>7} {'CE%':>6} {'val MSE':>8} {'val CE%':>7} "
-                    f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {'ctx':>3} {'som lr':>6} {'sec':>5}[/]")
-        self._start_task(name)
-
-    def _start_task(self, name: str) -> None:
-        if self.progress is not None:
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task(name, total=self.max_epochs)
-
-    def _close_fold(self) -> None:
-        """Summarise the fold that just ended: its best epoch and validation scores there."""
-        if self.current is None or not self.current.startswith("fold") or self.last is None:
-            return
-        best = self.last.get("best_epoch")
-        rec = next((h for h in self.history_of_fold if h["epoch"] == best), self.last)
-        val = f"val CE {rec['val_ce']:.2f}%  val MSE {rec['val_mse']:.4f}" if "val_ce" in rec else \
-            f"train CE {rec['train_ce']:.2f}%"
-        self._print(f"[bold cyan]{self.current}[/]: best epoch {best} of {self.last['epoch']}, {val}, "
-                    f"units {rec['units_alive']}")
-
-    def row(self, name: str, r: Dict[str, object]) -> None:
-        """One epoch; cross-validation folds get one summary line each instead of a table."""
-        if name != self.current:
-            self._close_fold()
-            self.current = name
-            self.history_of_fold = []
-            if name.startswith("fold"):
-                self._start_task(name)
-            else:
-                self.header(name)
-        self.last = r
-        self.history_of_fold.append(r)
-        if name.startswith("fold"):
-            if self.progress is not None and self.task is not None:
-                self.progress.update(self.task, completed=r["epoch"])
-            return
-        fmt = lambda v, w, p: f"{v:>{w}.{p}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
-        som = " ".join(fmt(u, 6, 1) for u in r["som_usage"])
-        units = " ".join(f"{u:>5d}" for u in r["units_alive"])
-        star = " [green]*[/]" if r.get("best_epoch") == r["epoch"] and "val_ce" in r else ""
-        pruned = sum(len(p) for p in r.get("pruned", []))
-        prune_note = f" [red]-{pruned} pruned[/]" if pruned else ""
-        self._print(f"{r['epoch']:>5d} {fmt(r['train_loss'], 8, 4)} {fmt(r['train_mse'], 7, 4)} "
-                    f"{fmt(r['train_ce'], 6, 2)} {fmt(r.get('val_mse'), 8, 4)} {fmt(r.get('val_ce'), 7, 2)} "
-                    f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {r['som_context']:>3d} "
-                    f"{r['som_lr']:>6.3f} {r['seconds']:>5.2f}{star}{prune_note}")
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=r["epoch"])
-
-
 @click.command(name="train", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", metavar="COLUMN", help="Class column (default: the last column; 'y' in .npz).")
@@ -164,14 +70,16 @@ class EpochTable:
 @click.option("--lr", "learning_rate", type=float, default=0.15, show_default=True, help="BP learning rate.")
 @click.option("--momentum", type=float, default=0.4, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option("--som-error-weight", type=float, default=0.25, show_default=True,
+@click.option("--som-error-weight", type=float, default=SOM.som_error_weight, show_default=True,
               help="Share of the SOM error in the hidden-layer error (the C's SOM_ERROR_USE).")
-@click.option("--reliability-threshold", type=int, default=95, show_default=True,
+@click.option("--reliability-threshold", type=int, default=SOM.reliability_threshold, show_default=True,
               help="Minimum cell reliability (%) for the SOM error to be used.")
-@click.option("--prune-threshold", type=float, default=0.0, show_default=True,
+@click.option("--prune-threshold", type=float, default=SOM.prune_threshold, show_default=True,
               help="Prune hidden units whose activation std is at most this (0 = off).")
-@click.option("--som-context", default="0,2", show_default=True, metavar="MIN,MAX", help="Neighbourhood radius.")
-@click.option("--som-lr", default="0.05,0.2", show_default=True, metavar="MIN,MAX", help="SOM learning rate.")
+@click.option("--som-context", default="{},{}".format(*SOM.som_context), show_default=True, metavar="MIN,MAX",
+              help="Neighbourhood radius.")
+@click.option("--som-lr", default="{},{}".format(*SOM.som_lr), show_default=True, metavar="MIN,MAX",
+              help="SOM learning rate.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True,
               help="Share of all rows held out for early stopping (a 60/20/20 split with --test-fraction). "
@@ -209,6 +117,7 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
     from bpsom_core.data import DEFAULT_DATASET, DEFAULT_TARGET
     from bpsom_core.readers.tabular import read_table
     from bpsom_core.tabular import BPSOMClassifier
+    from bpsom_core.tabular.epoch_table import EpochTable
     from bpsom_core.tabular.experiment import SplitSpec, run_experiment, write_run
 
     argv = ["bpsom", "train", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "train" else None

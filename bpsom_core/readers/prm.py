@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from ..cnum import c_float_prefix, c_int_prefix
-from ..config import NAME_L, CParams
+from ..prm_params import NAME_L, CParams
 from ..errors import InputError, read_input_bytes
 
 _WS = b" \t\n\v\f\r"

@@ -14,6 +14,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
+from ..writers.jsonable import plain
 from .classifier import BPSOMClassifier
 from .model import BPSOMModel
 from .network import Network
@@ -43,8 +44,8 @@ def save_model(clf: BPSOMClassifier, directory: Union[str, Path], extra: Optiona
         params["random_state"] = None  # a RandomState object cannot be stored; the weights are
     meta = {
         "format": FORMAT,
-        "params": _jsonable(params),
-        "classes": [_jsonable(c) for c in clf.classes_.tolist()],
+        "params": plain(params),
+        "classes": [plain(c) for c in clf.classes_.tolist()],
         "n_features_in": int(clf.n_features_in_),
         "output": model.net.output,
         "som_dims": [0 if s is None else s.dim for s in model.soms],
@@ -54,7 +55,7 @@ def save_model(clf: BPSOMClassifier, directory: Union[str, Path], extra: Optiona
     if hasattr(clf, "feature_names_in_"):
         meta["feature_names_in"] = [str(n) for n in clf.feature_names_in_]
     if extra:
-        meta.update(_jsonable(extra))
+        meta.update(plain(extra))
     d = Path(directory)
     weights_path, json_path = d / "model.safetensors", d / "model.json"
     atomic_write_bytes(weights_path, save(tensors, metadata={"format": FORMAT}))
@@ -218,14 +219,3 @@ def _check_tensors(t: dict, meta: dict, path: str) -> None:
             if rel.min(initial=0) < 0 or rel.max(initial=0) > 100:
                 raise InputError("reliability outside 0..100", path=path, field=f"som.{l}.reliability")
 
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return x
