@@ -231,7 +231,7 @@ class BatchPlan:
 
 def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, *,
                   group_by_length: bool = True, chunk_batches: int = 64,
-                  rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+                  rank: int = 0, world_size: int = 1, repeats: Optional[list] = None) -> list[np.ndarray]:
     """This rank's shuffled training batches of one epoch.
 
     Every rank draws the same global order from ``(seed, epoch)``; with
@@ -239,7 +239,9 @@ def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, *
     ``chunk_batches`` batches and the batches are shuffled again, so a batch
     holds examples of similar length while the epoch stays random.  Ranks
     take every ``world_size``-th batch; the list is padded with batches from
-    its start so that every rank makes the same number of steps.
+    its start so that every rank makes the same number of steps; a list
+    passed as ``repeats`` receives, per returned batch, whether it is such a
+    repeat (whose examples must not count twice).
     """
     n = int(lengths.shape[0])
     gen = np.random.default_rng([seed, epoch])
@@ -251,10 +253,13 @@ def train_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, *
     batches = [order[s:s + batch_size] for s in range(0, n, batch_size)]
     if group_by_length and batches:
         batches = [batches[i] for i in gen.permutation(len(batches))]
+    flags = [False] * len(batches)
     if world_size > 1 and batches:
         short = (-len(batches)) % world_size
-        batches = batches + batches[:short]
-        batches = batches[rank::world_size]
+        flags = (flags + [True] * short)[rank::world_size]
+        batches = (batches + batches[:short])[rank::world_size]
+    if repeats is not None:
+        repeats[:] = flags
     return batches
 
 

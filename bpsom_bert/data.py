@@ -1,7 +1,10 @@
 """GLUE tasks (SST-2, MRPC, CoLA): from `datasets` online, or from local TSV files.
 
-Local files follow the GLUE layout: ``<data-dir>/train.tsv`` and
-``<data-dir>/dev.tsv``.  A file may or may not start with a header, and the
+Local files follow the GLUE layout: ``<data-dir>/train.tsv``,
+``<data-dir>/dev.tsv`` and, optionally, ``<data-dir>/test.tsv``.  A test file
+may be labelled (read like the others) or unlabelled as GLUE ships it
+(``index<TAB>sentence``, or labels -1): then its labels are -1 and its
+``ids`` keep the index column for a submission file.  A file may or may not start with a header, and the
 label may be the first or the last column (``label<TAB>sentence`` as in the
 shared SST-2 subset, ``sentence<TAB>label`` as GLUE's SST-2 train.tsv).  The
 original GLUE layouts of CoLA (4 columns, no header) and MRPC (5 columns with
@@ -62,6 +65,7 @@ class Split:
 
     texts: list[tuple[str, ...]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    ids: Optional[list[str]] = None   # GLUE test index column (unlabelled test files)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -70,7 +74,12 @@ class Split:
         """The first ``n`` examples (all when ``n`` is None)."""
         if n is None:
             return self
-        return Split(self.texts[:n], self.labels[:n])
+        return Split(self.texts[:n], self.labels[:n], None if self.ids is None else self.ids[:n])
+
+    @property
+    def labelled(self) -> bool:
+        """False for a GLUE test file without labels (all -1)."""
+        return not any(label < 0 for label in self.labels)
 
 
 def _is_int(s: str) -> bool:
@@ -78,8 +87,11 @@ def _is_int(s: str) -> bool:
     return s.lstrip("-").isdigit()
 
 
-def read_tsv(path: str | Path, task: TaskSpec) -> Split:
-    """Read one GLUE-style TSV file of ``task`` (see the module docstring)."""
+def read_tsv(path: str | Path, task: TaskSpec, unlabelled_ok: bool = False) -> Split:
+    """Read one GLUE-style TSV file of ``task`` (see the module docstring).
+
+    ``unlabelled_ok`` (test files): label -1 means "no label".
+    """
     p = Path(path)
     try:
         raw = p.read_text(encoding="utf-8").splitlines()
@@ -126,11 +138,51 @@ def read_tsv(path: str | Path, task: TaskSpec) -> Split:
         if not _is_int(value):
             raise InputError(f"label must be an integer, got {value!r}", str(p), line, "label")
         label = int(value)
-        if not 0 <= label < task.num_labels:
+        if not 0 <= label < task.num_labels and not (unlabelled_ok and label == -1):
             raise InputError(f"label {label} out of range 0..{task.num_labels - 1} for {task.name}",
                              str(p), line, "label")
         split.texts.append(tuple(cells[i] for i in text_cols))
         split.labels.append(label)
+    if not split.labels:
+        raise InputError("no examples after the header", str(p))
+    if unlabelled_ok and not split.labelled and any(label >= 0 for label in split.labels):
+        line = next(ln for ln, cells in body if cells[label_col].strip() == "-1")
+        raise InputError("labels -1 (unlabelled) mixed with real labels", str(p), line, "label")
+    return split
+
+
+def read_test_tsv(path: str | Path, task: TaskSpec) -> Split:
+    """A test file: labelled as the others, or GLUE's unlabelled ``index<TAB>text...``.
+
+    GLUE's test files start with an ``index`` header and keep the text in
+    the last columns; their examples get label -1 and ``ids`` from the index.
+    """
+    p = Path(path)
+    try:
+        first = p.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return read_tsv(p, task, unlabelled_ok=True)    # raises the one-line error
+    if first.split("\t")[0].strip().lower() not in ("index", "id", "idx"):
+        split = read_tsv(p, task, unlabelled_ok=True)
+        if not split.labelled:
+            split.ids = [str(i) for i in range(len(split))]
+        return split
+    lines = p.read_text(encoding="utf-8").splitlines()
+    width = len(first.split("\t"))
+    n_text = len(task.text_fields)
+    if width < n_text + 1:
+        raise InputError(f"expected an index and {n_text} text column{'s' if n_text > 1 else ''}, "
+                         f"got {width} columns", str(p), 1)
+    split = Split(ids=[])
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != width:
+            raise InputError(f"expected {width} tab-separated columns, got {len(cells)}", str(p), i)
+        split.ids.append(cells[0].strip())
+        split.texts.append(tuple(cells[width - n_text:]))
+        split.labels.append(-1)
     if not split.labels:
         raise InputError("no examples after the header", str(p))
     return split
@@ -156,7 +208,7 @@ def _label_column(header: Optional[list[str]], body, p: Path) -> int:
 
 
 def load_task_data(task: TaskSpec, data_dir: Optional[str | Path] = None) -> dict[str, Split]:
-    """``{"train": Split, "validation": Split}`` from TSV files or the GLUE hub."""
+    """``{"train": Split, "validation": Split}`` (and ``"test"`` when a test.tsv is there)."""
     if data_dir is not None:
         d = Path(data_dir)
         if not d.is_dir():
@@ -167,6 +219,8 @@ def load_task_data(task: TaskSpec, data_dir: Optional[str | Path] = None) -> dic
             if found is None:
                 raise InputError(f"missing {' or '.join(names)}", str(d), field="--data-dir")
             out[split] = read_tsv(found, task)
+        if (d / "test.tsv").is_file():
+            out["test"] = read_test_tsv(d / "test.tsv", task)
         return out
     return _load_from_hub(task)
 

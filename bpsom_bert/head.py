@@ -38,9 +38,18 @@ import torch
 from torch import nn
 
 from bpsom_core import primitives as P
+from bpsom_core.params import BPSOMParams
 
 from . import distributed as dist_utils
 from .cuda_graph import GraphedFunction
+
+
+def _where(cond, a, value):
+    """``where`` for torch tensors or NumPy arrays (the head's two backends)."""
+    if isinstance(cond, torch.Tensor):
+        return torch.where(cond, a, value)
+    import numpy as np
+    return np.where(cond, a, value)
 
 
 class _ScaleGrad(torch.autograd.Function):
@@ -101,8 +110,10 @@ class BPSOMHead(nn.Module):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
         self.num_labels = num_labels
         self.grid_size = grid_size
-        self.alpha = float(som_error_weight)
-        self.threshold = int(reliability_threshold)
+        som = BPSOMParams(som_error_weight=som_error_weight, reliability_threshold=int(reliability_threshold),
+                          som_update=update_mode)
+        self.som_error_weight = som.som_error_weight
+        self.threshold = som.reliability_threshold
         self.update_mode = update_mode
         if backend not in ("auto", "torch", "numpy"):
             raise ValueError(f"backend must be auto, torch or numpy, got {backend!r}")
@@ -197,24 +208,42 @@ class BPSOMHead(nn.Module):
             self._lr, self._context = float(self.som_lr), int(self.som_context)
         conv, back, distance = self._converters(acts)
         with torch.autocast(acts.device.type, enabled=False):
-            step = self._step_fn(acts, distance)(conv(all_acts.float()), conv(all_classes))
+            a_all, c_all = conv(all_acts.float()), conv(all_classes)
+            step = self._step_fn(acts, distance)(a_all, c_all)
         self.prototypes.copy_(back(step.prototypes))
         if self.collect_epoch_counts:
-            counts = P.count_cells(step.winner, conv(all_classes), self.n_cells, self.num_labels)
+            real = c_all > 0
+            # rows without a class count nowhere (winner -1); selecting their activations
+            # out is the one sync of relabel: epoch
+            counts = P.count_cells(_where(real, step.winner, -1), _where(real, c_all, 0),
+                                   self.n_cells, self.num_labels)
             self.epoch_counts += back(counts).to(self.epoch_counts.device)
-            self._epoch_acts.append(all_acts.detach().clone())
+            self._epoch_acts.append(all_acts[back(real).to(all_acts.device)].detach().clone())
         b = acts.shape[0]
         err, use = back(step.error)[offset:offset + b], back(step.use)[offset:offset + b]
         return err.to(acts.device), use.to(acts.device)
+
+    def _masked_step(self, a_all, c_all, distance: str) -> "P.SomStep":
+        """The primitives' batch step, where rows without a class (< 1: a distributed
+        sampler's repeated padding) neither move the map nor get a SOM pull (no
+        partial winner).  Device ops only: no sync, so a CUDA graph can hold it."""
+        conv = self._converters(a_all if isinstance(a_all, torch.Tensor) else self.prototypes)[0]
+        protos = conv(self.prototypes)
+        winner, partial, winner_d2, partial_d2 = P.find_winners(
+            a_all, protos, conv(self.cell_labels), c_all, method=distance)
+        real = c_all > 0
+        if self.grid_size > 0 and a_all.shape[0] > 0:
+            protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
+                                  mode=self.update_mode, active=P.update_mask(winner_d2) & real)
+        err, use = P.som_error(a_all, protos, partial, conv(self.reliability), self.threshold)
+        return P.SomStep(winner, partial, winner_d2, partial_d2, protos, err, use)
 
     def _step_fn(self, acts: torch.Tensor, distance: str):
         """The batch step for ``acts``: the primitives' step, or its CUDA graph replay."""
         conv = self._converters(acts)[0]
 
         def step(a, c):
-            return P.som_step(a, conv(self.prototypes), conv(self.cell_labels), c, conv(self.reliability),
-                              self.threshold, self.grid_size, self._context, self._lr,
-                              method=distance, mode=self.update_mode)
+            return self._masked_step(a, c, distance)
         if not self._graphable(acts):
             return step
         key = (acts.shape[0], acts.shape[1], self._context, self._lr, distance, self.update_mode, self.threshold,
@@ -246,7 +275,7 @@ class BPSOMHead(nn.Module):
             acts = torch.sigmoid(z.detach().float())
             err, use = self.som_step(acts, classes.long() + 1)
             n, used = z.shape[0], use.sum()
-            alpha = self.alpha
+            alpha = self.som_error_weight
             # gradient form of combine_hidden_delta: grad_z = -combine(-g_bp, err/B)
             ones = torch.ones(n, 1, device=z.device, dtype=torch.float32)
             factor = P.combine_hidden_delta(ones, torch.zeros_like(ones), use, alpha)   # 1-a where used
@@ -273,6 +302,7 @@ class BPSOMHead(nn.Module):
         With ``acts`` (N, H) and 0-based ``classes``: a labelling pass (the
         C's). Without: the counts and activations gathered during the epoch.
         """
+        self.label_winners = None   # (winner cell, squared distance) per example, from a labelling pass
         if acts is None:
             counts = self.epoch_counts.clone()
             acts = (torch.cat(self._epoch_acts) if self._epoch_acts
@@ -283,10 +313,15 @@ class BPSOMHead(nn.Module):
             counts = torch.zeros_like(self.counts)
             conv, back, distance = self._converters(acts)   # as in training: same ties
             protos, labels = conv(self.prototypes), conv(self.cell_labels)
+            winners, dists = [], []
             for s in range(0, acts.shape[0], chunk):
                 a, c = conv(acts[s:s + chunk]), conv(cls1[s:s + chunk])
-                w, _, _, _ = P.find_winners(a, protos, labels, c, method=distance)
+                w, _, w_d2, _ = P.find_winners(a, protos, labels, c, method=distance)
                 counts += back(P.count_cells(w, c, self.n_cells, self.num_labels)).to(counts.device)
+                winners.append(back(w).cpu())
+                dists.append(back(w_d2).float().cpu())
+            if winners:
+                self.label_winners = (torch.cat(winners), torch.cat(dists))
         labels, rel = P.label_cells(counts)
         self.counts.copy_(counts)
         self.cell_labels.copy_(labels)
@@ -296,6 +331,21 @@ class BPSOMHead(nn.Module):
             self.act_mean.copy_(mean)
             self.act_std.copy_(std)
         self.reset_epoch()
+
+    @torch.no_grad()
+    def som_classify(self, acts: torch.Tensor) -> torch.Tensor:
+        """The label of each activation row's winner cell (1-based, 0 = unlabelled).
+
+        The SOM used as a classifier, as the C's test pass scores it
+        (``SOMs on TST`` in the abstract).
+        """
+        acts = acts.to(self.prototypes.device, torch.float32)
+        conv, back, distance = self._converters(acts)
+        none = torch.zeros(acts.shape[0], dtype=torch.long, device=acts.device)
+        winner, _, _, _ = P.find_winners(conv(acts), conv(self.prototypes), conv(self.cell_labels),
+                                         conv(none), method=distance)
+        winner = back(winner).to(self.cell_labels.device).long()
+        return self.cell_labels[winner.clamp(min=0)] * (winner >= 0)
 
     @torch.no_grad()
     def init_prototypes_pca(self, acts: torch.Tensor, spread: float = 2.0) -> None:

@@ -114,7 +114,7 @@ class BPSOMForSequenceClassification(nn.Module):
         """A fresh head on a pretrained encoder (a local directory or hub name)."""
         pooler = not _takes_pooling_flag(encoder_name_or_path)
         kwargs = {} if pooler else {"add_pooling_layer": False}
-        encoder = AutoModel.from_pretrained(encoder_name_or_path, **kwargs)
+        encoder = AutoModel.from_pretrained(encoder_name_or_path, use_safetensors=True, **kwargs)
         config = BPSOMConfig(encoder=encoder.config.to_dict(), head_type=head_type,
                              num_labels=num_labels, encoder_pooler=pooler, **head_kwargs)
         return cls(config, encoder=encoder, seed=seed)
@@ -171,15 +171,26 @@ class BPSOMForSequenceClassification(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu"
                         ) -> "BPSOMForSequenceClassification":
-        """Rebuild from :meth:`save_pretrained` output, pruned shapes included."""
+        """Rebuild from :meth:`save_pretrained` output, pruned shapes included, in eval mode."""
         from safetensors.torch import load_file
 
+        from bpsom_core.errors import InputError, read_input_bytes
+
         d = Path(directory)
-        config = BPSOMConfig.from_dict(json.loads((d / CONFIG_NAME).read_text(encoding="utf-8")))
-        model = cls(config)
-        state = load_file(str(d / WEIGHTS_NAME), device=map_location)
-        model.load_state_dict(state, strict=True)
-        return model.to(map_location)
+        try:
+            config = BPSOMConfig.from_dict(json.loads(read_input_bytes(d / CONFIG_NAME, "model config")))
+            model = cls(config)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"not a valid BP-SOM model config ({exc})", str(d / CONFIG_NAME)) from None
+        read_input_bytes(d / WEIGHTS_NAME, "model weights")   # regular, readable, not empty
+        try:
+            state = load_file(str(d / WEIGHTS_NAME), device=map_location)
+            model.load_state_dict(state, strict=True)   # every tensor's shape against the config's sizes
+        except Exception as exc:  # noqa: BLE001 - safetensors and torch raise their own error types
+            first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:240]
+            raise InputError(f"weights do not fit {CONFIG_NAME} or are corrupt ({first})",
+                             str(d / WEIGHTS_NAME)) from None
+        return model.to(map_location).eval()   # Hugging Face convention: loaded models start in eval mode
 
 
 try:  # AutoConfig.from_pretrained(run_dir/best_model) then knows "bpsom"

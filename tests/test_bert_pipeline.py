@@ -170,7 +170,7 @@ def test_training_steps_make_no_host_syncs(tmp_path, head_type):
     # the probe does see a read
     with SyncProbe() as probe:
         totals.read_into(stats)
-    assert len(probe.hits) == 3
+    assert len(probe.hits) == 4     # loss, correct, SOM use, squared error
 
 
 def test_trainer_passes_return_rows_in_example_order(tmp_path):
