@@ -243,6 +243,10 @@ class BPSOMHead(nn.Module):
         conv = self._converters(acts)[0]
 
         def step(a, c):
+            if not isinstance(c, torch.Tensor) and (c > 0).all():   # NumPy: checking costs nothing
+                return P.som_step(a, conv(self.prototypes), conv(self.cell_labels), c, conv(self.reliability),
+                                  self.threshold, self.grid_size, self._context, self._lr,
+                                  method=distance, mode=self.update_mode)   # one compiled call
             return self._masked_step(a, c, distance)
         if not self._graphable(acts):
             return step
