@@ -195,9 +195,10 @@ class BPSOMHead(nn.Module):
         ``acts`` (B, H) float32 local activations, ``classes1`` (B,) 1-based.
         Under torch.distributed the batch of every rank is gathered first and
         every rank applies the identical update, so the SOM never diverges.
-        The step is :func:`bpsom_core.primitives.som_step` on torch tensors
-        (any device; on CUDA replayed from a CUDA graph, see ``cuda_graph``)
-        or on NumPy views of the same CPU memory (see :meth:`_backend_for`);
+        The step is the primitives' winners, update and error term on torch
+        tensors (any device; on CUDA replayed from a CUDA graph, see
+        ``cuda_graph``) or on NumPy views of the same CPU memory (see
+        :meth:`_backend_for`);
         it runs in float32 even inside an autocast region, so the winners do
         not depend on the training precision.  Returns ``(err, use)`` for the
         local examples, as torch tensors on ``acts``' device.
