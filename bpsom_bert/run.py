@@ -84,6 +84,7 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
     try:
         return BPSOMForSequenceClassification.from_encoder(
             cfg.model.name, num_labels=task.num_labels, head_type=head_type, seed=cfg.training.seed,
+            label_names=list(task.label_names),
             hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=b.som_error_weight,
             reliability_threshold=b.threshold_percent, classifier_dropout=cfg.model.dropout,
             som_update=b.som_update)

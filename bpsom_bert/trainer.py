@@ -29,7 +29,7 @@ from . import metrics as M
 from .config import RunConfig
 from .data import Collator, EncodedSplit, TaskSpec
 from .head import BPSOMHead
-from .modeling import BPSOMForSequenceClassification
+from .modeling import BPSOMForSequenceClassification, save_files_atomically
 from .pruning import shrink_optimizer_state
 from .runlog import RunLog, format_avg_std, format_som_labeling
 
@@ -88,6 +88,7 @@ class GlueTrainer:
         self.log = log
         self.on_progress = on_progress or (lambda kind, data: None)
         self.precision = pick_precision(cfg.training.precision, device)
+        self.tokenizer = tokenizer
         collate = Collator(tokenizer)
         t = cfg.training
         self.train_sampler = (torch.utils.data.DistributedSampler(train, seed=t.seed, shuffle=True)
@@ -312,6 +313,7 @@ class GlueTrainer:
                 self.log.line("*")
                 if du.is_main():
                     model.save_pretrained(self.out_dir / "best_model")
+                    save_files_atomically(self.tokenizer.save_pretrained, self.out_dir / "best_model")
             else:
                 waited += 1
             if model.is_bpsom and self.cfg.pruning.enabled:
