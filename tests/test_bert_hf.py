@@ -98,13 +98,21 @@ def _trainer(tiny, out, epochs=3, prune=0.02, report_to="none"):
 
 
 
-def test_trainer_with_callback_steers_evaluates_and_reports(tiny, tmp_path):
+@pytest.fixture(scope="module")
+def trained(tiny):
+    """One Trainer + BPSOMCallback run (3 epochs, eval each epoch, TensorBoard on)."""
     pytest.importorskip("tensorboard")
+    out = tiny["root"] / "tr"
+    trainer, callback = _trainer(tiny, out, report_to=["tensorboard"])
+    trainer.train()
+    return trainer, callback, out
+
+
+def test_trainer_with_callback_steers_evaluates_and_reports(trained, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from transformers import AutoModelForSequenceClassification
 
-    trainer, callback = _trainer(tiny, tmp_path / "tr", report_to=["tensorboard"])
-    trainer.train()
+    trainer, callback, out = trained
     evals = [h for h in trainer.state.log_history if "eval_accuracy" in h]
     assert len(evals) == 3                                      # eval_strategy="epoch" with compute_metrics
     som = [h for h in trainer.state.log_history if "som_usage" in h]
@@ -114,13 +122,13 @@ def test_trainer_with_callback_steers_evaluates_and_reports(tiny, tmp_path):
     assert "eval_accuracy" in metrics
     pred = trainer.predict(trainer.eval_dataset)
     assert pred.predictions.shape == (32, 2)
-    events = list((tmp_path / "tr" / "runs" / "bpsom").glob("events.out.tfevents.*"))
+    events = list((out / "runs" / "bpsom").glob("events.out.tfevents.*"))
     assert events
     acc = EventAccumulator(str(events[0].parent))
     acc.Reload()
     assert "som_usage" in acc.Tags()["scalars"] and acc.Scalars("som_usage")[1].value > 0
     # the best model (with tokenizer) and Trainer.save_model output both reload through the Auto class
-    assert (tmp_path / "tr" / "best_model" / "tokenizer.json").is_file()
+    assert (out / "best_model" / "tokenizer.json").is_file()
     trainer.save_model(str(tmp_path / "saved"))
     again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved")
     for k, v in trainer.model.state_dict().items():
@@ -129,7 +137,7 @@ def test_trainer_with_callback_steers_evaluates_and_reports(tiny, tmp_path):
 
 
 def test_callback_prunes_with_the_optimizer_state(tiny, tmp_path):
-    trainer, callback = _trainer(tiny, tmp_path / "tp", epochs=2, prune=10.0)   # every unit's std is below 10
+    trainer, callback = _trainer(tiny, tmp_path / "tp", epochs=1, prune=10.0)   # every unit's std is below 10
     head = trainer.model.head
     head_before = head.hidden_size
     trainer.train()                                              # Adam state exists when the first pruning comes
@@ -142,10 +150,10 @@ def test_callback_prunes_with_the_optimizer_state(tiny, tmp_path):
     assert id(head.hidden.weight) in ids and id(head.classifier.weight) in ids
 
 
-def test_trainer_path_matches_bpsom_glue_within_noise(glue_run, tiny, tmp_path):
+def test_trainer_path_matches_bpsom_glue_within_noise(glue_run, trained):
     """Same data, seed and settings: the Trainer path's best dev accuracy is glue's, within noise."""
     summary, _ = glue_run
-    trainer, callback = _trainer(tiny, tmp_path / "same")
-    trainer.train()
+    _, callback, _ = trained
+    assert callback.best_epoch >= 1
     glue_acc = summary["dev"]["accuracy"]
     assert abs(callback.best_score - glue_acc) <= 0.15, (callback.best_score, glue_acc)
