@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -22,7 +22,7 @@ from bpsom_core.errors import InputError
 
 from . import distributed as du
 from .config import RunConfig
-from .data import EncodedSplit, Split, TaskSpec, load_task_data
+from .data import EncodedSplit, Split, TaskSpec, load_task
 from .modeling import BPSOMForSequenceClassification
 from .runlog import RunLog
 from .trainer import GlueTrainer, TrainResult, set_seed
@@ -38,7 +38,7 @@ class GlueJob:
     mode: str
     cfg: RunConfig
     output_dir: Path
-    data_dir: Optional[Path] = None
+    data_dir: Optional[Any] = None   # TSV directory, saved dataset, data files spec or DatasetDict
     max_train: Optional[int] = None
     max_eval: Optional[int] = None
     device: str = "auto"
@@ -140,7 +140,7 @@ def run_job(job: GlueJob, on_progress: Callable[[str, dict], None]) -> dict[str,
     device = pick_device(job.device)
     init_distributed(device)
     quiet_transformers()
-    splits = load_task_data(job.task, job.data_dir)
+    job.task, splits = load_task(job.task, job.data_dir)   # label names of a custom task come from the data
     tokenizer = load_tokenizer(job.cfg.model.name)
     modes = ["baseline", "bpsom"] if job.mode == "both" else [job.mode]
     results: dict[str, TrainResult] = {}
