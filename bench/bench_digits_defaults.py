@@ -1,6 +1,6 @@
 """Digits, 5-fold, scaled: BPSOMClassifier's defaults against its alternatives and MLPClassifier.
 
-Run: python bench/bench_digits_defaults.py [--only NAME ...]
+Run: python bench/bench_digits_defaults.py [--dataset digits|iris|wine|breast_cancer] [--only NAME ...]
 Prints mean +- std accuracy and seconds per fold for each configuration,
 measured side by side on this machine (the same folds for all).
 """
@@ -12,7 +12,7 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn import datasets as skdata
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
@@ -34,10 +34,11 @@ CONFIGS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="substrings of the configuration names to run")
+    ap.add_argument("--dataset", default="digits", choices=("digits", "iris", "wine", "breast_cancer"))
     args = ap.parse_args()
-    X, y = load_digits(return_X_y=True)
+    X, y = getattr(skdata, f"load_{args.dataset}")(return_X_y=True)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
-    print(f"Digits ({len(y)} examples, 64 features), 5-fold stratified, StandardScaler")
+    print(f"{args.dataset} ({len(y)} examples, {X.shape[1]} features), 5-fold stratified, StandardScaler")
     for name, make in CONFIGS.items():
         if args.only and not any(o in name for o in args.only):
             continue

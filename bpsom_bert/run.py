@@ -24,6 +24,7 @@ from . import distributed as du
 from .config import RunConfig
 from .data import EncodedSplit, Split, TaskSpec, load_task
 from .modeling import BPSOMForSequenceClassification
+from .reporting import EpochReporter
 from .runlog import RunLog
 from .trainer import GlueTrainer, TrainResult, set_seed
 
@@ -42,6 +43,7 @@ class GlueJob:
     max_train: Optional[int] = None
     max_eval: Optional[int] = None
     device: str = "auto"
+    report_to: tuple[str, ...] = ()   # "tensorboard": events under <output-dir>/<task>/<mode>/tensorboard
 
 
 def pick_device(name: str) -> torch.device:
@@ -109,10 +111,19 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
     log.line(_header(job, mode, cfg, len(train), len(dev), model))
     log.event("start", task=job.task.name, mode=mode, config=cfg.to_dict(),
               train_examples=len(train), dev_examples=len(dev), world_size=du.world_size())
-    trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log,
-                          on_progress=lambda kind, data: on_progress(kind, {"mode": mode, **data}))
+    reporter = EpochReporter(out, mode, job.report_to, enabled=du.is_main())
+
+    def progress(kind: str, data: dict) -> None:
+        if kind == "epoch":
+            reporter.epoch(data)
+        on_progress(kind, {"mode": mode, **data})
+
+    trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log, on_progress=progress)
     log.event("precision", precision=trainer.precision, device=str(device))
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        reporter.close()
     summary = {"task": job.task.name, "mode": mode, "best_epoch": result.best_epoch,
                "dev": result.best_metrics, "hidden_units": result.hidden_units,
                "train_examples_per_s": result.train_examples_per_s, "elapsed_s": result.elapsed_s,

@@ -296,7 +296,7 @@ class GlueTrainer:
                 line += f" USE SOM1={100 * usage:5.1f}"
                 self.log.line(line)
                 self.relabel()
-                self._log_som(epoch)
+                record.update(self._log_som(epoch))
             else:
                 self.log.line(line)
             dev = self.evaluate()
@@ -338,8 +338,8 @@ class GlueTrainer:
                            train_examples_per_s=train_seen / train_time if train_time else 0.0,
                            elapsed_s=elapsed)
 
-    def _log_som(self, epoch: int) -> None:
-        """Labelling table, AVG/STD and the two SOM plots for this epoch."""
+    def _log_som(self, epoch: int) -> dict[str, float]:
+        """Labelling table, AVG/STD and the two SOM plots for this epoch; returns the SOM figures."""
         head: BPSOMHead = self.model.head
         labels = head.cell_labels.cpu().numpy()
         rel = head.reliability.cpu().numpy()
@@ -349,8 +349,10 @@ class GlueTrainer:
         mean, std = head.act_mean.cpu().numpy(), head.act_std.cpu().numpy()
         self.log.line(format_avg_std(mean, std, self.cfg.pruning.threshold))
         labelled = labels > 0
-        self.log.event("som", epoch=epoch, labelled_cells=int(labelled.sum()),
-                       mean_reliability=float(rel[labelled].mean()) if labelled.any() else 0.0,
+        figures = {"som_labelled_cells": int(labelled.sum()),
+                   "som_mean_reliability": float(rel[labelled].mean()) if labelled.any() else 0.0}
+        self.log.event("som", epoch=epoch, labelled_cells=figures["som_labelled_cells"],
+                       mean_reliability=figures["som_mean_reliability"],
                        som_lr=float(head.som_lr), som_context=int(head.som_context))
         if du.is_main() and self.log.enabled:
             from . import plots
@@ -358,6 +360,7 @@ class GlueTrainer:
                                head.grid_size, names, title=f"SOM labels / reliability, epoch {epoch}")
             plots.som_umatrix(self.out_dir / f"som_umatrix_epoch_{epoch}.png",
                               head.prototypes.cpu().numpy(), head.grid_size, title=f"U-matrix, epoch {epoch}")
+        return figures
 
 
 class _Shard(torch.utils.data.Dataset):

@@ -38,13 +38,16 @@ from bpsom_core.errors import InputError
 @click.option("--seed", type=int, help="Override training.seed.")
 @click.option("--precision", help="Override training.precision (auto, fp32, bf16, fp16).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--report-to", "report_to", default="none", show_default=True, metavar="NAME[,NAME]",
+              help="Also write each epoch's numbers for: tensorboard (needs the tensorboard package; "
+                   "events under OUTPUT_DIR/<task>/<mode>/tensorboard) or none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr (default: only when stderr is a terminal).")
 def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
          model_name: Optional[str], data_dir: Optional[str], text_columns: Optional[str],
          label_column: Optional[str], max_train_examples: Optional[int],
          max_eval_examples: Optional[int], epochs: Optional[int], batch_size: Optional[int],
-         seed: Optional[int], precision: Optional[str], device: str,
+         seed: Optional[int], precision: Optional[str], device: str, report_to: str,
          progress: Optional[bool]) -> None:
     """Fine-tune an encoder with a BP-SOM head (and/or a plain head) on a GLUE task.
 
@@ -86,8 +89,10 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
             if value is not None:
                 data[sec][key] = value
         cfg = config_from_dict(data, "command line")
+    from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
-                  max_train=max_train_examples, max_eval=max_eval_examples, device=device)
+                  max_train=max_train_examples, max_eval=max_eval_examples, device=device,
+                  report_to=check_report_to(report_to.split(",")))
     summary = _run_with_progress(job, progress)
     from bpsom_bert.distributed import rank_from_env
     if rank_from_env() == 0:

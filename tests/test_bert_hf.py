@@ -36,12 +36,25 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def glue_run(tiny):
     """One `bpsom glue` run through the CLI entry point; its summary and output dir."""
+    import logging
+
     from cli.main import main
     out = tiny["root"] / "glue_out"
-    with pytest.raises(SystemExit) as e:
-        main(["glue", "--task", "sst2", "--mode", "bpsom", "--config", str(tiny["cfg"]),
-              "--model", str(tiny["model"]), "--data-dir", str(tiny["data"]), "--output-dir", str(out)])
+    records = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("bpsom_bert")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["glue", "--task", "sst2", "--mode", "bpsom", "--config", str(tiny["cfg"]),
+                  "--model", str(tiny["model"]), "--data-dir", str(tiny["data"]), "--output-dir", str(out),
+                  "--report-to", "tensorboard"])
+    finally:
+        logger.removeHandler(handler)
     assert e.value.code == 0
+    assert sum("bpsom epoch" in r.getMessage() for r in records) == 3   # one INFO line per epoch
     summary = json.loads((out / "sst2" / "bpsom" / "log.json").read_text())["summary"]
     return summary, out / "sst2" / "bpsom"
 
@@ -61,6 +74,28 @@ def test_glue_best_model_loads_through_auto_classes_and_pipeline(glue_run):
     preds = clf(["the film was good and lovely", "the plot was awful and dull"])
     assert {p["label"] for p in preds} <= {"negative", "positive"}
     assert all(0.0 <= p["score"] <= 1.0 for p in preds)
+
+
+def test_glue_report_to_tensorboard_writes_som_scalars(glue_run):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    _, run = glue_run
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"som/usage", "som/labelled_cells", "som/mean_reliability", "som/hidden_units",
+            "dev/accuracy", "train/loss"} <= tags
+    assert [e.step for e in acc.Scalars("som/usage")] == [1, 2, 3]
+    assert acc.Scalars("som/labelled_cells")[0].value > 1
+
+
+def test_glue_refuses_an_unknown_reporter(tiny, capsys):
+    from cli.main import main
+    with pytest.raises(SystemExit) as e:
+        main(["glue", "--task", "sst2", "--report-to", "wandb", "--data-dir", str(tiny["data"])])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "bpsom: error: --report-to: unknown reporter 'wandb'; allowed: none, tensorboard"
 
 
 def _tokenised(tok, rows):
