@@ -26,7 +26,7 @@ SUBCOMMANDS = {
 # optional dependency (top-level import name) -> the extra that installs it
 OPTIONAL_DEPENDENCIES = {
     "torch": "bert", "transformers": "bert", "datasets": "bert", "accelerate": "bert",
-    "safetensors": "tabular", "tensorboard": "bert",
+    "safetensors": "tabular", "tensorboard": "tensorboard",
     "sklearn": "tabular", "scipy": "tabular", "matplotlib": "tabular", "arff": "tabular",
 }
 
@@ -37,7 +37,7 @@ def missing_extra_message(command: str, exc: ModuleNotFoundError) -> str | None:
     extra = OPTIONAL_DEPENDENCIES.get(top)
     if extra is None:
         return None
-    if command == "glue":          # everything glue needs comes with the bert extra
+    if command == "glue" and extra != "tensorboard":   # everything else glue needs comes with bert
         extra = "bert"
     what = f"'bpsom {command}'" if command else "this command"
     return f"{what} needs the optional dependency '{top}', which is not installed: pip install 'bpsom[{extra}]'"

@@ -63,7 +63,9 @@ def make_tiny_model_dir(root: Path, hidden: int = 32, layers: int = 2, init_rang
     d.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POS + NEG + FILL))
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab=str(d / "vocab.txt"), do_lower_case=True)   # transformers 5 names it vocab
+    import inspect
+    arg = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters else "vocab_file"
+    tok = BertTokenizerFast(**{arg: str(d / "vocab.txt")}, do_lower_case=True)   # transformers 5 renamed it
     tok.save_pretrained(str(d))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
