@@ -22,7 +22,7 @@ from bpsom_core.errors import InputError
 
 from .tasks import TaskSpec, with_labels
 
-DATA_FILE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+DATA_FILE_BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 TRAIN_NAMES = ("train",)
 DEV_NAMES = ("dev", "validation")
 
@@ -47,7 +47,7 @@ def data_files_of(spec: str) -> Optional[dict[str, str]]:
     files = {}
     for split, names in (("train", TRAIN_NAMES), ("validation", DEV_NAMES)):
         for name in names:
-            found = sorted(p for p in d.glob(f"{name}.*") if p.suffix in DATA_FILE_BUILDERS and p.suffix != ".tsv")
+            found = sorted(p for p in d.glob(f"{name}.*") if p.suffix in DATA_FILE_BUILDERS)
             if found:
                 files[split] = str(found[0])
                 break

@@ -75,8 +75,7 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("mnli-mm", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"), ("accuracy",),
              hub_config="mnli", dev_split="validation_mismatched", dev_files=("dev_mismatched.tsv",)),
 )}
-_ALIASES = {"sst-2": "sst2", "mnli-m": "mnli", "mnli-matched": "mnli", "mnli-mismatched": "mnli-mm",
-            "qnli": "qnli"}
+_ALIASES = {"sst-2": "sst2", "mnli-m": "mnli", "mnli-matched": "mnli", "mnli-mismatched": "mnli-mm"}
 _REGRESSION = {"stsb", "sts-b"}
 
 
