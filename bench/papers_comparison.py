@@ -2,177 +2,93 @@
 
 Weijters, Van den Bosch and Van den Herik (1997, 1998) report that BP-SOM
 generalises at least as well as plain back-propagation (BP) and BP with
-weight decay (BPWD), and that its hidden layers can be pruned further, because
-the SOM error makes hidden activations cluster by class.  This script runs
-stratified 10-fold cross-validation of
+weight decay (BPWD), and that its hidden layers can be pruned further.  The
+experiment is a sweep spec, ``configs/sweep_papers.yaml`` (stratified 10-fold
+cross-validation of BP, BP-SOM and BPWD, each with and without variance
+pruning, on Iris, Wine, Breast Cancer and Digits); this script runs it with
+``bpsom sweep`` (resuming a partial sweep directory) and turns its
+``summary.csv`` into the Markdown table of ``docs/papers_comparison.md``:
 
-    BP, BP-SOM, BPWD, each with and without variance pruning,
-    and scikit-learn's MLPClassifier as an outside reference,
+    bpsom sweep configs/sweep_papers.yaml --output-dir sweeps/papers
+    python3 bench/papers_comparison.py --sweep-dir sweeps/papers --out docs/papers_comparison_table.md
 
-and writes a Markdown table (accuracy mean and sd, hidden units kept, seconds
-per fold).  Every method sees the same folds; inside a fold 10% of the
-training rows (stratified) are the validation set for early stopping, and the
-standardisation is fitted on the fold's training rows only.
-
-    python3 bench/papers_comparison.py --out docs/papers_comparison.md
+(the script runs the sweep itself when the directory is incomplete).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DATASETS = ("iris", "wine", "breast_cancer", "digits")
+SPEC = Path(__file__).resolve().parents[1] / "configs" / "sweep_papers.yaml"
+# (som, weight-decay) -> method name; prune-threshold > 0 adds "+ pruning"
+METHODS = {("0", "0"): "BP", ("7", "0"): "BP-SOM", ("0", "0.001"): "BPWD", ("7", "0.001"): "BP-SOM + WD"}
 
 
-def load(name: str):
-    from sklearn import datasets
-
-    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
-    return X.astype(float), y
+def method_name(row: dict) -> str:
+    name = METHODS.get((row["som"], row["weight-decay"]), f"som {row['som']}, wd {row['weight-decay']}")
+    return name + (" + pruning" if float(row["prune-threshold"]) > 0 else "")
 
 
-def methods(args) -> dict:
-    """Method name -> BPSOMClassifier parameters (None = MLPClassifier)."""
-    common = dict(hidden_layer_sizes=(args.hidden,), max_epochs=args.epochs, patience=args.patience,
-                  solver="online", learning_rate=0.15, momentum=0.4)
-    bp = dict(common, som_dims=0)
-    bpsom = dict(common, som_dims=args.som, som_error_weight=0.25, reliability_threshold=95)
-    bpwd = dict(common, som_dims=0, weight_decay=args.weight_decay)
-    out = {}
-    for name, p in (("BP", bp), ("BP-SOM", bpsom), ("BPWD", bpwd)):
-        out[name] = p
-        out[f"{name} + pruning"] = dict(p, prune_threshold=args.prune)
-    out["MLPClassifier (sklearn)"] = None
-    return out
-
-
-def run_fold(task):
-    """Fit one method on one fold; returns (dataset, method, fold, accuracy, units kept, seconds)."""
-    dataset, method, params, fold, train_idx, test_idx, seed, hidden = task
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import train_test_split
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.preprocessing import StandardScaler
-    import warnings
-
-    from bpsom_core.tabular import BPSOMClassifier
-
-    X, y = load(dataset)
-    scaler = StandardScaler().fit(X[train_idx])
-    Xtr, Xte = scaler.transform(X[train_idx]), scaler.transform(X[test_idx])
-    ytr, yte = y[train_idx], y[test_idx]
-    t0 = time.perf_counter()
-    if params is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=1000, random_state=seed).fit(Xtr, ytr)
-        units = hidden
-    else:
-        tr, va = train_test_split(np.arange(len(ytr)), test_size=0.1, stratify=ytr, random_state=seed)
-        clf = BPSOMClassifier(**params, random_state=seed).fit(Xtr[tr], ytr[tr],
-                                                                validation_data=(Xtr[va], ytr[va]))
-        units = len(clf.hidden_units_[0])
-    acc = float((clf.predict(Xte) == yte).mean())
-    return dataset, method, fold, acc, units, time.perf_counter() - t0
+def render(summary_rows, spec_path: Path, datasets, folds: int) -> str:
+    """The Markdown table: per method and data set, accuracy % mean ± sd, units kept, seconds per fold
+    (a cell with fewer than ``folds`` finished folds says how many it has)."""
+    methods = sorted({method_name(r) for r in summary_rows},
+                     key=lambda m: (list(METHODS.values()).index(m.replace(" + pruning", ""))
+                                    if m.replace(" + pruning", "") in METHODS.values() else 99, m))
+    cell = {(r["data"], method_name(r)): r for r in summary_rows}
+    shown = os.path.relpath(spec_path)
+    shown = spec_path.name if shown.startswith("..") else shown
+    lines = [f"Sweep: `bpsom sweep {shown}` ({sum(int(r['n']) for r in summary_rows)} trials, "
+             f"{sum(int(r['failed']) for r in summary_rows)} failed); table written {time.strftime('%Y-%m-%d')} "
+             f"on {os.cpu_count()} CPU cores ({platform.machine()}, Python {platform.python_version()}).", ""]
+    lines.append("| method | " + " | ".join(f"{d.split(':')[-1]} acc % | units | s/fold" for d in datasets) + " |")
+    lines.append("|---|" + "---:|---:|---:|" * len(datasets))
+    for m in methods:
+        cells = []
+        for d in datasets:
+            r = cell.get((d, m))
+            if r is None or r["accuracy_mean"] in ("", "nan"):
+                cells.append("- | - | -")
+                continue
+            partial = f" (n={r['n']})" if int(r["n"]) < folds else ""
+            cells.append(f"{100 * float(r['accuracy_mean']):.1f} ± {100 * float(r['accuracy_sd']):.1f}{partial} | "
+                         f"{float(r['units_kept_mean']):.1f} | {float(r['seconds_mean']):.1f}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--folds", type=int, default=10)
-    ap.add_argument("--hidden", type=int, default=20)
-    ap.add_argument("--som", type=int, default=7)
-    ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--patience", type=int, default=15)
-    ap.add_argument("--weight-decay", type=float, default=0.001)
-    ap.add_argument("--prune", type=float, default=0.02)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
+    ap.add_argument("--spec", type=Path, default=SPEC)
+    ap.add_argument("--sweep-dir", type=Path, default=Path("sweeps/papers"))
+    ap.add_argument("--address", default=None, help="Ray cluster to run the sweep on (default: local)")
+    ap.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
     args = ap.parse_args(argv)
-    from sklearn.model_selection import StratifiedKFold
+    from bpsom_core.atomic import atomic_write_text
+    from bpsom_core.sweep.runner import run_sweep
+    from bpsom_core.sweep.spec import load_spec
+    from bpsom_core.sweep.summary import write_summary
 
-    t_start = time.perf_counter()
-    meths = methods(args)
-    tasks = []
-    for ds in args.datasets.split(","):
-        _, y = load(ds)
-        skf = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
-        for fold, (tr, te) in enumerate(skf.split(np.zeros(len(y)), y)):
-            for name, params in meths.items():
-                tasks.append((ds, name, params, fold, tr, te, args.seed + fold, args.hidden))
-    results = []
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            for r in pool.map(run_fold, tasks, chunksize=1):
-                results.append(r)
-                print(f"{r[0]:>13} {r[1]:<24} fold {r[2]}: acc {r[3]:.3f} units {r[4]} {r[5]:.1f}s",
-                      file=sys.stderr, flush=True)
-    else:
-        for t in tasks:
-            r = run_fold(t)
-            results.append(r)
-            print(f"{r[0]:>13} {r[1]:<24} fold {r[2]}: acc {r[3]:.3f} units {r[4]} {r[5]:.1f}s",
-                  file=sys.stderr, flush=True)
-    wall = time.perf_counter() - t_start
-    table = render(results, meths, args, wall, argv)
+    spec = load_spec(args.spec)
+    outcome = run_sweep(spec, args.sweep_dir, address=args.address, say=lambda s: print(s, file=sys.stderr))
+    if outcome.interrupted:
+        return 130
+    write_summary(args.sweep_dir, spec.param_names, spec.metrics, spec.metric)
+    with open(args.sweep_dir / "summary.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    table = render(rows, args.spec, spec.data, len(spec.folds) * len(spec.seeds))
     print(table)
     if args.out:
-        from bpsom_core.atomic import atomic_write_text
-
         atomic_write_text(args.out, table)
     return 0
-
-
-def render(results, meths, args, wall, argv) -> str:
-    cmd = "python3 bench/papers_comparison.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = [
-        "# The BP-SOM papers' claim, checked",
-        "",
-        "Stratified 10-fold cross-validation on four classic data sets shipped with",
-        "scikit-learn. Accuracy is on the held-out fold (mean and sample sd over folds);",
-        "*units* is the mean number of hidden units left after training (20 at the start);",
-        "*s/fold* is the mean fit time of one fold. All BP variants use the C program's",
-        "online rules (sigmoid units, MSE with 0.1/0.9 targets, learning rate 0.15,",
-        f"momentum 0.4, error threshold 0.02), {args.hidden} hidden units, at most {args.epochs} epochs",
-        f"with early stopping on a 10% validation split (patience {args.patience}) and the best",
-        f"validation epoch restored. BP-SOM: a {args.som}x{args.som} SOM, SOM error weight 0.25,",
-        f"reliability threshold 95%. BPWD: weight decay {args.weight_decay}. Pruning: units whose",
-        f"activation std is at most {args.prune} are removed after each epoch.",
-        "MLPClassifier: scikit-learn defaults (Adam, ReLU, L2 alpha 1e-4) with the same hidden",
-        "layer, max_iter=1000, no early stopping (on these small sets its 10% early-stopping",
-        "split stops it too soon).",
-        "",
-        f"Command: `{cmd.strip()}`  ",
-        f"Wall time: {wall / 60:.1f} min on {os.cpu_count()} CPU cores ({platform.machine()}, "
-        f"Python {platform.python_version()}).",
-        "",
-    ]
-    datasets = list(dict.fromkeys(r[0] for r in results))
-    header = "| method | " + " | ".join(f"{d} acc % | units | s/fold" for d in datasets) + " |"
-    lines.append(header)
-    lines.append("|---|" + "---:|---:|---:|" * len(datasets))
-    for name in meths:
-        cells = []
-        for d in datasets:
-            rs = [r for r in results if r[0] == d and r[1] == name]
-            acc = np.array([r[3] for r in rs]) * 100
-            units = np.mean([r[4] for r in rs])
-            secs = np.mean([r[5] for r in rs])
-            cells.append(f"{acc.mean():.1f} ± {acc.std(ddof=1):.1f} | {units:.1f} | {secs:.1f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -241,6 +241,7 @@ class BPSOMHead(nn.Module):
         With ``acts`` (N, H) and 0-based ``classes``: a labelling pass (the
         C's). Without: the counts and activations gathered during the epoch.
         """
+        self.label_winners = None   # (winner cell, squared distance) per example, from a labelling pass
         if acts is None:
             counts = self.epoch_counts.clone()
             acts = (torch.cat(self._epoch_acts) if self._epoch_acts
@@ -251,10 +252,15 @@ class BPSOMHead(nn.Module):
             counts = torch.zeros_like(self.counts)
             conv, back, distance = self._converters(acts)   # as in training: same ties
             protos, labels = conv(self.prototypes), conv(self.cell_labels)
+            winners, dists = [], []
             for s in range(0, acts.shape[0], chunk):
                 a, c = conv(acts[s:s + chunk]), conv(cls1[s:s + chunk])
-                w, _, _, _ = P.find_winners(a, protos, labels, c, method=distance)
+                w, _, w_d2, _ = P.find_winners(a, protos, labels, c, method=distance)
                 counts += back(P.count_cells(w, c, self.n_cells, self.num_labels)).to(counts.device)
+                winners.append(back(w).cpu())
+                dists.append(back(w_d2).float().cpu())
+            if winners:
+                self.label_winners = (torch.cat(winners), torch.cat(dists))
         labels, rel = P.label_cells(counts)
         self.counts.copy_(counts)
         self.cell_labels.copy_(labels)

@@ -111,6 +111,9 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
     log.line(_header(job, mode, cfg, len(train), len(dev), model))
     log.event("start", task=job.task.name, mode=mode, config=cfg.to_dict(),
               train_examples=len(train), dev_examples=len(dev), world_size=du.world_size())
+    if mode == "bpsom" and du.is_main() and log.enabled:
+        from .som_snapshots import write_examples
+        write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
     reporter = EpochReporter(out, mode, job.report_to, enabled=du.is_main())
 
     def progress(kind: str, data: dict) -> None:

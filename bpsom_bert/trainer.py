@@ -360,6 +360,8 @@ class GlueTrainer:
                                head.grid_size, names, title=f"SOM labels / reliability, epoch {epoch}")
             plots.som_umatrix(self.out_dir / f"som_umatrix_epoch_{epoch}.png",
                               head.prototypes.cpu().numpy(), head.grid_size, title=f"U-matrix, epoch {epoch}")
+            from .som_snapshots import save_snapshot
+            save_snapshot(self.out_dir, epoch, head, self.task.label_names)
         return figures
 
 

@@ -210,18 +210,7 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
     from bpsom_core.tabular.experiment import SplitSpec, run_experiment, write_run
 
     argv = ["bpsom", "train", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "train" else None
-    params = dict(hidden_layer_sizes=_ints(hidden, "--hidden"), som_dims=_ints(som_dims, "--som"),
-                  solver=solver, batch_size=batch_size, loss=loss, learning_rate=learning_rate,
-                  momentum=momentum, weight_decay=weight_decay, som_error_weight=som_error_weight,
-                  reliability_threshold=reliability_threshold, prune_threshold=prune_threshold,
-                  som_context=_pair(som_context, "--som-context", int), som_lr=_pair(som_lr, "--som-lr"),
-                  max_epochs=epochs, patience=patience, random_state=seed)
-    if len(params["som_dims"]) == 1:
-        params["som_dims"] = params["som_dims"][0]
-    try:
-        BPSOMClassifier(**params)._settings()
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    params = classifier_params(locals())
     _check_split(test_fraction, val_fraction, cv)
     if data is None:
         data_path, target = DEFAULT_DATASET, target or DEFAULT_TARGET
@@ -273,6 +262,27 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     _summary(result.metrics, final_dir, plots, time.perf_counter() - t0, as_json, err, quiet)
+
+
+def classifier_params(opts: dict) -> dict:
+    """BPSOMClassifier parameters from `train`'s option values (also used by `bpsom sweep`); checked."""
+    from bpsom_core.tabular import BPSOMClassifier
+
+    params = dict(hidden_layer_sizes=_ints(opts["hidden"], "--hidden"), som_dims=_ints(opts["som_dims"], "--som"),
+                  solver=opts["solver"], batch_size=opts["batch_size"], loss=opts["loss"],
+                  learning_rate=opts["learning_rate"], momentum=opts["momentum"],
+                  weight_decay=opts["weight_decay"], som_error_weight=opts["som_error_weight"],
+                  reliability_threshold=opts["reliability_threshold"], prune_threshold=opts["prune_threshold"],
+                  som_context=_pair(opts["som_context"], "--som-context", int),
+                  som_lr=_pair(opts["som_lr"], "--som-lr"),
+                  max_epochs=opts["epochs"], patience=opts["patience"], random_state=opts["seed"])
+    if len(params["som_dims"]) == 1:
+        params["som_dims"] = params["som_dims"][0]
+    try:
+        BPSOMClassifier(**params)._settings()
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return params
 
 
 def _class_counts(table):

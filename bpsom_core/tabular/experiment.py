@@ -82,6 +82,41 @@ def _scores(clf: BPSOMClassifier, pre: Preprocessor, table: Table, idx: np.ndarr
     return {"n": int(len(idx)), "accuracy": 1.0 - ev["ce"] / 100.0, "ce": ev["ce"], "mse": ev["mse"]}
 
 
+def cv_folds(y: np.ndarray, split: SplitSpec):
+    """Yield (k, train, validation, test) row indices of each stratified fold, k from 1."""
+    skf = StratifiedKFold(n_splits=split.cv, shuffle=True, random_state=split.seed)
+    for k, (rest, test_idx) in enumerate(skf.split(np.arange(len(y)), y), start=1):
+        train_idx, val_idx = _split(rest, y, split.val_fraction, split.seed + k)
+        yield k, train_idx, val_idx, test_idx
+
+
+def run_fold(table: Table, params: dict, split: SplitSpec, fold: int) -> Dict[str, object]:
+    """Fit and score one cross-validation fold exactly as `run_experiment` does (for sweeps)."""
+    params = dict(params)
+    params.setdefault("random_state", split.seed)
+    for k, train_idx, val_idx, test_idx in cv_folds(table.y, split):
+        if k == fold:
+            clf, pre = _fit_one(table, table.classes, train_idx, val_idx, params, f"fold {k}", None)
+            return _trial_scores(clf, pre, table, train_idx, test_idx)
+    raise ValueError(f"fold {fold} is not in 1..{split.cv}")
+
+
+def run_split(table: Table, params: dict, split: SplitSpec) -> Dict[str, object]:
+    """Fit on `run_experiment`'s train/validation/test split; score the test rows (else validation)."""
+    m = run_experiment(table, params, split).metrics
+    held = m["test"] or m["validation"] or m["train"]
+    return {"accuracy": held["accuracy"], "mse": held["mse"], "best_epoch": m["best_epoch"],
+            "epochs_run": m["epochs_run"], "units_kept": int(sum(m["units_alive"])),
+            "train_accuracy": m["train"]["accuracy"]}
+
+
+def _trial_scores(clf: BPSOMClassifier, pre: Preprocessor, table: Table, train_idx, held_idx) -> Dict[str, object]:
+    held = _scores(clf, pre, table, held_idx)
+    return {"accuracy": held["accuracy"], "mse": held["mse"], "best_epoch": int(clf.best_epoch_),
+            "epochs_run": int(clf.n_iter_), "units_kept": int(sum(len(u) for u in clf.hidden_units_)),
+            "train_accuracy": _scores(clf, pre, table, train_idx)["accuracy"]}
+
+
 def run_experiment(table: Table, params: dict, split: SplitSpec,
                    on_epoch: Optional[EpochHook] = None) -> ExperimentResult:
     """Fit and score; ``params`` are BPSOMClassifier parameters (early_stopping is driven by the split)."""
@@ -94,11 +129,9 @@ def run_experiment(table: Table, params: dict, split: SplitSpec,
     metrics: Dict[str, object] = {"classes": classes, "target": table.target, "n_rows": len(table)}
     fold_histories = []
     if split.cv:
-        skf = StratifiedKFold(n_splits=split.cv, shuffle=True, random_state=split.seed)
         oof = np.empty(len(table), dtype=object)
         folds = []
-        for k, (rest, test_idx) in enumerate(skf.split(all_idx, y), start=1):
-            train_idx, val_idx = _split(rest, y, split.val_fraction, split.seed + k)
+        for k, train_idx, val_idx, test_idx in cv_folds(y, split):
             clf, pre = _fit_one(table, classes, train_idx, val_idx, params, f"fold {k}/{split.cv}", on_epoch)
             oof[test_idx] = clf.predict(pre.transform(table.take(test_idx)))
             score = _scores(clf, pre, table, test_idx)

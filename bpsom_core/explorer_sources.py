@@ -1,0 +1,126 @@
+"""Build the explorer's :class:`~bpsom_core.explorer.LayerMap` from a run directory.
+
+* a `bpsom train` run: the saved model and its data file; every row is mapped to
+  its winner cell, and a cell lists its rows nearest to the prototype with
+  their most distinctive feature values (largest standardised |z|);
+* a `bpsom glue` run: the snapshots its labelling passes wrote
+  (``som_snapshots/epoch_N.npz``: labels, reliabilities and each training
+  example's winner cell and distance) and the texts in ``som_examples.tsv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import primitives as P
+from .errors import InputError
+from .explorer import CellSnapshot, LayerMap
+
+NEAREST = 10
+DISTINCTIVE = 3
+
+
+def nearest_per_cell(winner: np.ndarray, d2: np.ndarray, n_cells: int, k: int = NEAREST) -> List[np.ndarray]:
+    """For each cell, the indices of the examples it won, nearest to its prototype first (at most k)."""
+    order = np.lexsort((d2, winner))
+    out: List[np.ndarray] = []
+    for c in range(n_cells):
+        mine = order[winner[order] == c]
+        out.append(mine[:k])
+    return out
+
+
+def tabular_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
+    """The final maps of a `train` run, with each cell's nearest rows."""
+    import yaml
+
+    from .readers.tabular import Preprocessor, read_table
+    from .tabular.model_io import load_model
+
+    clf, meta = load_model(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    data = config["data"]
+    path = Path(data["path"])
+    if data.get("embedded"):
+        from .data import DEFAULT_DATASET
+        path = DEFAULT_DATASET
+    if not path.is_file():
+        raise InputError(f"the run's data file {path} is not there (the explorer maps its rows)", str(run_dir))
+    table = read_table(path, data["target"])
+    pre = Preprocessor.from_dict(meta["preprocessing"])
+    X = pre.transform(table)
+    classes = [str(c) for c in clf.classes_.tolist()]
+    y1 = np.searchsorted(np.asarray(classes), table.y.astype(str)) + 1
+    acts = clf.model_.net.forward(X)
+    numeric = [i for i, k in enumerate(pre.kinds) if k == "numeric"]
+    maps = []
+    for l, som in enumerate(clf.model_.soms):
+        if som is None:
+            continue
+        winner, _, winner_d2, _ = P.find_winners(acts[l + 1], som.prototypes, som.labels, y1)
+        winner, winner_d2 = np.asarray(winner), np.asarray(winner_d2)
+        nearest = nearest_per_cell(winner, winner_d2, som.n_cells)
+        examples = [[_row_text(table, X, numeric, pre.names, int(i)) for i in idx] for idx in nearest]
+        counts = np.bincount(winner[winner >= 0], minlength=som.n_cells)
+        snap = CellSnapshot(f"final (best epoch {clf.best_epoch_})", som.labels, som.reliability, counts, examples)
+        maps.append(LayerMap(f"hidden layer {l + 1}", som.dim, [snap]))
+    return maps, classes
+
+
+def _row_text(table, X: np.ndarray, numeric: Sequence[int], names: Sequence[str], i: int) -> str:
+    """'row 12 [class]: proline=1680 (z +2.9), ...' with the columns of largest |z|."""
+    cols = sorted(numeric, key=lambda j: -abs(X[i, j]))[:DISTINCTIVE]
+    feats = ", ".join(f"{names[j]}={_fmt(table.columns[j][i])} (z {X[i, j]:+.1f})" for j in cols)
+    return f"row {int(table.lines[i])} [{table.y[i]}]: {feats}"
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+SNAPSHOT = re.compile(r"epoch_(\d+)\.npz$")
+
+
+def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
+    """The per-epoch maps of a `glue` run (BP-SOM mode with a labelling pass)."""
+    snap_dir = run_dir / "som_snapshots"
+    files = sorted((p for p in snap_dir.glob("epoch_*.npz") if SNAPSHOT.search(p.name)),
+                   key=lambda p: int(SNAPSHOT.search(p.name).group(1)))
+    if not files:
+        raise InputError("no SOM snapshots (som_snapshots/epoch_N.npz); the explorer needs a BP-SOM glue run "
+                         "with relabel: pass", str(run_dir))
+    texts = read_examples(run_dir / "som_examples.tsv")
+    snaps, dim, names = [], 0, []
+    for f in files:
+        z = np.load(f, allow_pickle=False)
+        dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
+        winner, d2 = z["winners"], z["winner_d2"]
+        nearest = nearest_per_cell(winner, d2, dim * dim)
+        examples = [[texts.get(int(i), f"example {int(i)}") for i in idx] for idx in nearest]
+        counts = np.bincount(winner[winner >= 0], minlength=dim * dim)
+        snaps.append(CellSnapshot(SNAPSHOT.search(f.name).group(1), z["labels"], z["reliability"], counts, examples))
+    return [LayerMap("BP-SOM head", dim, snaps)], names
+
+
+def read_examples(path: Path) -> dict:
+    """index -> '#index [label] text' from som_examples.tsv (index, label, text)."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = csv.reader(fh, delimiter="\t")
+        next(rows, None)
+        return {int(r[0]): f"#{r[0]} [{r[1]}] {r[2]}" for r in rows if len(r) >= 3}
+
+
+def run_kind(run_dir: Path) -> Optional[str]:
+    """'train', 'glue' or None, from the files a run directory holds."""
+    if (run_dir / "model.json").is_file() and (run_dir / "model.safetensors").is_file():
+        return "train"
+    if (run_dir / "som_snapshots").is_dir() or (run_dir / "log.json").is_file():
+        return "glue"
+    return None

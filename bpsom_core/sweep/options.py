@@ -1,0 +1,136 @@
+"""What a sweep may set for each command, and strict checks of the values.
+
+The option names, types and defaults of `train` and `glue` have one home, the
+click commands themselves; this module only reads them.  `run` trials set
+`.prm` keys, whose kinds come from the `.prm` reader's key table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import click
+
+from ..errors import InputError
+
+# options a sweep sets itself (or that make no sense per trial)
+_RESERVED = {
+    "train": {"output-dir", "force", "no-report", "json", "quiet", "seed"},
+    "glue": {"task", "output-dir", "seed", "progress"},
+}
+METRICS = {
+    "train": ("accuracy", "mse", "train_accuracy", "best_epoch", "epochs_run", "units_kept"),
+    "run": ("accuracy", "val_accuracy", "mse", "best_epoch", "epochs_run", "units_kept"),
+}
+
+
+@dataclass(frozen=True)
+class OptionKind:
+    """One settable option: its name in the spec, the command's parameter name, and how to check a value."""
+
+    name: str
+    param: str
+    kind: str                      # int, float, str, bool, choice, numbers (a .prm list key)
+    choices: Tuple[str, ...] = ()
+    count: int = 1
+
+    def check(self, value: Any) -> Optional[str]:
+        """None if ``value`` fits, else what is wrong (one line)."""
+        is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+            return f"expected an integer, got {value!r}"
+        if self.kind == "float" and not is_num:
+            return f"expected a number, got {value!r}"
+        if self.kind == "bool" and not isinstance(value, bool):
+            return f"expected true or false, got {value!r}"
+        if self.kind == "choice" and value not in self.choices:
+            return f"expected one of {', '.join(self.choices)}, got {value!r}"
+        if self.kind == "path" and not isinstance(value, str):
+            return f"expected a file or directory name, got {value!r}"
+        if self.kind == "str" and not (isinstance(value, str) or is_num):
+            return f"expected a text value, got {value!r}"
+        if self.kind == "ints":
+            if not (isinstance(value, int) and not isinstance(value, bool)) and \
+                    not (isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value)):
+                return f"expected an integer or comma-separated integers, got {value!r}"
+        if self.kind == "numbers":
+            parts = str(value).split() if isinstance(value, str) else value
+            if not isinstance(parts, list) or len(parts) != self.count or \
+                    not all(isinstance(p, int) and not isinstance(p, bool) or str(p).lstrip("-").isdigit()
+                            for p in parts):
+                return f"expected {self.count} integers, got {value!r}"
+        return None
+
+
+def _click_options(command: click.Command, reserved: set) -> Dict[str, OptionKind]:
+    out = {}
+    for p in command.params:
+        if not isinstance(p, click.Option):
+            continue
+        longs = [o[2:] for o in p.opts if o.startswith("--")]
+        if not longs or longs[0] in reserved or longs[0] == "help":
+            continue
+        if p.is_flag:
+            kind, choices = "bool", ()
+        elif isinstance(p.type, click.Choice):
+            kind, choices = "choice", tuple(p.type.choices)
+        elif p.type is click.INT or isinstance(p.type, click.IntRange):
+            kind, choices = "int", ()
+        elif p.type is click.FLOAT or isinstance(p.type, click.FloatRange):
+            kind, choices = "float", ()
+        else:
+            kind, choices = "str", ()
+        if isinstance(p.type, click.Path) or p.metavar == "PATH|NAME":
+            kind = "path"
+        out[longs[0]] = OptionKind(longs[0], p.name, kind, choices)
+    return out
+
+
+def option_table(command: str) -> Dict[str, OptionKind]:
+    """Every option a sweep of ``command`` may set, by the name the spec uses."""
+    if command == "train":
+        from cli.train_cmd import train
+        table = _click_options(train, _RESERVED["train"])
+        for name in ("hidden", "som"):            # text options that hold integers
+            table[name] = OptionKind(name, table[name].param, "ints")
+        return table
+    if command == "glue":
+        from cli.glue_cmd import glue
+        table = _click_options(glue, _RESERVED["glue"])
+        table["mode"] = OptionKind("mode", "mode", "choice", ("bpsom", "baseline"))
+        return table
+    from bpsom_core.readers.prm import _SEQUENCE
+    kinds = {"d": "int", "f": "float", "s": "str"}
+    out = {}
+    for key, _attr, kind, count in _SEQUENCE:
+        if key != "SEED":
+            out[key] = OptionKind(key, key, "numbers" if count > 1 else kinds[kind], count=count)
+    return out
+
+
+def suggest(name: str, known) -> str:
+    """' (did you mean X?)' when a close name exists."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def glue_task(name: str):
+    """The GLUE task spec, or an InputError naming the extra that `glue` needs."""
+    try:
+        from bpsom_bert.data import get_task
+    except ImportError:
+        raise InputError("glue sweeps need the bert extra: pip install 'bpsom[bert]'") from None
+    return get_task(name)
+
+
+def metric_names(command: str, data: Any) -> Tuple[str, ...]:
+    """The metric columns a trial of ``command`` reports."""
+    if command != "glue":
+        return METRICS[command]
+    names = []
+    for task in (data if isinstance(data, list) else [data]):
+        names += [m for m in glue_task(str(task)).metrics if m not in names]
+    return (*names, "best_epoch", "units_kept")

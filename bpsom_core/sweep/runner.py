@@ -1,0 +1,166 @@
+"""Hand a sweep's trials to Ray and record each finished one as it arrives.
+
+Ray schedules the trials (locally on this machine's cores, or on a cluster
+with ``address``); this module only keeps at most ``max_concurrent`` in
+flight, writes each result row as soon as it comes back, and reports
+progress.  Ray is imported here only, so the rest of bpsom never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from ..errors import InputError
+from .results import ResultsFile, columns_for
+from .spec import SweepSpec, Trial
+
+MISSING_RAY = "bpsom sweep needs Ray: pip install 'bpsom[sweep]'"
+
+
+def import_ray():
+    """Ray, or an InputError that names the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError(MISSING_RAY) from None
+    return ray
+
+
+@dataclass
+class SweepOutcome:
+    total: int
+    skipped: int
+    started: int
+    ok: int
+    failed: int
+    interrupted: bool = False
+
+
+def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
+    """Join ``address``, or start a private local Ray on this machine's cores (no dashboard)."""
+    ray = import_ray()
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                  configure_logging=True)
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise InputError(f"cannot start or join Ray ({str(exc).splitlines()[0]})", field="--address") from None
+    return ray
+
+
+def reachable(address: str, timeout: float = 5.0) -> bool:
+    """Whether HOST:PORT (or ray://HOST:PORT) accepts a connection; other forms ('auto') are left to Ray,
+    which would otherwise retry an unreachable address for minutes."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def trial_resources(command: str, cluster: dict) -> dict:
+    """What one trial asks Ray for: a CPU, and a GPU for glue trials when the cluster has GPUs."""
+    if command == "glue" and cluster.get("GPU", 0) >= 1:
+        return {"num_cpus": 1, "num_gpus": 1}
+    return {"num_cpus": 1}
+
+
+def _remote_trial(trial: Trial, out_dir: str) -> dict:
+    from .trials import run_trial
+    return run_trial(trial, out_dir)
+
+
+def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
+              max_concurrent: Optional[int] = None, num_cpus: Optional[int] = None,
+              retry_failed: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
+    """Run every unfinished trial of ``spec``; rows go to ``out_dir/results.csv`` as they finish."""
+    results = ResultsFile(out_dir / "results.csv", columns_for(spec))
+    trials = spec.trials()
+    finished = ("ok",) if retry_failed else ("ok", "failed")
+    todo = [t for t in trials if results.status(t.trial_id) not in finished]
+    skipped = len(trials) - len(todo)
+    outcome = SweepOutcome(len(trials), skipped, 0, 0, 0)
+    if not todo:
+        say(f"all {len(trials)} trials already finished in {out_dir / 'results.csv'}; starting 0 trials")
+        return outcome
+    if address and not reachable(address):
+        raise InputError(f"no Ray cluster answers at {address}", field="--address")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say(f"{len(trials)} trials ({skipped} already finished); starting {len(todo)}")
+    own_ray = not import_ray().is_initialized()      # a caller's running Ray is used, and left running
+    ray = start_ray(address, num_cpus) if own_ray else import_ray()
+    try:
+        cluster = ray.cluster_resources()
+        resources = trial_resources(spec.command, cluster)
+        slots = int(cluster.get("GPU", 0)) if "num_gpus" in resources else int(cluster.get("CPU", 1))
+        limit = max(1, min(max_concurrent or slots, slots or 1))
+        remote = ray.remote(max_retries=0)(_remote_trial).options(**resources)
+        _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        say(f"interrupted: {outcome.ok + outcome.failed} trials recorded in {out_dir / 'results.csv'}; "
+            "run the same command again to resume")
+    finally:
+        if own_ray:
+            ray.shutdown()
+    return outcome
+
+
+def _drive(ray, remote, todo: List[Trial], results: ResultsFile, out_dir: str, limit: int,
+           outcome: SweepOutcome, say: Callable[[str], None]) -> None:
+    pending = list(reversed(todo))
+    running = {}
+    t0 = time.perf_counter()
+    try:
+        while pending or running:
+            while pending and len(running) < limit:
+                trial = pending.pop()
+                running[remote.remote(trial, out_dir)] = trial
+                outcome.started += 1
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                trial = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:   # a worker died: record it, go on
+                    result = {"status": "failed", "error": " ".join(str(exc).split())[:300]}
+                results.record(trial, result)
+                if result["status"] == "ok":
+                    outcome.ok += 1
+                else:
+                    outcome.failed += 1
+                say(progress_line(trial, result, outcome, len(running), len(todo), time.perf_counter() - t0))
+    except BaseException:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def progress_line(trial: Trial, result: dict, outcome: SweepOutcome, running: int, total: int,
+                  elapsed: float) -> str:
+    """'[done 3/8, running 2, failed 0, ETA 0:12] som=5 seed 0 fold 1: accuracy 0.97 (1.2 s)'."""
+    done = outcome.ok + outcome.failed
+    eta = elapsed / done * (total - done) if done else 0.0
+    what = " ".join(f"{k}={v}" for k, v in trial.params.items() if k != "data") or "defaults"
+    if "data" in trial.params:
+        what = f"{Path(str(trial.params['data'])).name} {what}"
+    where = f"seed {trial.seed}" + ("" if trial.fold is None else f" fold {trial.fold}")
+    if result["status"] == "ok":
+        score = next((f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float) and k != "seconds"), "ok")
+    else:
+        score = f"FAILED: {result['error']}"
+    return (f"[done {done}/{total}, running {running}, failed {outcome.failed}, "
+            f"ETA {int(eta // 60)}:{int(eta % 60):02d}] {what} {where}: {score} ({result.get('seconds', 0):.1f} s)")

@@ -1,0 +1,255 @@
+"""The sweep spec (YAML): read it, check every key and value, expand it into trials.
+
+Everything is checked before any trial starts, so a typo costs a second, not
+a night on a cluster.  Trial ids are hashes of what a trial computes, so a
+rerun of the same spec finds the trials it already finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from .options import OptionKind, glue_task, metric_names, option_table, suggest
+
+COMMANDS = ("train", "run", "glue")
+TOP_KEYS = ("command", "data", "options", "grid", "random", "seeds", "metric")
+RANDOM_KEYS = ("samples", "seed", "params")
+DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One fit: the swept values, the seed and (train with --cv) the fold."""
+
+    trial_id: str
+    command: str
+    data: str
+    options: Dict[str, Any]          # fixed and swept options together
+    params: Dict[str, Any]           # the swept ones only (the summary's columns)
+    seed: int
+    fold: Optional[int] = None
+
+
+@dataclass
+class SweepSpec:
+    """A checked spec; :meth:`trials` expands it."""
+
+    path: str
+    command: str
+    data: Any                        # a string, or a list (then swept as the 'data' column)
+    options: Dict[str, Any]
+    grid: Dict[str, List[Any]]
+    random: Dict[str, Any]
+    seeds: List[int]
+    metric: str
+    metrics: Tuple[str, ...] = field(default=())
+
+    @property
+    def param_names(self) -> List[str]:
+        """The swept columns, in spec order."""
+        names = ["data"] if isinstance(self.data, list) else []
+        return names + list(self.grid) + list(self.random.get("params", {}))
+
+    @property
+    def folds(self) -> List[Optional[int]]:
+        cv = self.options.get("cv") if self.command == "train" else None
+        return list(range(1, cv + 1)) if cv else [None]
+
+    def settings(self) -> List[Dict[str, Any]]:
+        """Every combination of the grid (and data), times the random samples."""
+        axes = ({"data": self.data} if isinstance(self.data, list) else {}) | self.grid
+        combos = [dict(zip(axes, values)) for values in itertools.product(*axes.values())] or [{}]
+        samples = self.random.get("samples", 0)
+        if not samples:
+            return combos
+        rng = np.random.default_rng(self.random.get("seed", 0))
+        out = []
+        for combo in combos:
+            for _ in range(samples):
+                out.append(combo | {name: _draw(rng, dist) for name, dist in self.random["params"].items()})
+        return out
+
+    def trials(self) -> List[Trial]:
+        """All trials: settings x seeds x folds, in a stable order."""
+        out = []
+        for setting in self.settings():
+            data = setting.get("data", self.data)
+            options = {**self.options, **{k: v for k, v in setting.items() if k != "data"}}
+            for seed in self.seeds:
+                for fold in self.folds:
+                    key = json.dumps([self.command, data, options, seed, fold], sort_keys=True, default=str)
+                    tid = hashlib.sha1(key.encode()).hexdigest()[:12]
+                    out.append(Trial(tid, self.command, str(data), options, setting, seed, fold))
+        return out
+
+
+def _draw(rng: np.random.Generator, dist: Dict[str, Any]) -> Any:
+    (kind, arg), = dist.items()
+    if kind == "uniform":
+        return round(float(rng.uniform(arg[0], arg[1])), 6)
+    if kind == "loguniform":
+        return round(float(np.exp(rng.uniform(np.log(arg[0]), np.log(arg[1])))), 6)
+    if kind == "randint":
+        return int(rng.integers(arg[0], arg[1] + 1))
+    return arg[int(rng.integers(len(arg)))]
+
+
+def load_spec(path: Path, base_dir: Optional[Path] = None) -> SweepSpec:
+    """Read and check a spec file; data paths are made absolute (relative to the spec's directory)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("sweep spec not found", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the sweep spec ({exc})", str(path)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML ({str(exc).splitlines()[0]})", str(path)) from None
+    return check_spec(raw, str(path), base_dir or path.resolve().parent)
+
+
+def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
+    """Check a parsed spec; every problem is one InputError naming the key."""
+    def fail(key: str, msg: str) -> InputError:
+        return InputError(msg, where, field=key)
+
+    if not isinstance(raw, dict):
+        raise fail("spec", "expected a mapping of keys (command, data, options, grid, seeds, metric)")
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise fail(str(key), f"unknown key{suggest(str(key), TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}")
+    command = raw.get("command")
+    if command not in COMMANDS:
+        raise fail("command", f"expected one of {', '.join(COMMANDS)}, got {command!r}")
+    if "data" not in raw and command != "train":
+        raise fail("data", f"'{command}' sweeps need data (a .prm file for run, a task for glue)")
+    data = _check_data(command, raw.get("data", "wine"), base_dir, fail)
+    table = option_table(command)
+
+    def check_option(key: str, name: Any, value: Any) -> None:
+        if not isinstance(name, str) or name not in table:
+            raise fail(f"{key}.{name}", f"unknown option of 'bpsom {command}'{suggest(str(name), table)}")
+        problem = table[name].check(value)
+        if problem:
+            raise fail(f"{key}.{name}", problem)
+
+    def absolute(name: str, value: Any) -> Any:
+        """Trials run in other processes: paths relative to the spec are made absolute."""
+        if table[name].kind != "path":
+            return value
+        found = base_dir / Path(value).expanduser()
+        return str(found.resolve()) if found.exists() else value
+
+    options = _mapping(raw.get("options", {}), "options", fail)
+    for name, value in options.items():
+        check_option("options", name, value)
+        options[name] = absolute(name, value)
+    grid = _mapping(raw.get("grid", {}), "grid", fail)
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise fail(f"grid.{name}", "expected a non-empty list of values")
+        if name == "cv":
+            raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
+        for value in values:
+            check_option("grid", name, value)
+        grid[name] = [absolute(name, v) for v in values]
+        if name in options:
+            raise fail(f"grid.{name}", "set both under options and grid")
+    random = _check_random(raw.get("random"), table, grid, options, check_option, fail)
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, list) or not seeds or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise fail("seeds", f"expected a list of non-negative integers, got {seeds!r}")
+    if command == "train" and "cv" in options and (isinstance(options["cv"], bool) or options["cv"] < 2):
+        raise fail("options.cv", f"needs at least 2 folds, got {options['cv']}")
+    if command == "glue" and options.get("mode") == "both":
+        raise fail("options.mode", "sweep one mode per trial (bpsom or baseline)")
+    metrics = metric_names(command, data)
+    metric = raw.get("metric", metrics[0])
+    if metric not in metrics:
+        raise fail("metric", f"'{command}' trials report {', '.join(metrics)}; got {metric!r}")
+    return SweepSpec(where, command, data, options, grid, random, list(dict.fromkeys(seeds)), metric, metrics)
+
+
+def _mapping(value: Any, key: str, fail) -> Dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise fail(key, "expected a mapping of option names to values")
+    return dict(value)
+
+
+def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(d, str) and d for d in items):
+        raise fail("data", "expected a file name or task name (or a list of them)")
+    out = []
+    for item in items:
+        if command == "glue" or (command == "train" and (item == "wine" or item.startswith("sklearn:"))):
+            if command == "glue":
+                try:
+                    glue_task(item)
+                except InputError as exc:
+                    raise fail("data", exc.message) from None
+            elif item.startswith("sklearn:") and item[8:] not in SKLEARN_SETS:
+                raise fail("data", f"unknown scikit-learn data set {item[8:]!r}; known: {', '.join(SKLEARN_SETS)}")
+            out.append(item)
+            continue
+        p = Path(item).expanduser()
+        p = p if p.is_absolute() else base_dir / p
+        if not p.is_file():
+            raise fail("data", f"no such file: {item}")
+        out.append(str(p.resolve()))
+    return out if isinstance(data, list) else out[0]
+
+
+SKLEARN_SETS = ("iris", "wine", "breast_cancer", "digits")
+
+
+def _check_random(raw: Any, table: Dict[str, OptionKind], grid, options, check_option, fail) -> Dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise fail("random", "expected a mapping with samples, seed and params")
+    for key in raw:
+        if key not in RANDOM_KEYS:
+            raise fail(f"random.{key}", f"unknown key{suggest(str(key), RANDOM_KEYS)}; allowed: {', '.join(RANDOM_KEYS)}")
+    samples = raw.get("samples", 1)
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise fail("random.samples", f"expected a positive integer, got {samples!r}")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise fail("random.seed", f"expected an integer, got {seed!r}")
+    params = _mapping(raw.get("params"), "random.params", fail)
+    if not params:
+        raise fail("random.params", "name at least one option and its distribution")
+    for name, dist in params.items():
+        key = f"random.params.{name}"
+        if name in grid or name in options:
+            raise fail(key, "also set under grid or options")
+        if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+            raise fail(key, f"expected one of {{{', '.join(DISTRIBUTIONS)}: ...}}")
+        (kind, arg), = dist.items()
+        if kind == "choice":
+            if not isinstance(arg, list) or not arg:
+                raise fail(key, "choice needs a non-empty list")
+            for value in arg:
+                check_option("random.params", name, value)
+            continue
+        if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, (int, float)) for a in arg)
+                and arg[0] < arg[1]) or (kind == "loguniform" and arg[0] <= 0):
+            raise fail(key, f"{kind} needs [low, high] with low < high" + (" and low > 0" if kind == "loguniform" else ""))
+        check_option("random.params", name, int(arg[0]) if kind == "randint" else float(arg[0]))
+    return {"samples": samples, "seed": seed, "params": params}

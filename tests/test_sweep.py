@@ -1,0 +1,203 @@
+"""`bpsom sweep`: spec checks, a 2x2x2 sweep on a local 2-CPU Ray, resume, failures, summary, plots."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bpsom_core.errors import InputError
+from bpsom_core.sweep.plots import pareto_front
+from bpsom_core.sweep.spec import check_spec
+from cli.main import main
+
+WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "patience": 3, "hidden": "8"},
+              "grid": {"som-error-weight": [0.0, 0.25], "som": [3, 4], "prune-threshold": [0.0, 0.05]},
+              "seeds": [0], "metric": "accuracy"}
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs that the sweep uses (and leaves running); shut down at the end."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def write_spec(tmp_path: Path, spec: dict) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def rows(path: Path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_a_2x2x2_sweep_runs_summarises_plots_and_a_rerun_starts_nothing(tmp_path, capsys):
+    ray = pytest.importorskip("ray")
+    assert not ray.is_initialized()
+    spec = write_spec(tmp_path, WINE_2x2x2)
+    out_dir = tmp_path / "sweep"
+    code, out, err = run(["sweep", str(spec), "--output-dir", str(out_dir), "--max-concurrent", "2"], capsys)
+    assert code == 0, err
+    assert not ray.is_initialized()          # the sweep started its own local Ray and shut it down
+    results = rows(out_dir / "results.csv")
+    assert len(results) == 8 and all(r["status"] == "ok" for r in results), results
+    assert len({r["trial_id"] for r in results}) == 8
+    assert {(r["som-error-weight"], r["som"], r["prune-threshold"]) for r in results} == \
+        {(w, s, p) for w in ("0", "0.25") for s in ("3", "4") for p in ("0", "0.05")}
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 and 1 <= int(r["units_kept"]) <= 8 for r in results)
+    summary = rows(out_dir / "summary.csv")
+    assert len(summary) == 8 and [int(s["rank"]) for s in summary] == list(range(1, 9))
+    means = [float(s["accuracy_mean"]) for s in summary]
+    assert means == sorted(means, reverse=True)
+    plots = {p.name for p in (out_dir / "plots").iterdir()}
+    assert {"accuracy_vs_som_error_weight.png", "accuracy_vs_som.png", "accuracy_vs_prune_threshold.png",
+            "units_vs_prune_threshold.png", "accuracy_vs_units_pareto.png"} <= plots
+    assert "| rank | som-error-weight | som | prune-threshold | accuracy (mean ± sd)" in out
+    assert "starting 8" in err and "[done 8/8, running 0, failed 0" in err and "ETA" in err
+
+    before = (out_dir / "results.csv").read_bytes()
+    code, out, err = run(["sweep", str(spec), "--output-dir", str(out_dir)], capsys)
+    assert code == 0, err
+    assert "starting 0 trials" in err
+    assert (out_dir / "results.csv").read_bytes() == before
+
+
+def test_a_failing_trial_is_recorded_and_the_others_go_on(tmp_path, local_ray, capsys):
+    ray = local_ray
+    spec = dict(WINE_2x2x2, grid={"som-error-weight": [0.25, 1.5]})
+    out_dir = tmp_path / "sweep"
+    code, out, err = run(["sweep", str(write_spec(tmp_path, spec)), "-o", str(out_dir)], capsys)
+    assert code == 0, err
+    by_weight = {r["som-error-weight"]: r for r in rows(out_dir / "results.csv")}
+    assert by_weight["0.25"]["status"] == "ok" and by_weight["0.25"]["accuracy"]
+    assert by_weight["1.5"]["status"] == "failed" and by_weight["1.5"]["accuracy"] == ""
+    assert "som_error_weight" in by_weight["1.5"]["error"] and "\n" not in by_weight["1.5"]["error"]
+    assert "failed 1" in err
+    assert ray.is_initialized()              # the caller's Ray is left running
+
+
+def test_cross_validation_makes_one_trial_per_fold(tmp_path):
+    spec = check_spec(dict(WINE_2x2x2, options={"epochs": 2, "cv": 3}, seeds=[0, 1]), "s.yaml", tmp_path)
+    trials = spec.trials()
+    assert len(trials) == 8 * 2 * 3
+    assert sorted({t.fold for t in trials}) == [1, 2, 3] and sorted({t.seed for t in trials}) == [0, 1]
+    assert len({t.trial_id for t in trials}) == len(trials)
+    assert [t.trial_id for t in trials] == [t.trial_id for t in check_spec(
+        dict(WINE_2x2x2, options={"epochs": 2, "cv": 3}, seeds=[0, 1]), "s.yaml", tmp_path).trials()]
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"grdi": {}}, "grdi"),
+    ({"grid": {"som-eror-weight": [0.1]}}, "grid.som-eror-weight"),
+    ({"grid": {"som": [5, "seven"]}}, "grid.som"),
+    ({"grid": {"epochs": [2.5]}}, "grid.epochs"),
+    ({"options": {"solver": "sgd"}}, "options.solver"),
+    ({"options": {"output-dir": "x"}}, "options.output-dir"),
+    ({"seeds": ["a"]}, "seeds"),
+    ({"metric": "f1"}, "metric"),
+    ({"command": "fit"}, "command"),
+    ({"data": "no-such.csv"}, "data"),
+    ({"random": {"samples": 2, "params": {"lr": {"normal": [0, 1]}}}}, "random.params.lr"),
+])
+def test_bad_specs_are_refused_with_one_line_naming_the_key(tmp_path, capsys, change, key):
+    spec = write_spec(tmp_path, {**WINE_2x2x2, **change})
+    code, out, err = run(["sweep", str(spec), "-o", str(tmp_path / "never")], capsys)
+    assert code == 2
+    assert err.startswith("bpsom: error: ") and err.count("\n") == 1 and f"{key}:" in err
+    assert not (tmp_path / "never").exists()
+
+
+def test_random_samples_are_drawn_reproducibly(tmp_path):
+    raw = dict(WINE_2x2x2, grid={"som": [3, 4]},
+               random={"samples": 3, "seed": 7, "params": {"lr": {"loguniform": [0.01, 0.5]}}})
+    a, b = check_spec(raw, "s", tmp_path).settings(), check_spec(raw, "s", tmp_path).settings()
+    assert len(a) == 6 and a == b
+    assert all(0.01 <= s["lr"] <= 0.5 for s in a) and len({s["lr"] for s in a}) == 6
+
+
+def test_missing_ray_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2))], capsys)
+    assert code == 2 and err.strip() == "bpsom: error: bpsom sweep needs Ray: pip install 'bpsom[sweep]'"
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray")
+    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s"),
+                          "--address", "127.0.0.1:1"], capsys)
+    assert code == 2 and err.strip() == "bpsom: error: --address: no Ray cluster answers at 127.0.0.1:1"
+    assert not (tmp_path / "s").exists()
+
+
+def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is_one(tmp_path):
+    from bpsom_core.sweep.runner import trial_resources
+    from bpsom_core.sweep.trials import glue_argv
+
+    (tmp_path / "quick.yaml").write_text("training: {epochs: 1}\n")
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"epochs": 1, "model": "m", "mode": "bpsom",
+                                                                     "config": "quick.yaml"},
+                       "grid": {"batch-size": [8, 16]}, "seeds": [3]}, "g.yaml", tmp_path)
+    assert spec.metrics == ("accuracy", "best_epoch", "units_kept") and spec.metric == "accuracy"
+    t = spec.trials()[1]
+    argv = glue_argv(t, tmp_path)
+    assert argv[:2] == ["--task", "sst2"] and argv[argv.index("--seed") + 1] == "3"
+    assert argv[argv.index("--output-dir") + 1] == str((tmp_path / "trials" / t.trial_id).resolve())
+    assert argv[argv.index("--batch-size") + 1] == "16" and argv[argv.index("--mode") + 1] == "bpsom"
+    assert argv[argv.index("--config") + 1] == str((tmp_path / "quick.yaml").resolve())   # relative to the spec
+    assert argv[argv.index("--model") + 1] == "m"                                        # a hub name stays
+    (tmp_path / "other.yaml").write_text("training: {epochs: 2}\n")
+    spec = check_spec({"command": "glue", "data": "sst2", "grid": {"config": ["quick.yaml", "other.yaml"]}},
+                      "g.yaml", tmp_path)
+    assert [t.options["config"] for t in spec.trials()] == [str((tmp_path / n).resolve())
+                                                            for n in ("quick.yaml", "other.yaml")]
+    assert trial_resources("glue", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1, "num_gpus": 1}
+    assert trial_resources("glue", {"CPU": 8}) == {"num_cpus": 1}
+    assert trial_resources("train", {"CPU": 8, "GPU": 2}) == {"num_cpus": 1}
+    with pytest.raises(InputError, match="options.mode"):
+        check_spec({"command": "glue", "data": "sst2", "options": {"mode": "both"}}, "g.yaml", tmp_path)
+    with pytest.raises(InputError, match="data"):
+        check_spec({"command": "glue", "data": "sst3"}, "g.yaml", tmp_path)
+
+
+def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path, monkeypatch):
+    from bpsom_core.examples import install_example
+    from bpsom_core.sweep.trials import prm_with, run_trial
+
+    prm = install_example(tmp_path / "ex")
+    text = prm.read_text(encoding="latin-1")
+    changed = prm_with(text, {"SOM_ERROR_USE": 0.1, "SOM-architecture": [0, 4, 0, 0, 0, 0]})
+    assert "SOM_ERROR_USE = 0.1\n" in changed and "SOM-architecture = 0 4 0 0 0 0\n" in changed
+    assert changed.count("\n") == text.count("\n")
+    spec = check_spec({"command": "run", "data": str(prm), "options": {"N_EPOCHS": 1},
+                       "grid": {"PRUNE_THRESHOLD": [0.0]}, "seeds": [5]}, "r.yaml", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = run_trial(spec.trials()[0], "out")                # a relative sweep directory, too
+    assert result["status"] == "ok", result
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["units_kept"] == 30 and result["epochs_run"] == 1
+    kept = tmp_path / "out" / "trials" / spec.trials()[0].trial_id
+    assert sorted(p.name for p in kept.iterdir()) == ["history.json", "run.log", "stdout.txt"]
+    assert b"1/1 LRN=1 MAT=1" in (kept / "stdout.txt").read_bytes()
+    assert prm.read_text(encoding="latin-1") == text
+    assert sorted(p.name for p in prm.parent.iterdir()) == ["example.prm", "lrn.txt", "tst.txt", "val.txt"]
+    with pytest.raises(InputError, match="grid.SOM_ERORR_USE"):
+        check_spec({"command": "run", "data": str(prm), "grid": {"SOM_ERORR_USE": [0.1]}}, "r.yaml", tmp_path)
+
+
+def test_pareto_front_keeps_only_undominated_settings():
+    pts = [(20, 0.95), (10, 0.95), (15, 0.97), (5, 0.80), (12, 0.90)]
+    assert pareto_front(pts) == [3, 1, 2]
