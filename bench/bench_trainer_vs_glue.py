@@ -75,6 +75,8 @@ def run_trainer(args, out: Path) -> dict:
                       eval_dataset=to_ds(splits["validation"]), processing_class=tok,
                       data_collator=DataCollatorWithPadding(tok), compute_metrics=accuracy,
                       callbacks=[BPSOMCallback.from_run_config(cfg)])
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     hist = trainer.state.log_history
     return {"dev_accuracy": [h["eval_accuracy"] for h in hist if "eval_accuracy" in h],
@@ -91,8 +93,10 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
+    import datasets
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn in (("bpsom glue", run_glue), ("Trainer + BPSOMCallback", run_trainer)):
             t0 = time.perf_counter()
