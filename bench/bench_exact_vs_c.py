@@ -8,8 +8,8 @@ the other, `--repeat` times; the script prints each time, the best times and
 the ratio bpsom / C (goal: at most 1/3), and whether stdout and the .bst
 agree byte for byte.
 
-Needs: the grapho reference data (../shared/reference/grapho, or
---grapho-dir / BPSOM_GRAPHO_DIR) and a C binary (BPSOM_C_BINARY or
+Needs: the grapho reference data of the C program's repository
+(LanguageMachines/bp-som; --grapho-dir or BPSOM_GRAPHO_DIR; exits 1 without it) and a C binary (BPSOM_C_BINARY or
 --c-binary).  Without the C binary it times bpsom alone and says so.
 """
 
@@ -61,8 +61,9 @@ def main() -> None:
     args = ap.parse_args()
     grapho = Path(args.grapho_dir)
     if not (grapho / "example-grapho.prm").exists():
-        print(f"SKIP: grapho reference data not found in {grapho} (set --grapho-dir or BPSOM_GRAPHO_DIR)")
-        return
+        sys.exit(f"bench_exact_vs_c: the grapho reference data (example-grapho.prm and its data files) is not "
+                 f"in {grapho}; get it from the C program's repository, LanguageMachines/bp-som (its "
+                 f"example-grapho files), and pass --grapho-dir DIR or set BPSOM_GRAPHO_DIR")
     bpsom = [sys.executable, "-m", "cli.main", "run", "bench.prm", "--quiet", "--compat", args.compat]
     with tempfile.TemporaryDirectory(prefix="bpsom-bench-") as tmp:
         tmp = Path(tmp)

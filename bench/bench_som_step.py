@@ -14,7 +14,7 @@ distances (the C's sums; ties as the C) and with the expansion's "fast"
 distances, and the same step composed from the three primitives
 (``find_winners``, ``som_update``, ``som_error``).  The loop is
 single-threaded NumPy; the batched kernels use a second core when one is free
-(``bpsom_core/primitives/_parallel.py``), which the header line reports; the
+(``bpsom_core/primitives/_fast/parallel.py``), which the header line reports; the
 "one thread" lines run the same kernels serially.  Times are the best of
 ``--rounds`` rounds of ``--repeat`` calls (a tenth as many calls for the loop).
 """
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bpsom_core import primitives as P  # noqa: E402
-from bpsom_core.primitives import _parallel, _threads  # noqa: E402
+from bpsom_core.primitives._fast import parallel as _parallel, threads as _threads  # noqa: E402
 
 THRESHOLD = 90
 

@@ -70,6 +70,7 @@ class TrainingSection:
     head_learning_rate: Optional[float] = None
     weight_decay: float = 0.01
     warmup_steps: int = 500
+    warmup_ratio: Optional[float] = None   # warm-up as a fraction of all steps; wins over warmup_steps
     early_stopping_patience: int = 3
     gradient_accumulation_steps: int = 1
     max_grad_norm: float = 1.0
@@ -89,6 +90,13 @@ class RunConfig:
     def to_dict(self) -> dict:
         """Plain nested dict (for JSON logs and saving next to results)."""
         return dataclasses.asdict(self)
+
+
+def warmup_steps(t: TrainingSection, total_steps: int) -> int:
+    """Warm-up steps: ``warmup_ratio`` of all steps when set, else ``warmup_steps``, never more than all."""
+    if t.warmup_ratio is not None:
+        return min(total_steps, int(round(t.warmup_ratio * total_steps)))
+    return min(t.warmup_steps, total_steps)
 
 
 _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
@@ -177,6 +185,8 @@ def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
     for k in ("warmup_steps", "early_stopping_patience"):
         if getattr(t, k) < 0:
             raise bad("training", k, "must be 0 or more")
+    if t.warmup_ratio is not None and not 0.0 <= t.warmup_ratio <= 1.0:
+        raise bad("training", "warmup_ratio", "must lie in [0, 1]")
     if t.learning_rate <= 0:
         raise bad("training", "learning_rate", "must be positive")
     if t.head_learning_rate is not None and t.head_learning_rate <= 0:

@@ -1,7 +1,10 @@
 """GLUE tasks (see :mod:`bpsom_bert.tasks`): from `datasets` online, local TSV files or any source of :mod:`bpsom_bert.sources`.
 
-Local files follow the GLUE layout: ``<data-dir>/train.tsv`` and
-``<data-dir>/dev.tsv``.  A file may or may not start with a header, and the
+Local files follow the GLUE layout: ``<data-dir>/train.tsv``,
+``<data-dir>/dev.tsv`` and, optionally, ``<data-dir>/test.tsv``.  A test file
+may be labelled (read like the others) or unlabelled as GLUE ships it
+(``index<TAB>sentence``, or labels -1): then its labels are -1 and its
+``ids`` keep the index column for a submission file.  A file may or may not start with a header, and the
 label may be the first or the last column (``label<TAB>sentence`` as in the
 shared SST-2 subset, ``sentence<TAB>label`` as GLUE's SST-2 train.tsv).  The
 original GLUE layouts of CoLA (4 columns, no header) and MRPC (5 columns with
@@ -28,6 +31,7 @@ class Split:
 
     texts: list[tuple[str, ...]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    ids: Optional[list[str]] = None   # GLUE test index column (unlabelled test files)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -36,7 +40,12 @@ class Split:
         """The first ``n`` examples (all when ``n`` is None)."""
         if n is None:
             return self
-        return Split(self.texts[:n], self.labels[:n])
+        return Split(self.texts[:n], self.labels[:n], None if self.ids is None else self.ids[:n])
+
+    @property
+    def labelled(self) -> bool:
+        """False for a GLUE test file without labels (all -1)."""
+        return not any(label < 0 for label in self.labels)
 
 
 def _is_int(s: str) -> bool:
@@ -44,8 +53,11 @@ def _is_int(s: str) -> bool:
     return s.lstrip("-").isdigit()
 
 
-def read_tsv(path: str | Path, task: TaskSpec) -> Split:
-    """Read one GLUE-style TSV file of ``task`` (see the module docstring)."""
+def read_tsv(path: str | Path, task: TaskSpec, unlabelled_ok: bool = False) -> Split:
+    """Read one GLUE-style TSV file of ``task`` (see the module docstring).
+
+    ``unlabelled_ok`` (test files): label -1 means "no label".
+    """
     p = Path(path)
     try:
         raw = p.read_text(encoding="utf-8").splitlines()
@@ -69,13 +81,16 @@ def read_tsv(path: str | Path, task: TaskSpec) -> Split:
         if task.native_layout:
             allowed += f" or {task.native_layout[0]} (GLUE's own {task.name} layout)"
         raise InputError(f"expected {allowed} tab-separated columns, got {width}", str(p), rows[0][0])
+    def is_label(cell: str) -> bool:
+        return task.label_index(cell) is not None or (unlabelled_ok and cell.strip() == "-1")
+
     header = None
     if layout == "simple":
         cells = rows[0][1]
-        if task.label_index(cells[0]) is None and task.label_index(cells[-1]) is None:
+        if not (is_label(cells[0]) or is_label(cells[-1])):
             header = [c.strip().lower() for c in cells]
     else:
-        if task.label_index(rows[0][1][task.native_layout[1]]) is None:
+        if not is_label(rows[0][1][task.native_layout[1]]):
             header = [c.strip().lower() for c in rows[0][1]]
     body = rows[1:] if header is not None else rows
     for line, cells in body:
@@ -84,12 +99,12 @@ def read_tsv(path: str | Path, task: TaskSpec) -> Split:
     if layout == "native":
         label_col, text_cols = task.native_layout[1], task.native_layout[2]
     else:
-        label_col = _label_column(header, body, p, task)
+        label_col = _label_column(header, body, p, is_label)
         text_cols = tuple(i for i in range(simple) if i != label_col)
     split = Split()
     for line, cells in body:
         value = cells[label_col].strip()
-        label = task.label_index(value)
+        label = -1 if (unlabelled_ok and value == "-1") else task.label_index(value)
         if label is None and _is_int(value):
             raise InputError(f"label {int(value)} out of range 0..{task.num_labels - 1} for {task.name}",
                              str(p), line, "label")
@@ -100,30 +115,70 @@ def read_tsv(path: str | Path, task: TaskSpec) -> Split:
         split.labels.append(label)
     if not split.labels:
         raise InputError("no examples after the header", str(p))
+    if unlabelled_ok and not split.labelled and any(label >= 0 for label in split.labels):
+        line = next(ln for ln, cells in body if cells[label_col].strip() == "-1")
+        raise InputError("labels -1 (unlabelled) mixed with real labels", str(p), line, "label")
     return split
 
 
-def _label_column(header: Optional[list[str]], body, p: Path, task: TaskSpec) -> int:
+def read_test_tsv(path: str | Path, task: TaskSpec) -> Split:
+    """A test file: labelled as the others, or GLUE's unlabelled ``index<TAB>text...``.
+
+    GLUE's test files start with an ``index`` header and keep the text in
+    the last columns; their examples get label -1 and ``ids`` from the index.
+    """
+    p = Path(path)
+    try:
+        first = p.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return read_tsv(p, task, unlabelled_ok=True)    # raises the one-line error
+    if first.split("\t")[0].strip().lower() not in ("index", "id", "idx"):
+        split = read_tsv(p, task, unlabelled_ok=True)
+        if not split.labelled:
+            split.ids = [str(i) for i in range(len(split))]
+        return split
+    lines = p.read_text(encoding="utf-8").splitlines()
+    width = len(first.split("\t"))
+    n_text = len(task.text_fields)
+    if width < n_text + 1:
+        raise InputError(f"expected an index and {n_text} text column{'s' if n_text > 1 else ''}, "
+                         f"got {width} columns", str(p), 1)
+    split = Split(ids=[])
+    for i, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = line.rstrip("\r").split("\t")
+        if len(cells) != width:
+            raise InputError(f"expected {width} tab-separated columns, got {len(cells)}", str(p), i)
+        split.ids.append(cells[0].strip())
+        split.texts.append(tuple(cells[width - n_text:]))
+        split.labels.append(-1)
+    if not split.labels:
+        raise InputError("no examples after the header", str(p))
+    return split
+
+
+def _label_column(header: Optional[list[str]], body, p: Path, is_label) -> int:
     """First or last column: by header name, else the column that holds only labels."""
     last = len(body[0][1]) - 1
     if header is not None:
         for i in (0, last):
             if header[i] in ("label", "labels", "quality", "class", "target", "gold_label", "is_duplicate"):
                 return i
-    first_ints = all(task.label_index(cells[0]) is not None for _, cells in body)
-    last_ints = all(task.label_index(cells[last]) is not None for _, cells in body)
+    first_ints = all(is_label(cells[0]) for _, cells in body)
+    last_ints = all(is_label(cells[last]) for _, cells in body)
     if first_ints and not last_ints:
         return 0
     if last_ints and not first_ints:
         return last
     if first_ints and last_ints:
         return 0
-    line = next(ln for ln, cells in body if task.label_index(cells[0]) is None)
+    line = next(ln for ln, cells in body if not is_label(cells[0]))
     raise InputError("no label in the first or last column", str(p), line, "label")
 
 
 def load_task_data(task: TaskSpec, data_dir=None) -> dict[str, Split]:
-    """``{"train": Split, "validation": Split}`` from TSV files, another source or the GLUE hub.
+    """``{"train": Split, "validation": Split}`` (and ``"test"`` when a test.tsv is there).
 
     ``data_dir``: a directory of ``train.tsv`` and a dev TSV; a saved
     dataset, data files spec or ``datasets.DatasetDict`` (see
@@ -153,6 +208,8 @@ def load_task(task: TaskSpec, data_dir=None) -> tuple[TaskSpec, dict[str, Split]
             if found is None:
                 raise InputError(f"missing {' or '.join(names)}", str(d), field="--data-dir")
             out[split] = read_tsv(found, task)
+        if (d / "test.tsv").is_file():
+            out["test"] = read_test_tsv(d / "test.tsv", task)
         return task, out
     return task, _load_from_hub(task)
 

@@ -73,11 +73,27 @@ def rank_from_env() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def unused_parameter_names(model: torch.nn.Module) -> list[str]:
+    """Parameters the loss never reaches: an encoder's pooler, which the head does not read.
+
+    BERT-like encoders are loaded without it; ALBERT, MPNet and others build
+    one regardless, and DDP without ``find_unused_parameters`` then fails
+    waiting for their gradients.
+    """
+    return [name for name, p in model.named_parameters()
+            if p.requires_grad and ("pooler" in name.split(".")[:-1])]
+
+
 def wrap_ddp(model: torch.nn.Module, device_ids):
-    """DDP without per-forward buffer broadcasts (the SOM keeps itself in sync)."""
+    """DDP without per-forward buffer broadcasts (the SOM keeps itself in sync).
+
+    ``find_unused_parameters`` (a search of the graph every step) only when
+    the model holds parameters the loss never reaches.
+    """
     import inspect
 
     from torch.nn.parallel import DistributedDataParallel as DDP
     params = inspect.signature(DDP.__init__).parameters
     flag = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
-    return DDP(model, device_ids=device_ids, **{flag: False})
+    return DDP(model, device_ids=device_ids, find_unused_parameters=bool(unused_parameter_names(model)),
+               **{flag: False})

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from bpsom_core import primitives as P
+from bpsom_core.params import BPSOMParams
 
 from . import distributed as dist_utils
 
@@ -99,8 +100,10 @@ class BPSOMHead(nn.Module):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
         self.num_labels = num_labels
         self.grid_size = grid_size
-        self.alpha = float(som_error_weight)
-        self.threshold = int(reliability_threshold)
+        som = BPSOMParams(som_error_weight=som_error_weight, reliability_threshold=int(reliability_threshold),
+                          som_update=update_mode)
+        self.som_error_weight = som.som_error_weight
+        self.threshold = som.reliability_threshold
         self.update_mode = update_mode
         if backend not in ("auto", "torch", "numpy"):
             raise ValueError(f"backend must be auto, torch or numpy, got {backend!r}")
@@ -192,14 +195,17 @@ class BPSOMHead(nn.Module):
         a_all, c_all = conv(all_acts), conv(all_classes)
         winner, partial, winner_d2, _ = P.find_winners(
             a_all, protos, conv(self.cell_labels), c_all, method=distance)
+        # rows without a class (< 1: a distributed sampler's repeated padding) neither
+        # move the map nor count; they get no SOM pull (no partial winner)
+        real = c_all > 0
         if self.grid_size > 0 and a_all.shape[0] > 0:
             protos = P.som_update(protos, a_all, winner, self.grid_size, self._context, self._lr,
-                                  mode=self.update_mode, active=P.update_mask(winner_d2))
+                                  mode=self.update_mode, active=P.update_mask(winner_d2) & real)
             self.prototypes.copy_(back(protos))
         if self.collect_epoch_counts:
-            counts = P.count_cells(winner, c_all, self.n_cells, self.num_labels)
+            counts = P.count_cells(winner[real], c_all[real], self.n_cells, self.num_labels)
             self.epoch_counts += back(counts).to(self.epoch_counts.device)
-            self._epoch_acts.append(all_acts.detach().clone())
+            self._epoch_acts.append(all_acts[back(real).to(all_acts.device)].detach().clone())
         b = acts.shape[0]
         # the C computes the SOM error after the update, from the moved prototype
         err, use = P.som_error(conv(acts), protos, partial[offset:offset + b],
@@ -214,7 +220,7 @@ class BPSOMHead(nn.Module):
             acts = torch.sigmoid(z.detach().float())
             err, use = self.som_step(acts, classes.long() + 1)
             n, used = z.shape[0], use.sum()
-            alpha = self.alpha
+            alpha = self.som_error_weight
             # gradient form of combine_hidden_delta: grad_z = -combine(-g_bp, err/B)
             ones = torch.ones(n, 1, device=z.device, dtype=torch.float32)
             factor = P.combine_hidden_delta(ones, torch.zeros_like(ones), use, alpha)   # 1-a where used
@@ -270,6 +276,21 @@ class BPSOMHead(nn.Module):
             self.act_mean.copy_(mean)
             self.act_std.copy_(std)
         self.reset_epoch()
+
+    @torch.no_grad()
+    def som_classify(self, acts: torch.Tensor) -> torch.Tensor:
+        """The label of each activation row's winner cell (1-based, 0 = unlabelled).
+
+        The SOM used as a classifier, as the C's test pass scores it
+        (``SOMs on TST`` in the abstract).
+        """
+        acts = acts.to(self.prototypes.device, torch.float32)
+        conv, back, distance = self._converters(acts)
+        none = torch.zeros(acts.shape[0], dtype=torch.long, device=acts.device)
+        winner, _, _, _ = P.find_winners(conv(acts), conv(self.prototypes), conv(self.cell_labels),
+                                         conv(none), method=distance)
+        winner = back(winner).to(self.cell_labels.device).long()
+        return self.cell_labels[winner.clamp(min=0)] * (winner >= 0)
 
     @torch.no_grad()
     def init_prototypes_pca(self, acts: torch.Tensor, spread: float = 2.0) -> None:

@@ -14,6 +14,7 @@ step, so a pruned model reloads with its pruned shape.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -28,6 +29,9 @@ from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassificat
 from transformers.utils import ModelOutput
 
 from .head import BPSOMHead, PlainHead
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
 
 
 class BPSOMConfig(PretrainedConfig):
@@ -142,7 +146,7 @@ class BPSOMForSequenceClassification(PreTrainedModel):
         """
         pooler = not _takes_pooling_flag(encoder_name_or_path)
         kwargs = {} if pooler else {"add_pooling_layer": False}
-        encoder = AutoModel.from_pretrained(encoder_name_or_path, **kwargs)
+        encoder = AutoModel.from_pretrained(encoder_name_or_path, use_safetensors=True, **kwargs)
         if label_names is not None:
             head_kwargs["id2label"] = dict(enumerate(label_names))
             head_kwargs["label2id"] = {n: i for i, n in enumerate(label_names)}
@@ -201,6 +205,42 @@ class BPSOMForSequenceClassification(PreTrainedModel):
         """
         save_files_atomically(lambda d: super(BPSOMForSequenceClassification, self).save_pretrained(
             d, *args, **kwargs), save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args: Any, **kwargs: Any):
+        """``PreTrainedModel.from_pretrained`` (eval mode), with one-line errors for a local directory.
+
+        A corrupt or unreadable ``config.json`` or ``model.safetensors``, or
+        weights whose shapes or names do not fit the config, end as an
+        :class:`~bpsom_core.errors.InputError` naming the file, where
+        Hugging Face would warn about missing weights or raise a traceback.
+        """
+        d = Path(pretrained_model_name_or_path)
+        if not d.is_dir():
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        from bpsom_core.errors import InputError, read_input_bytes
+
+        try:
+            BPSOMConfig.from_dict(json.loads(read_input_bytes(d / CONFIG_NAME, "model config")))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InputError(f"not a valid BP-SOM model config ({exc})", str(d / CONFIG_NAME)) from None
+        read_input_bytes(d / WEIGHTS_NAME, "model weights")   # regular, readable, not empty
+        want_info = kwargs.pop("output_loading_info", False)
+        try:
+            model, info = super().from_pretrained(str(d), *args, output_loading_info=True, **kwargs)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - safetensors, torch and transformers raise their own types
+            first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:240]
+            raise InputError(f"weights do not fit {CONFIG_NAME} or are corrupt ({first})",
+                             str(d / WEIGHTS_NAME)) from None
+        problems = {k: info.get(k) for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(k)}
+        if problems:
+            detail = "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, sorted(v, key=str)[:3]))}"
+                               for k, v in problems.items())
+            raise InputError(f"weights do not fit {CONFIG_NAME} ({detail})", str(d / WEIGHTS_NAME))
+        model.eval()   # Hugging Face convention: loaded models start in eval mode
+        return (model, info) if want_info else model
 
 
 def save_files_atomically(save, directory: str | os.PathLike) -> None:

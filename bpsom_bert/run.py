@@ -1,10 +1,14 @@
 """One `bpsom glue` experiment: data, model, training and files for each mode.
 
-Output layout: ``<output-dir>/<task>/<mode>/`` holds ``train.log`` (C-style
-text), ``log.json`` (events + summary), ``history.json``, the PNG plots and
-``best_model/`` (``save_pretrained`` of the best dev epoch).  With
-``--mode both`` the two runs share data and seed, and
-``<output-dir>/<task>/comparison_*.png`` plus ``comparison.json`` compare them.
+Output layout: ``<output-dir>/<task>/<mode>/`` holds the C-style text log
+(``train.log``, also as ``logs/bpsom_experiment.log``), the JSON events and
+summary (``log.json`` = ``logs/bpsom_experiment.json``), the per-epoch
+history (``history.json`` = ``<mode>_history.json``), ``best_model/``
+(``save_pretrained`` of the best dev epoch), ``test_predictions.tsv`` for an
+unlabelled test split, and the plots in ``visualizations/``.  With ``--mode
+both`` the two runs share data and seed, and ``<output-dir>/<task>/``
+gets ``comparison_*.png`` (copied into each mode's ``visualizations/``) and
+``comparison.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from bpsom_core.atomic import atomic_write_text
+from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
 from bpsom_core.errors import InputError
 
 from . import distributed as du
@@ -25,8 +29,8 @@ from .config import RunConfig
 from .data import EncodedSplit, Split, TaskSpec, load_task
 from .modeling import BPSOMForSequenceClassification
 from .reporting import EpochReporter
-from .runlog import RunLog
-from .trainer import GlueTrainer, TrainResult, set_seed
+from .runlog import RunLog, format_label_key
+from .trainer import GlueTrainer, TrainResult, set_seed, som_params
 
 MODES = ("bpsom", "baseline", "both")
 
@@ -43,6 +47,7 @@ class GlueJob:
     max_train: Optional[int] = None
     max_eval: Optional[int] = None
     device: str = "auto"
+    test_every_epoch: bool = False
     report_to: tuple[str, ...] = ()   # "tensorboard": events under <output-dir>/<task>/<mode>/tensorboard
 
 
@@ -82,14 +87,14 @@ def load_tokenizer(name: str):
 
 def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSequenceClassification:
     """A fresh head on the configured pretrained encoder."""
-    b = cfg.bpsom
+    b, som = cfg.bpsom, som_params(cfg)
     try:
         return BPSOMForSequenceClassification.from_encoder(
             cfg.model.name, num_labels=task.num_labels, head_type=head_type, seed=cfg.training.seed,
             label_names=list(task.label_names),
-            hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=b.som_error_weight,
-            reliability_threshold=b.threshold_percent, classifier_dropout=cfg.model.dropout,
-            som_update=b.som_update)
+            hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=som.som_error_weight,
+            reliability_threshold=som.reliability_threshold, classifier_dropout=cfg.model.dropout,
+            som_update=som.som_update)
     except OSError as exc:
         raise InputError(f"cannot load encoder '{cfg.model.name}' ({str(exc).splitlines()[0][:160]})",
                          field="--model") from None
@@ -103,14 +108,19 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
     device = pick_device(job.device)
     set_seed(cfg.training.seed)
     out = job.output_dir / job.task.name / mode
-    log = RunLog(out, enabled=du.is_main())
+    log = RunLog(out, enabled=du.is_main(), mode=mode)
     if model is None:
         model = build_model(cfg, job.task, "bpsom" if mode == "bpsom" else "plain")
     train = EncodedSplit(splits["train"].head(job.max_train), tokenizer, cfg.model.max_length)
     dev = EncodedSplit(splits["validation"].head(job.max_eval), tokenizer, cfg.model.max_length)
-    log.line(_header(job, mode, cfg, len(train), len(dev), model))
+    test_split = splits.get("test")
+    test = EncodedSplit(test_split, tokenizer, cfg.model.max_length) if test_split is not None else None
+    log.line(_header(job, mode, cfg, len(train), len(dev), test_split))
     log.event("start", task=job.task.name, mode=mode, config=cfg.to_dict(),
-              train_examples=len(train), dev_examples=len(dev), world_size=du.world_size())
+              train_examples=len(train), dev_examples=len(dev),
+              test_examples=len(test_split) if test_split is not None else 0,
+              test_labelled=test_split.labelled if test_split is not None else None,
+              world_size=du.world_size())
     if mode == "bpsom" and du.is_main() and log.enabled:
         from .som_snapshots import write_examples
         write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
@@ -121,26 +131,43 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
             reporter.epoch(data)
         on_progress(kind, {"mode": mode, **data})
 
-    trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log, on_progress=progress)
-    log.event("precision", precision=trainer.precision, device=str(device))
+    trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log,
+                          on_progress=progress,
+                          test=test, test_ids=test_split.ids if test_split is not None else None,
+                          test_every_epoch=job.test_every_epoch)
+    log.event("precision", precision=trainer.precision, device=str(device),
+              warmup_steps=trainer.warmup_steps)
     try:
         result = trainer.fit()
     finally:
         reporter.close()
-    summary = {"task": job.task.name, "mode": mode, "best_epoch": result.best_epoch,
-               "dev": result.best_metrics, "hidden_units": result.hidden_units,
-               "train_examples_per_s": result.train_examples_per_s, "elapsed_s": result.elapsed_s,
+    summary = {"task": job.task.name, "mode": mode, **summarise(result),
                "precision": trainer.precision, "device": str(device)}
     log.flush(summary)
     if du.is_main() and result.history:
         from . import plots
-        plots.training_history(out / "training_history.png", result.history, job.task.primary_metric)
+        plots.training_history(out / "visualizations" / "training_history.png", result.history,
+                               job.task.primary_metric)
     return result
 
 
-def _header(job: GlueJob, mode: str, cfg: RunConfig, n_train: int, n_dev: int, model) -> str:
+def summarise(r: TrainResult) -> dict:
+    """What stdout's JSON and the logs report per mode: the BEST model's dev, test and size."""
+    out = {"best_epoch": r.best_epoch, "dev": r.best_metrics}
+    if r.test_metrics is not None:
+        out["test"] = r.test_metrics
+    out.update(hidden_units=r.hidden_units, train_examples_per_s=round(r.train_examples_per_s, 2),
+               elapsed_s=round(r.elapsed_s, 2))
+    if r.final_hidden_units is not None and r.final_hidden_units != r.hidden_units:
+        out["final_hidden_units"] = r.final_hidden_units
+    return out
+
+
+def _header(job: GlueJob, mode: str, cfg: RunConfig, n_train: int, n_dev: int, test) -> str:
+    n_test = "none" if test is None else f"{len(test)}{'' if test.labelled else ' (unlabelled)'}"
     lines = [f"BP-SOM glue run: task={job.task.name} mode={mode} model={cfg.model.name}",
-             f"train examples={n_train} dev examples={n_dev}"]
+             f"train examples={n_train} dev examples={n_dev} test examples={n_test}",
+             format_label_key(job.task.label_names)]
     for section, values in cfg.to_dict().items():
         if mode == "baseline" and section in ("bpsom", "pruning"):
             continue
@@ -160,9 +187,7 @@ def run_job(job: GlueJob, on_progress: Callable[[str, dict], None]) -> dict[str,
     results: dict[str, TrainResult] = {}
     for mode in modes:
         results[mode] = run_mode(job, mode, splits, tokenizer, on_progress)
-    summary = {m: {"best_epoch": r.best_epoch, "dev": r.best_metrics, "hidden_units": r.hidden_units,
-                   "train_examples_per_s": round(r.train_examples_per_s, 2),
-                   "elapsed_s": round(r.elapsed_s, 2)} for m, r in results.items()}
+    summary = {m: summarise(r) for m, r in results.items()}
     if job.mode == "both" and du.is_main():
         _compare(job, results)
     if du.is_distributed():
@@ -172,13 +197,23 @@ def run_job(job: GlueJob, on_progress: Callable[[str, dict], None]) -> dict[str,
 
 
 def _compare(job: GlueJob, results: dict[str, TrainResult]) -> None:
+    """Comparison plots in ``<task>/``, copied into each mode's ``visualizations/``."""
     from . import plots
     d = job.output_dir / job.task.name
     hist = {m: r.history for m, r in results.items()}
     metric = job.task.primary_metric
-    plots.comparison(d / f"comparison_dev_{metric}.png", hist, f"dev_{metric}", f"dev {metric}")
-    plots.comparison(d / "comparison_train_loss.png", hist, "train_loss", "train loss")
-    plots.comparison(d / "comparison_dev_loss.png", hist, "dev_loss", "dev loss")
-    doc = {m: {"best_epoch": r.best_epoch, "dev": r.best_metrics,
-               "train_examples_per_s": r.train_examples_per_s} for m, r in results.items()}
+    written = [d / f"comparison_dev_{metric}.png", d / "comparison_train_loss.png",
+               d / "comparison_dev_loss.png", d / "comparison.png"]
+    plots.comparison(written[0], hist, f"dev_{metric}", f"dev {metric}", plots.axis_label(metric))
+    plots.comparison(written[1], hist, "train_loss", "train loss", "cross-entropy")
+    plots.comparison(written[2], hist, "dev_loss", "dev loss", "cross-entropy")
+    plots.comparison_panels(written[3], hist, metric)
+    for mode in results:
+        viz = d / mode / "visualizations"
+        viz.mkdir(parents=True, exist_ok=True)
+        for path in written:
+            atomic_write_bytes(viz / path.name, path.read_bytes())
+    doc = {m: {"best_epoch": r.best_epoch, "dev": r.best_metrics, "test": r.test_metrics,
+               "hidden_units": r.hidden_units, "train_examples_per_s": r.train_examples_per_s}
+           for m, r in results.items()}
     atomic_write_text(d / "comparison.json", json.dumps(doc, indent=2))

@@ -1,11 +1,17 @@
-"""Per-run logs: a text log in the spirit of the C log, a JSON event log, history.json.
+"""Per-run logs of `bpsom glue`: the C-style text log, a JSON event log, the history.
 
-The text log keeps the C's shapes where they carry over: epoch lines
-(``3/10 LRN=1 MAT=1 LOSS=... CE=... USE SOM1=...``), the class-labelling
-table of the SOM (reliability, label and count per cell, x across, y down),
-``AVG and STD`` of the hidden units with ``*`` on prunable ones, and pruning
-events (`` 1:-3``).  Every file is rewritten atomically after each epoch, so
-an interrupted run leaves complete files.
+The text blocks are the C program's, from :mod:`bpsom_core.writers.clog`
+(one writer for both engines): the class fractions, pass lines
+(``3/10 LRN=1 MAT=1 MSE=... CE=... USE SOM1=...`` with ``LOSS=``/``ACC=``
+and the task's other metrics as extra fields), the class-labelling table
+with the task's label names (abbreviated to the C's 3-character cells; the
+log's header gives the key), ``AVG and STD``, the running pruning marks
+(`` 1:-1 1:-2``) and the closing ``ABSTRACT``.
+
+Files (rewritten atomically after each epoch, so an interrupted run leaves
+complete files), in both layouts: ``train.log`` = ``logs/bpsom_experiment.log``,
+``log.json`` = ``logs/bpsom_experiment.json``, ``history.json`` =
+``<mode>_history.json`` (the 2026 adaptation's names).
 """
 
 from __future__ import annotations
@@ -18,50 +24,82 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from bpsom_core.atomic import atomic_write_text
+from bpsom_core.writers import clog
+from bpsom_core.writers.jsonable import json_default
+
+
+def c_labels(label_names: Sequence[str]) -> list[bytes]:
+    """Label names as the C's 1-based ``classlabel`` table (entry 0 unused)."""
+    return [b""] + [n.encode("latin-1", "replace") for n in label_names]
+
+
+def table_names(label_names: Sequence[str]) -> list[str]:
+    """Names as they fit the C's 3-character table cells: ``neg``/``pos``, ``not``/``equ``, ...
+
+    The first three letters where those differ between classes, else ``c1``, ``c2``, ...
+    """
+    short = [n[:3] for n in label_names]
+    return short if len(set(short)) == len(short) else [f"c{i + 1}" for i in range(len(short))]
+
+
+def format_label_key(label_names: Sequence[str]) -> str:
+    """``labels: neg = negative, pos = positive`` (the key to the tables' abbreviations)."""
+    return "labels: " + ", ".join(f"{s} = {n}" for s, n in zip(table_names(label_names), label_names))
 
 
 def format_som_labeling(labels: np.ndarray, reliability: np.ndarray, counts: np.ndarray,
                         dim: int, label_names: Sequence[str]) -> str:
-    """The C's ``dump_som_labeling`` table for one SOM (cells in scan order).
-
-    ``labels`` are 1-based (0 = none); ``label_names[c-1]`` is printed for c.
-    """
-    lines = ["", "", "Class labeling SOM: 1", "", "   " + "".join(f"{x:4d}" for x in range(1, dim + 1))]
-    weighted, n = 0.0, 0
-    for y in range(dim):
-        cells = [x * dim + y for x in range(dim)]
-        lines.append("   " + "".join(f" {int(reliability[k]):3d}" for k in cells))
-        lab = "".join(f" {label_names[int(labels[k]) - 1][:3]:>3s}" if labels[k] > 0 else "    " for k in cells)
-        lines.append(f"{y + 1:3d}" + lab)
-        best = [int(counts[k, int(labels[k])]) if labels[k] > 0 else 0 for k in cells]
-        lines.append("   " + "".join(f" {c:3d}" for c in best))
-        for k, c in zip(cells, best):
-            weighted += 0.01 * int(reliability[k]) * c
-            n += c
-    lines.append(f"weighted reliability: {100.0 * weighted / n:6.2f}" if n
-                 else "weighted reliability: n_examples=0 !!!")
-    return "\n".join(lines)
+    """The C's ``dump_som_labeling`` table for the head's SOM (cells in scan order, labels 1-based)."""
+    return clog.som_labeling(1, dim, labels, reliability, counts, c_labels(table_names(label_names)))
 
 
 def format_avg_std(mean: np.ndarray, std: np.ndarray, threshold: float) -> str:
-    """The C's ``dump_avg_std`` block for the head's hidden layer."""
-    ids = "".join(f"{j + 1:5d}*" if s <= threshold else f"{j + 1:5d} " for j, s in enumerate(std))
-    return "\n".join(["", "", "AVG and STD layer 1:", "      " + ids,
-                      "AVG:  " + "".join(f"{m:5.3f} " for m in mean),
-                      "STD:  " + "".join(f"{s:5.3f} " for s in std), ""])
+    """The C's ``dump_avg_std`` block for the head's hidden layer (0-based arrays)."""
+    pad = np.zeros(1, dtype=np.float32)
+    return clog.avg_std(1, len(mean), np.concatenate([pad, np.asarray(mean, np.float32)]),
+                        np.concatenate([pad, np.asarray(std, np.float32)]), threshold)
+
+
+def format_fractions(labels: Sequence[int], n_labels: int) -> str:
+    """``Class fractions in the learning material`` from 0-based training labels."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_labels)[:n_labels]
+    total = max(int(counts.sum()), 1)
+    return clog.fractions(n_labels, [1.0] + [float(np.float32(c / total)) for c in counts])
+
+
+def format_pass(epoch: int, n_epochs: int, lrn: int, material: int, result: dict[str, float],
+                som_usage: Optional[float] = None, is_bpsom: bool = False) -> str:
+    """One pass line: the C's MSE/CE/USE fields, then LOSS, ACC and the task's other metrics.
+
+    ``result`` holds ``mse``, ``accuracy``, ``loss`` and metric values;
+    ``som_usage`` is a fraction (counted on learning passes only, as the C).
+    """
+    som = {1: 100.0 * (som_usage or 0.0)} if is_bpsom else None
+    text = clog.pass_line(epoch, n_epochs, lrn, material, result["mse"],
+                          100.0 * (1.0 - result["accuracy"]), som)
+    text += f" LOSS={result['loss']:5.3f} ACC={100.0 * result['accuracy']:6.2f}"
+    for key, value in result.items():
+        if key not in ("mse", "accuracy", "loss", "som_accuracy"):
+            text += f" {_SHORT.get(key, key.upper())}={value:.4f}"
+    return text
+
+
+_SHORT = {"matthews_correlation": "MCC", "f1": "F1"}
 
 
 class RunLog:
     """Collects one run's text log, JSON events and per-epoch history."""
 
-    def __init__(self, directory: Path, enabled: bool = True):
+    def __init__(self, directory: Path, enabled: bool = True, mode: str = "bpsom"):
         self.dir = Path(directory)
         self.enabled = enabled
+        self.mode = mode
         self.text: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.history: list[dict[str, Any]] = []
         if enabled:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            for sub in ("logs", "visualizations"):
+                (self.dir / sub).mkdir(parents=True, exist_ok=True)
 
     def line(self, text: str) -> None:
         """Append text to the text log (no newline added inside)."""
@@ -72,26 +110,24 @@ class RunLog:
         self.events.append({"event": kind, "time": round(time.time(), 3), **data})
 
     def epoch(self, record: dict[str, Any]) -> None:
-        """Append one epoch's summary to history.json."""
+        """Append one epoch's summary to the history."""
         self.history.append(record)
 
     def flush(self, summary: Optional[dict[str, Any]] = None) -> None:
-        """Write train.log, log.json and history.json atomically."""
+        """Write the text log, the JSON log and the history, under both layouts' names."""
         if not self.enabled:
             return
-        atomic_write_text(self.dir / "train.log", "".join(self.text) + "\n")
-        doc = {"events": self.events}
+        text = "".join(self.text) + "\n"
+        doc: dict[str, Any] = {"events": self.events}
         if summary is not None:
             doc["summary"] = summary
-        atomic_write_text(self.dir / "log.json", json.dumps(doc, indent=2, default=_jsonable))
-        atomic_write_text(self.dir / "history.json", json.dumps(self.history, indent=2, default=_jsonable))
+        events = json.dumps(doc, indent=2, default=json_default)
+        history = json.dumps(self.history, indent=2, default=json_default)
+        for path, content in ((self.dir / "train.log", text),
+                              (self.dir / "logs" / "bpsom_experiment.log", text),
+                              (self.dir / "log.json", events),
+                              (self.dir / "logs" / "bpsom_experiment.json", events),
+                              (self.dir / "history.json", history),
+                              (self.dir / f"{self.mode}_history.json", history)):
+            atomic_write_text(path, content)
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)

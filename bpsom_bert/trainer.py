@@ -5,14 +5,19 @@ their schedules; train (AdamW, linear warm-up/decay, gradient accumulation,
 bf16/fp16 autocast on CUDA); relabel the SOM (a labelling pass over the
 training data, or the counts gathered while training) and measure the hidden
 units' activation mean/std; evaluate on dev; keep the best model (the C's
-rule: better, or equal right after a pruning); prune low-variance units
-(shrinking the head and the optimizer state); stop after ``patience`` epochs
-without improvement.  Under torchrun / accelerate launch the model is wrapped
-in DDP and only rank 0 writes files.
+rule, ``better_network``: better, equal with a dev loss lower by MIN_IMPROVE,
+or equal right after a pruning); prune low-variance units
+(shrinking the head and the optimizer state; a pruning restarts the
+patience, as the C's ``prune_if_possible`` resets ``nothing_done``); stop
+after ``patience`` epochs without improvement.  At the end the best model
+(as saved in ``best_model/``) is evaluated on the test split, if there is
+one.  Under torchrun / accelerate launch the model is wrapped in DDP and only
+rank 0 writes files.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import time
@@ -24,14 +29,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from bpsom_core.atomic import atomic_write_text
+from bpsom_core.writers import clog
+from bpsom_core.params import BPSOMParams
+from bpsom_core.primitives.rules import better_network
+
 from . import distributed as du
 from . import metrics as M
-from .config import RunConfig
+from .config import RunConfig, warmup_steps
 from .data import Collator, EncodedSplit, TaskSpec
 from .head import BPSOMHead
 from .modeling import BPSOMForSequenceClassification, save_files_atomically
 from .pruning import shrink_optimizer_state
-from .runlog import RunLog, format_avg_std, format_som_labeling
+from .runlog import (RunLog, c_labels, format_avg_std, format_fractions, format_pass, format_som_labeling,
+                     table_names)
+
+IGNORE_LABEL = -100   # cross-entropy's ignore_index: examples that must not count (sampler padding)
 
 
 def set_seed(seed: int) -> None:
@@ -50,6 +63,16 @@ def pick_precision(requested: str, device: torch.device) -> str:
     return requested
 
 
+
+def som_params(cfg: RunConfig) -> BPSOMParams:
+    """The YAML's SOM and pruning settings as BPSOMParams: the reliability fraction
+    (0.95) becomes the integer percent (95) here, once."""
+    b = cfg.bpsom
+    return BPSOMParams(som_error_weight=b.som_error_weight,
+                       reliability_threshold=BPSOMParams.percent(b.reliability_threshold),
+                       som_context=(b.som_context_min, b.som_context_max), som_lr=(b.som_lr_min, b.som_lr_max),
+                       prune_threshold=cfg.pruning.threshold, som_update=b.som_update)
+
 @dataclass
 class EpochStats:
     """Running sums over one training epoch."""
@@ -59,11 +82,12 @@ class EpochStats:
     seen: int = 0
     som_used: int = 0
     steps: int = 0
+    sq_error: float = 0.0
 
 
 @dataclass
 class TrainResult:
-    """What a finished run reports."""
+    """What a finished run reports: dev (and test) results and size of the BEST model."""
 
     best_epoch: int
     best_metrics: dict[str, float]
@@ -71,15 +95,24 @@ class TrainResult:
     hidden_units: Optional[int] = None
     train_examples_per_s: float = 0.0
     elapsed_s: float = 0.0
+    test_metrics: Optional[dict[str, Any]] = None
+    final_hidden_units: Optional[int] = None
 
 
 class GlueTrainer:
-    """Trains one model on one task; ``on_progress`` receives per-step numbers."""
+    """Trains one model on one task; ``on_progress`` receives per-step and per-epoch numbers.
+
+    ``test`` (optional) is evaluated with the best model at the end, and
+    after every epoch when ``test_every_epoch``; an unlabelled test split
+    (labels -1) gives ``test_predictions.tsv`` instead of metrics.
+    """
 
     def __init__(self, model: BPSOMForSequenceClassification, cfg: RunConfig, task: TaskSpec,
                  train: EncodedSplit, dev: EncodedSplit, tokenizer, out_dir: Path,
                  device: torch.device, log: RunLog,
-                 on_progress: Optional[Callable[[str, dict], None]] = None):
+                 on_progress: Optional[Callable[[str, dict], None]] = None,
+                 test: Optional[EncodedSplit] = None, test_ids: Optional[list[str]] = None,
+                 test_every_epoch: bool = False):
         self.model = model.to(device)
         self.cfg = cfg
         self.task = task
@@ -91,21 +124,31 @@ class GlueTrainer:
         self.tokenizer = tokenizer
         collate = Collator(tokenizer)
         t = cfg.training
-        self.train_sampler = (torch.utils.data.DistributedSampler(train, seed=t.seed, shuffle=True)
+        self.train_labels = list(train.labels)
+        self.train_sampler = (MaskedDistributedSampler(train, seed=t.seed, shuffle=True)
                               if du.is_distributed() else None)
         gen = torch.Generator().manual_seed(t.seed)
-        self.train_loader = DataLoader(train, batch_size=t.batch_size, shuffle=self.train_sampler is None,
+        self.train_loader = DataLoader(_Masked(train), batch_size=t.batch_size,
+                                       shuffle=self.train_sampler is None,
                                        sampler=self.train_sampler, collate_fn=collate, generator=gen)
         # labelling pass and dev evaluation: every rank sees its shard, then gathers
         self.label_loader = DataLoader(_Shard(train), batch_size=t.eval_batch_size, collate_fn=collate)
         self.dev_loader = DataLoader(_Shard(dev), batch_size=t.eval_batch_size, collate_fn=collate)
+        self.test_loader = (DataLoader(_Shard(test), batch_size=t.eval_batch_size, collate_fn=collate)
+                            if test is not None and len(test) else None)
+        self.test_labelled = test is not None and all(label >= 0 for label in test.labels)
+        self.test_ids = test_ids
+        self.test_every_epoch = test_every_epoch and self.test_labelled
         self.optimizer = self._make_optimizer()
         steps_per_epoch = math.ceil(len(self.train_loader) / t.gradient_accumulation_steps)
+        total = steps_per_epoch * t.epochs
         from transformers import get_linear_schedule_with_warmup
-        self.scheduler = get_linear_schedule_with_warmup(
-            self.optimizer, min(t.warmup_steps, steps_per_epoch * t.epochs), steps_per_epoch * t.epochs)
+        self.warmup_steps = warmup_steps(t, total)
+        self.scheduler = get_linear_schedule_with_warmup(self.optimizer, self.warmup_steps, total)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision == "fp16")
         self.ddp = self._wrap()
+        self.n_pruned = 0
+        self._test_confusion: Optional[np.ndarray] = None   # gold x predicted, of the best model
 
     # --- setup ---------------------------------------------------------------
 
@@ -144,11 +187,11 @@ class GlueTrainer:
         """One pass over the (sharded, shuffled) training data."""
         t = self.cfg.training
         bp = self.cfg.bpsom
+        som = som_params(self.cfg)
         model = self.model
         if model.is_bpsom:
             head: BPSOMHead = model.head
-            head.set_schedule(epoch, t.epochs, bp.som_lr_min, bp.som_lr_max,
-                              bp.som_context_min, bp.som_context_max)
+            head.set_schedule(epoch, t.epochs, *som.som_lr, *som.som_context)
             head.collect_epoch_counts = bp.relabel == "epoch"
             head.reset_epoch()
         if self.train_sampler is not None:
@@ -158,6 +201,7 @@ class GlueTrainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         used = torch.zeros((), device=self.device, dtype=torch.long)
+        sq_sum = torch.zeros((), device=self.device)
         accum = t.gradient_accumulation_steps
         n_batches = len(self.train_loader)
         self.optimizer.zero_grad(set_to_none=True)
@@ -165,10 +209,16 @@ class GlueTrainer:
             batch = self._to_device(batch)
             last_micro = (i + 1) % accum == 0 or i + 1 == n_batches
             sync = self.ddp.no_sync() if (self.ddp is not self.model and not last_micro) else _null()
+            labels = batch["labels"]
+            valid, n_valid = None, labels.shape[0]
+            if self.train_sampler is not None:    # the distributed sampler's padding does not count
+                valid = labels != IGNORE_LABEL
+                n_valid = int(valid.sum())
             with sync:
                 with self._autocast():
                     out = self.ddp(**batch)
-                self.scaler.scale(out.loss / accum).backward()
+                loss = out.loss if n_valid else out.logits.sum() * 0.0   # every rank must backward
+                self.scaler.scale(loss / accum).backward()
             if last_micro:
                 if t.max_grad_norm > 0:
                     self.scaler.unscale_(self.optimizer)
@@ -178,27 +228,33 @@ class GlueTrainer:
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 stats.steps += 1
-            b = batch["labels"].shape[0]
-            loss_sum += out.loss.detach().float() * b
-            correct += (out.logits.detach().argmax(-1) == batch["labels"]).sum()
+            if n_valid:
+                logits, gold = out.logits.detach().float(), labels
+                if valid is not None:
+                    logits, gold = logits[valid], labels[valid]
+                loss_sum += out.loss.detach().float() * n_valid
+                correct += (logits.argmax(-1) == gold).sum()
+                sq_sum += _sq_error(logits, gold)
             if out.som_used is not None:
                 used += out.som_used
-            stats.seen += b
+            stats.seen += n_valid
             if (i + 1) % 10 == 0 or i + 1 == n_batches:
                 stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
                 self.on_progress("step", {"epoch": epoch, "batch": i + 1, "batches": n_batches,
-                                          "loss": stats.loss / stats.seen,
-                                          "accuracy": stats.correct / stats.seen,
-                                          "som_usage": stats.som_used / stats.seen if model.is_bpsom else None})
+                                          "loss": stats.loss / max(stats.seen, 1),
+                                          "accuracy": stats.correct / max(stats.seen, 1),
+                                          "som_usage": (stats.som_used / max(stats.seen, 1)
+                                                        if model.is_bpsom else None)})
         stats.loss, stats.correct, stats.som_used = float(loss_sum), int(correct), int(used)
+        stats.sq_error = float(sq_sum)
         return stats
 
     # --- passes without learning ---------------------------------------------
 
     @torch.no_grad()
-    def _pass(self, loader: DataLoader, want_acts: bool):
+    def _pass(self, loader: DataLoader, want_acts: bool, model: Optional[BPSOMForSequenceClassification] = None):
         """Logits (and head activations) of a loader, gathered over ranks, in order."""
-        model = self.model
+        model = model or self.model
         model.eval()
         logits, acts, labels = [], [], []
         for batch in loader:
@@ -222,14 +278,33 @@ class GlueTrainer:
             ac, _ = du.gather_rows(ac)
         return lg, lb, ac
 
-    def evaluate(self) -> dict[str, float]:
-        """Dev metrics of the task (plus loss)."""
-        lg, lb, _ = self._pass(self.dev_loader, want_acts=False)
+    def _scores(self, lg: torch.Tensor, lb: torch.Tensor) -> dict[str, float]:
+        """The task's metrics, cross-entropy loss and the C's MSE (softmax vs one-hot)."""
         pred = lg.argmax(-1).cpu().numpy()
         gold = lb.cpu().numpy()
         res = M.compute(self.task.metrics, pred, gold)
-        res["loss"] = float(torch.nn.functional.cross_entropy(lg, lb)) if len(gold) else 0.0
+        n = len(gold)
+        res["loss"] = float(torch.nn.functional.cross_entropy(lg, lb)) if n else 0.0
+        res["mse"] = float(_sq_error(lg, lb)) / n if n else 0.0
         return res
+
+    def evaluate(self, loader: Optional[DataLoader] = None,
+                 model: Optional[BPSOMForSequenceClassification] = None) -> dict[str, float]:
+        """Metrics of the task plus loss and MSE (dev by default)."""
+        lg, lb, _ = self._pass(loader or self.dev_loader, want_acts=False, model=model)
+        return self._scores(lg, lb)
+
+    def predict_test(self, model: BPSOMForSequenceClassification) -> dict[str, Any]:
+        """Unlabelled test split: ``test_predictions.tsv`` (``index<TAB>prediction``, label names)."""
+        lg, _, _ = self._pass(self.test_loader, want_acts=False, model=model)
+        pred = lg.argmax(-1).cpu().tolist()
+        ids = self.test_ids or [str(i) for i in range(len(pred))]
+        path = self.out_dir / "test_predictions.tsv"
+        if du.is_main() and self.log.enabled:
+            rows = "".join(f"{i}\t{self.task.label_names[p]}\n" for i, p in zip(ids, pred))
+            atomic_write_text(path, "index\tprediction\n" + rows)
+        counts = {name: pred.count(k) for k, name in enumerate(self.task.label_names)}
+        return {"examples": len(pred), "predictions": path.name, "predicted": counts}
 
     def init_som(self, max_examples: int = 4096) -> None:
         """PCA-initialise the SOM on the head's first activations (``som_init: pca``)."""
@@ -243,100 +318,169 @@ class GlueTrainer:
         head.init_prototypes_pca(acts)
         self.log.event("som_init", method="pca", examples=int(acts.shape[0]))
 
-    def relabel(self) -> None:
-        """The C's labelling epoch (or the counts gathered while training)."""
+    def relabel(self) -> Optional[dict[str, float]]:
+        """The C's labelling epoch (or the counts gathered while training).
+
+        Returns the labelling pass's scores over the training data (None
+        when the counts gathered while training were used).
+        """
         head: BPSOMHead = self.model.head
         if self.cfg.bpsom.relabel == "pass":
-            _, lb, acts = self._pass(self.label_loader, want_acts=True)
+            lg, lb, acts = self._pass(self.label_loader, want_acts=True)
             head.relabel(acts, lb)
-        else:
-            head.relabel()
+            return self._scores(lg, lb)
+        head.relabel()
+        return None
 
-    def prune(self, epoch: int) -> int:
-        """Variance pruning; returns the number of units removed."""
+    def prune(self, epoch: int) -> list[int]:
+        """Variance pruning; returns the removed units (1-based, numbered before the pruning)."""
         head: BPSOMHead = self.model.head
         before = head.hidden_size
-        result = self.model.prune(self.cfg.pruning.threshold)
-        n = result.n_pruned
-        if n:
-            shrink_optimizer_state(self.optimizer, result)
-            self.ddp = self._wrap()  # DDP's buckets were sized for the old parameters
-            removed = [int(i) + 1 for i in torch.nonzero(result.mask).flatten()]
-            self.log.line(f" 1:-{n}")
-            self.log.event("pruned", epoch=epoch, units=removed, before=before, after=head.hidden_size)
-        return n
+        result = self.model.prune(som_params(self.cfg).prune_threshold)
+        if not result.n_pruned:
+            return []
+        shrink_optimizer_state(self.optimizer, result)
+        self.ddp = self._wrap()  # DDP's buckets were sized for the old parameters
+        removed = [int(i) + 1 for i in torch.nonzero(result.mask).flatten()]
+        for _ in removed:
+            self.n_pruned += 1
+            self.log.line(clog.prune_mark(1, self.n_pruned))
+        self.log.event("pruned", epoch=epoch, units=removed, before=before, after=head.hidden_size)
+        self.on_progress("prune", {"epoch": epoch, "units": removed, "before": before,
+                                   "after": head.hidden_size})
+        return removed
 
     # --- the whole run ---------------------------------------------------------
 
     def fit(self) -> TrainResult:
-        """Train for ``epochs`` epochs or until dev stops improving."""
+        """Train for ``epochs`` epochs or until dev stops improving; test the best model."""
         t = self.cfg.training
         primary = self.task.primary_metric
         best_score, best_loss, best_epoch, best = -math.inf, math.inf, 0, {}
-        pruned_flag, waited = False, 0
+        best_record: dict[str, Any] = {}
+        best_model, best_n_pruned = None, 0
+        pruned_flag = False
+        patience = Patience(t.early_stopping_patience)
         start = time.perf_counter()
         train_time, train_seen = 0.0, 0
         model = self.model
-        if model.is_bpsom and self.cfg.bpsom.som_init == "pca":
+        bpsom = model.is_bpsom
+        n = t.epochs
+        self.log.line(format_fractions(self.train_labels, self.task.num_labels))
+        if bpsom and self.cfg.bpsom.som_init == "pca":
             self.init_som()
-        for epoch in range(1, t.epochs + 1):
+        record: dict[str, Any] = {}
+        last_train: dict[str, float] = {}
+        for epoch in range(1, n + 1):
             t0 = time.perf_counter()
             st = self.train_epoch(epoch)
             train_time += time.perf_counter() - t0
             seen = int(du.all_sum(torch.tensor(st.seen, device=self.device)))
             train_seen += seen
-            loss = float(du.all_sum(torch.tensor(st.loss, device=self.device))) / max(seen, 1)
-            acc = int(du.all_sum(torch.tensor(st.correct, device=self.device))) / max(seen, 1)
-            record: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "train_accuracy": acc}
-            line = f"\n{epoch}/{t.epochs} LRN=1 MAT=1 LOSS={loss:5.3f} CE={100 * (1 - acc):6.2f}"
-            if model.is_bpsom:
+            train = {"loss": float(du.all_sum(torch.tensor(st.loss, device=self.device))) / max(seen, 1),
+                     "accuracy": int(du.all_sum(torch.tensor(st.correct, device=self.device))) / max(seen, 1),
+                     "mse": float(du.all_sum(torch.tensor(st.sq_error, device=self.device))) / max(seen, 1)}
+            record = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+                      "train_mse": train["mse"]}
+            usage = None
+            if bpsom:
                 head: BPSOMHead = model.head
                 usage = int(du.all_sum(torch.tensor(st.som_used, device=self.device))) / max(seen, 1)
                 record.update(som_usage=usage, som_lr=float(head.som_lr), som_context=int(head.som_context))
-                line += f" USE SOM1={100 * usage:5.1f}"
-                self.log.line(line)
-                self.relabel()
+            self.log.line(format_pass(epoch, n, 1, 1, train, usage, bpsom))
+            labelling = None
+            if bpsom:
+                labelling = self.relabel()
+                if labelling is not None:
+                    self.log.line(format_pass(epoch, n, 0, 1, labelling, 0.0, bpsom))
                 record.update(self._log_som(epoch))
-            else:
-                self.log.line(line)
             dev = self.evaluate()
             record.update({f"dev_{k}": v for k, v in dev.items()})
             score = dev[primary]
-            improved = (score > best_score or (score == best_score and dev["loss"] < best_loss)
-                        or (pruned_flag and score >= best_score))
-            self.log.line(f"\n{epoch}/{t.epochs} LRN=0 MAT=2 LOSS={dev['loss']:5.3f} "
-                          f"CE={100 * (1 - dev['accuracy']):6.2f} "
-                          + " ".join(f"{k.upper()}={v:.4f}" for k, v in dev.items() if k != "loss"))
+            improved = better_network(score, dev["loss"], best_score, best_loss, pruned_flag)
+            self.log.line(format_pass(epoch, n, 0, 2, dev, 0.0, bpsom))
             if improved:
                 best_score, best_loss, best_epoch, best = score, dev["loss"], epoch, dict(dev)
-                pruned_flag, waited = False, 0
+                pruned_flag = False
                 self.log.line("*")
+                best_model, best_n_pruned = _snapshot(model), self.n_pruned
+                best_record = {"train": labelling or train}
                 if du.is_main():
                     model.save_pretrained(self.out_dir / "best_model")
                     save_files_atomically(self.tokenizer.save_pretrained, self.out_dir / "best_model")
-            else:
-                waited += 1
-            if model.is_bpsom and self.cfg.pruning.enabled:
-                n = self.prune(epoch)
-                if n:
-                    pruned_flag = True
-                record["pruned"] = n
-            if model.is_bpsom:
+            removed = []
+            if bpsom and self.cfg.pruning.enabled:
+                removed = self.prune(epoch)
+                pruned_flag = pruned_flag or bool(removed)
+                record["pruned"] = len(removed)
+            stop = patience.update(improved, bool(removed))
+            if bpsom:
                 record["hidden_units"] = model.head.hidden_size
+            if self.test_every_epoch:
+                test = self.evaluate(self.test_loader)
+                record.update({f"test_{k}": v for k, v in test.items()})
+                self.log.line(format_pass(epoch, n, 0, 3, test, 0.0, bpsom))
+            last_train = labelling or train
             self.log.epoch(record)
             self.log.event("epoch", **record)
             self.on_progress("epoch", record)
             self.log.flush()
-            if t.early_stopping_patience and waited >= t.early_stopping_patience:
-                self.log.line(f"\nearly stop: no dev improvement in {waited} epochs")
+            if stop:
+                self.log.line(f"\nearly stop: no dev improvement in {patience.waited} epochs")
                 self.log.event("early_stop", epoch=epoch, patience=t.early_stopping_patience)
                 break
         elapsed = time.perf_counter() - start
-        self.log.line(f"\n\nbest epoch {best_epoch}: " + " ".join(f"{k}={v:.4f}" for k, v in best.items()))
+        test_result = self._final_test(best_model, best_epoch, best)
+        self._abstract(best_epoch, best, best_record, test_result, record, last_train, best_n_pruned)
+        best_units = best_model.head.hidden_size if (bpsom and best_model is not None) else None
         return TrainResult(best_epoch=best_epoch, best_metrics=best, history=self.log.history,
-                           hidden_units=model.head.hidden_size if model.is_bpsom else None,
+                           hidden_units=best_units,
                            train_examples_per_s=train_seen / train_time if train_time else 0.0,
-                           elapsed_s=elapsed)
+                           elapsed_s=elapsed, test_metrics=test_result,
+                           final_hidden_units=model.head.hidden_size if bpsom else None)
+
+    def _final_test(self, best_model, best_epoch: int, best_dev: dict) -> Optional[dict[str, Any]]:
+        """The best model on the test split: metrics, or a predictions file when unlabelled."""
+        if self.test_loader is None or best_model is None:
+            return None
+        best_model.to(self.device)
+        if self.test_labelled:
+            lg, lb, acts = self._pass(self.test_loader, want_acts=best_model.is_bpsom, model=best_model)
+            result: dict[str, Any] = self._scores(lg, lb)
+            if acts is not None and len(lb):
+                som = best_model.head.som_classify(acts).to(lb.device)
+                result["som_accuracy"] = float((som == lb + 1).float().mean())
+            k = self.task.num_labels
+            pairs = (lb.long() * k + lg.argmax(-1).long()).cpu()
+            self._test_confusion = torch.bincount(pairs, minlength=k * k).reshape(k, k).numpy()
+        else:
+            result = self.predict_test(best_model)
+        best_model.to("cpu")
+        self.log.event("test", best_epoch=best_epoch, **result)
+        self.on_progress("test", {"best_epoch": best_epoch, "labelled": self.test_labelled, **result,
+                                  "dev": best_dev})
+        return result
+
+    def _abstract(self, best_epoch: int, best_dev: dict, best_record: dict,
+                  test: Optional[dict], last: dict, last_train: dict, best_n_pruned: int) -> None:
+        """The C's closing ABSTRACT (best and last epoch) and pruned-units line."""
+        def pair(res: Optional[dict]):
+            return None if not res or "mse" not in res else (res["mse"], 100.0 * (1.0 - res["accuracy"]))
+
+        last_dev = {k[4:]: v for k, v in last.items() if k.startswith("dev_")}
+        last_test = {k[5:]: v for k, v in last.items() if k.startswith("test_")}
+        soms = {1: 100.0 * (1.0 - test["som_accuracy"])} if test and "som_accuracy" in test else {}
+        rows = [(best_epoch, pair(best_record.get("train")), pair(best_dev), pair(test), soms),
+                (last.get("epoch", 0), pair(last_train), pair(last_dev), pair(last_test), {})]
+        self.log.line(clog.abstract(rows))
+        if test and "mse" in test:   # the best network's test pass and its confusion matrix, as the C ends
+            self.log.line("\n" + format_pass(best_epoch, self.cfg.training.epochs, 0, 3, test, 0.0,
+                                              self.model.is_bpsom))
+            k = self.task.num_labels
+            conf = np.zeros((k + 1, k + 1), dtype=np.int64)
+            conf[1:, 1:] = self._test_confusion
+            self.log.line(clog.bp_conf_matrix(conf, k, c_labels(table_names(self.task.label_names))))
+        self.log.line(clog.pruned_units({1: best_n_pruned} if self.model.is_bpsom else {}))
 
     def _log_som(self, epoch: int) -> dict[str, float]:
         """Labelling table, AVG/STD and the two SOM plots for this epoch; returns the SOM figures."""
@@ -344,10 +488,10 @@ class GlueTrainer:
         labels = head.cell_labels.cpu().numpy()
         rel = head.reliability.cpu().numpy()
         counts = head.counts.cpu().numpy()
-        names = [str(i) for i in range(self.task.num_labels)]
-        self.log.line("\n" + format_som_labeling(labels, rel, counts, head.grid_size, names))
+        names = list(self.task.label_names)
+        self.log.line(format_som_labeling(labels, rel, counts, head.grid_size, names))
         mean, std = head.act_mean.cpu().numpy(), head.act_std.cpu().numpy()
-        self.log.line(format_avg_std(mean, std, self.cfg.pruning.threshold))
+        self.log.line(format_avg_std(mean, std, som_params(self.cfg).prune_threshold))
         labelled = labels > 0
         figures = {"som_labelled_cells": int(labelled.sum()),
                    "som_mean_reliability": float(rel[labelled].mean()) if labelled.any() else 0.0}
@@ -356,13 +500,82 @@ class GlueTrainer:
                        som_lr=float(head.som_lr), som_context=int(head.som_context))
         if du.is_main() and self.log.enabled:
             from . import plots
-            plots.som_combined(self.out_dir / f"som_combined_epoch_{epoch}.png", labels, rel,
+            viz = self.out_dir / "visualizations"
+            plots.som_combined(viz / f"som_combined_epoch_{epoch}.png", labels, rel,
                                head.grid_size, names, title=f"SOM labels / reliability, epoch {epoch}")
-            plots.som_umatrix(self.out_dir / f"som_umatrix_epoch_{epoch}.png",
+            plots.som_umatrix(viz / f"som_umatrix_epoch_{epoch}.png",
                               head.prototypes.cpu().numpy(), head.grid_size, title=f"U-matrix, epoch {epoch}")
             from .som_snapshots import save_snapshot
             save_snapshot(self.out_dir, epoch, head, self.task.label_names)
         return figures
+
+
+class Patience:
+    """Early stopping: epochs without a better dev result, restarted by a pruning.
+
+    The C's ``nothing_done`` counter is reset both by a better network and
+    by ``prune_if_possible``: a smaller network deserves its own chance.
+    ``limit`` 0 never stops.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.waited = 0
+
+    def update(self, improved: bool, pruned: bool) -> bool:
+        """Count one epoch; True when training should stop."""
+        self.waited = 0 if (improved or pruned) else self.waited + 1
+        return bool(self.limit) and self.waited >= self.limit
+
+
+def _sq_error(logits: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """Summed squared error of softmax outputs against one-hot targets (the C's MSE numerator)."""
+    if gold.numel() == 0:
+        return torch.zeros((), device=logits.device)
+    p = torch.softmax(logits.float(), -1)
+    target = torch.nn.functional.one_hot(gold.long(), p.shape[-1]).float()
+    return ((p - target) ** 2).sum()
+
+
+def _snapshot(model: BPSOMForSequenceClassification) -> BPSOMForSequenceClassification:
+    """An independent copy of the model on the CPU (the best epoch's network, as best_model/)."""
+    snap = copy.deepcopy(model).to("cpu")
+    snap.eval()
+    return snap
+
+
+class MaskedDistributedSampler(torch.utils.data.DistributedSampler):
+    """A DistributedSampler that marks the examples it repeats to even out the ranks.
+
+    DistributedSampler pads the index list with repeats so every rank gets
+    the same number; fed to the SOM, those duplicates would be learned and
+    counted twice.  This sampler yields ``(index, is_padding)``; ``_Masked``
+    turns padding into label ``IGNORE_LABEL``, which the loss, the SOM and
+    the counts skip.  Every rank still runs the same number of batches.
+    """
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        n = len(self.dataset)
+        return iter((i, self.rank + k * self.num_replicas >= n) for k, i in enumerate(indices))
+
+
+class _Masked(torch.utils.data.Dataset):
+    """A dataset indexed by int or ``(index, is_padding)``; padding gets label IGNORE_LABEL."""
+
+    def __init__(self, base: torch.utils.data.Dataset):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key):
+        i, pad = key if isinstance(key, tuple) else (key, False)
+        item = self.base[i]
+        if pad:
+            item = dict(item)
+            item["labels"] = IGNORE_LABEL
+        return item
 
 
 class _Shard(torch.utils.data.Dataset):

@@ -31,6 +31,30 @@ class InputError(Exception):
         return f"{where}{what}{self.message}".replace("\n", " ")
 
 
+def check_regular_file(path, what: str) -> None:
+    """Refuse what is not a regular file (FIFO, device, socket, directory) before opening it.
+
+    Reading a FIFO blocks until a writer comes and /dev/zero never ends, so
+    a user's input must be a plain file; the check costs one stat.
+    """
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", _name(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {_strerror(exc)}", _name(path)) from None
+    if stat.S_ISDIR(mode):
+        raise InputError(f"is a directory, not a {what}", _name(path))
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise InputError(f"is {kind}, not a regular {what}", _name(path))
+
+
 def read_input_bytes(path, what: str, empty_note: str = "") -> bytes:
     """Read a user's input file, turning every I/O problem into an InputError.
 
@@ -38,14 +62,105 @@ def read_input_bytes(path, what: str, empty_note: str = "") -> bytes:
     """
     from pathlib import Path
 
+    check_regular_file(path, what)
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{what} not found", str(path)) from None
+        raise InputError(f"{what} not found", _name(path)) from None
     except IsADirectoryError:
-        raise InputError(f"is a directory, not a {what}", str(path)) from None
+        raise InputError(f"is a directory, not a {what}", _name(path)) from None
     except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror}", str(path)) from None
+        raise InputError(f"cannot read {what}: {_strerror(exc)}", _name(path)) from None
     if not data.strip():
-        raise InputError(f"{what} is empty{empty_note}", str(path))
+        raise InputError(f"{what} is empty{empty_note}", _name(path))
     return data
+
+
+def _name(path) -> str:
+    """A path as text for messages; undecodable bytes stay visible as escapes."""
+    import os
+
+    if isinstance(path, bytes):
+        return os.fsdecode(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = str(path)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _strerror(exc: OSError) -> str:
+    import errno
+
+    special = {errno.ENOSPC: "no space left on device", errno.EFBIG: "file too large (the file size limit "
+               "was reached)", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
+    if exc.errno in special:
+        return special[exc.errno]
+    return exc.strerror.lower() if exc.strerror else (str(exc) or type(exc).__name__)
+
+
+# Libraries whose own exceptions mean "this file is not what it should be".
+_FILE_LIBRARIES = ("safetensors", "transformers", "tokenizers", "huggingface_hub", "yaml", "arff")
+
+
+def user_message(exc: BaseException) -> Optional[str]:
+    """The one line a user sees for a failure at the program's edge; None for a real bug.
+
+    Covers bad input (InputError), the operating system (full disk, file size
+    limit, permissions, missing paths), memory, text decoding, and the
+    exceptions of the file-reading libraries we call (json, yaml, safetensors,
+    transformers, tokenizers).
+    """
+    import json
+    import sys
+
+    if isinstance(exc, InputError):
+        return exc.one_line()
+    if isinstance(exc, MemoryError):
+        detail = str(exc)
+        return "out of memory" + (f" ({detail})" if detail else "") + \
+            ": use smaller layers, SOMs or batches, or less data"
+    if isinstance(exc, OSError):
+        if exc.errno is None:    # raised by a library with a message of its own (transformers, shutil)
+            lib = _library_of(exc)
+            return f"{lib}: {_first_line(exc)}" if lib else _first_line(exc) or type(exc).__name__
+        if exc.filename is None:
+            return f"write or read failed: {_strerror(exc)}"
+        return f"{_name(exc.filename)}: {_strerror(exc)}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not valid {exc.encoding} text (byte {exc.start}: {exc.reason})"
+    if isinstance(exc, UnicodeError):
+        return f"text encoding failed: {exc}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+    yaml = sys.modules.get("yaml")
+    if yaml is not None and isinstance(exc, yaml.YAMLError):
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.name}:{mark.line + 1}: " if mark is not None and mark.name not in (None, "<unicode string>") \
+            else ""
+        return f"{where}not valid YAML: {_first_line(exc)}"
+    lib = _library_of(exc)
+    if lib is not None:
+        return f"{lib}: {_first_line(exc) or type(exc).__name__}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _library_of(exc: BaseException) -> Optional[str]:
+    """The file-reading library an exception came from (its type's module or its innermost frame)."""
+    module = type(exc).__module__.split(".")[0]
+    if module.startswith("safetensors"):
+        return "safetensors"
+    if module in _FILE_LIBRARIES:
+        return module
+    if isinstance(exc, (AssertionError, NameError, AttributeError, SyntaxError)):
+        return None
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_globals.get("__name__", "")
+        tb = tb.tb_next
+    top = (last or "").split(".")[0]
+    return top if top in _FILE_LIBRARIES else None

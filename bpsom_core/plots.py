@@ -137,13 +137,23 @@ def plot_history(epochs: Sequence[int], ce: Mapping[str, Sequence[float]], mse: 
         ax = fig.add_subplot(2, 2, i + 1)
         for name, values in series.items():
             v = np.array([np.nan if y is None else y for y in values], dtype=float)
-            if np.isfinite(v).any():
-                ax.plot(x[:len(v)], v, label=name, drawstyle="steps-mid" if i == 3 else "default")
+            if np.isfinite(v).any():   # a marker on every point when there are too few to draw a line
+                few = np.isfinite(v).sum() < 3
+                ax.plot(x[:len(v)], v, label=name, drawstyle="steps-mid" if i == 3 else "default",
+                        marker="o" if few else None, markersize=5)
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label="best epoch")
-        if i == 3:  # unit counts: integers, from zero
-            from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import MaxNLocator
 
+        if 0 < len(x) <= 12:   # epochs are whole numbers: few of them each get a tick
+            ax.set_xticks(sorted(set(int(e) for e in x)))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if 0 < len(x) < 3:   # one or two epochs: room around the points
+            ax.set_xlim(min(x) - 0.5, max(x) + 0.5)
+        if i == 2:  # SOM usage is a percentage of examples
+            ax.set_ylim(0, 100)
+        if i == 3:  # unit counts: integers, from zero
             top = max([max((y for y in v if y is not None), default=0) for v in series.values()], default=0)
             ax.set_ylim(0, top * 1.08 + 1)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -175,25 +185,38 @@ def history_series(records: List[Dict[str, object]]):
 
 
 def plot_unit_std(stds: Sequence[np.ndarray], threshold: float, unit_ids: Optional[Sequence[np.ndarray]] = None,
-                  title: str = "Hidden-unit activation std"):
-    """Bars of each hidden unit's activation std per layer, with the pruning threshold as a line."""
+                  title: str = "Hidden-unit activation std", n_units: Optional[Sequence[int]] = None):
+    """Bars of each hidden unit's activation std per layer, with the pruning threshold as a line.
+
+    ``stds[l]`` belongs to the surviving units ``unit_ids[l]`` (0-based ids of
+    the original layer); with ``n_units`` (the original layer sizes) the
+    pruned units keep their place on the axis, marked with a grey cross.
+    """
     n = len(stds)
     fig = _figure(max(5.0, 4.0 * n), 3.8)
     for l, sd in enumerate(stds):
         sd = np.asarray(sd, dtype=float)
-        ids = np.arange(len(sd)) if unit_ids is None else np.asarray(unit_ids[l])
+        ids = np.arange(len(sd)) if unit_ids is None else np.asarray(unit_ids[l], dtype=int)
+        total = max(int(n_units[l]), int(ids.max(initial=-1)) + 1) if n_units is not None else len(sd)
+        pos = ids if n_units is not None else np.arange(len(sd))
         ax = fig.add_subplot(1, n, l + 1)
         below = sd <= threshold
-        ax.bar(range(len(sd)), sd, color=np.where(below, "tab:red", "tab:blue"))
-        if len(sd) <= 40:
-            ax.set_xticks(range(len(sd)))
-            ax.set_xticklabels([str(i + 1) for i in ids], fontsize=6, rotation=90)
+        ax.bar(pos, sd, color=np.where(below, "tab:red", "tab:blue"))
+        pruned = np.setdiff1d(np.arange(total), ids) if n_units is not None else np.array([], dtype=int)
+        if len(pruned):
+            ax.plot(pruned, np.zeros(len(pruned)), linestyle="none", marker="x", color="grey",
+                    label=f"pruned ({len(pruned)})")
+        if total <= 40:
+            ax.set_xticks(range(total) if n_units is not None else range(len(sd)))
+            ax.set_xticklabels([str(i + 1) for i in (range(total) if n_units is not None else ids)],
+                               fontsize=6, rotation=90)
         if threshold > 0:
             ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1,
                        label=f"prune threshold {threshold:g}")
-            ax.legend(fontsize=7)
         else:
             ax.set_title("pruning off", fontsize=8)
+        if threshold > 0 or len(pruned):
+            ax.legend(fontsize=7)
         ax.set_xlabel(f"unit (layer {l + 1})")
         ax.set_ylabel("std of activation")
     fig.suptitle(title)

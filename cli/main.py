@@ -88,37 +88,66 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; bad input always ends as one line on stderr and exit code 2."""
-    from bpsom_core.errors import InputError
+    """Run the CLI; every failure at the program's edge ends as one line on stderr and exit code 2.
+
+    This is the one place that turns exceptions into messages (see
+    bpsom_core.errors.user_message); a closed stdout pipe (`| head`) ends
+    quietly, with no message (exit 1 where click notices it, else 141, the
+    status of a process stopped by SIGPIPE).
+    """
+    from bpsom_core.errors import user_message
 
     try:
         cli.main(args=argv, prog_name="bpsom", standalone_mode=False)
-    except InputError as exc:
-        click.echo(f"bpsom: error: {exc.one_line()}", err=True)
-        sys.exit(2)
+        sys.stdout.flush()
     except click.exceptions.Abort:
-        click.echo("bpsom: interrupted", err=True)
-        sys.exit(130)
+        _fail("interrupted", 130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         hint = f" (see 'bpsom {exc.ctx.info_name} --help')" if exc.ctx is not None and exc.ctx.parent else " (see 'bpsom --help')"
-        click.echo(f"bpsom: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
-        sys.exit(2)
+        _fail(f"error: {exc.format_message()}{hint}", 2)
     except click.ClickException as exc:
-        click.echo(f"bpsom: error: {exc.format_message()}".replace("\n", " "), err=True)
-        sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
+        _fail(f"error: {exc.format_message()}", 2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("bpsom: interrupted", err=True)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(141)
     except ModuleNotFoundError as exc:   # a subcommand imports its optional dependencies when it runs
         command = next((a for a in (argv if argv is not None else sys.argv[1:]) if a in SUBCOMMANDS), "")
         message = missing_extra_message(command, exc)
         if message is None:
             raise
-        click.echo(f"bpsom: error: {message}", err=True)
-        sys.exit(2)
+        _fail(f"error: {message}", 2)
+    except Exception as exc:  # noqa: BLE001 - the program's edge: known failures become one line
+        message = user_message(exc)
+        if message is None:
+            raise
+        _fail(f"error: {message}", 2)
     sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    """One `bpsom: ...` line on stderr, after making sure a broken stdout cannot add more."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        _silence_stdout()
+    click.echo(f"bpsom: {message}".replace("\n", " "), err=True)
+    sys.exit(code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush has nothing left to fail on."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,9 @@ def _ours_runner(engine: str, compat: str, against: Optional[str], timeout: floa
         return _c_runner(against, timeout, name="ours")
     if engine == "subprocess":
         return EngineSubprocessRunner(compat=compat)
-    return EngineInProcessRunner(compat=compat)
+    from .main import main
+
+    return EngineInProcessRunner(main, compat=compat)
 
 
 def _case_dirs(root: Path) -> list[Path]:
@@ -69,7 +71,7 @@ Three modes, one report style:
 Examples:
   bpsom parity --cases parity/fixtures/cases
   bpsom parity --c-binary ./bpsom_c --examples 500 --seed 1
-  bpsom parity --cases /tmp/bpsom-parity-xyz      (replay a reproducer)
+  bpsom parity --cases DIR    (replay a reproducer the live mode wrote)
   bpsom parity --cases parity/fixtures/cases --c-binary ./bpsom_c
                                 (does your C build match the recordings?)
 
@@ -128,6 +130,11 @@ from LanguageMachines/bp-som.  Details: docs/parity.md.
 def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_oob, lenient, no_fatal, exclude, max_lines,
            min_lines, max_epochs, timeout, engine, compat, no_shrink, json_path, against_c_binary) -> None:
     console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    if json_path is not None:
+        from bpsom_core.atomic import check_output_file
+        check_output_file(json_path, "JSON report")
+    if timeout != timeout or timeout <= 0:
+        raise InputError(f"must be a positive number of seconds, got {timeout}", field="--timeout")
     if record:
         if cases_dir is None:
             raise InputError("--record needs --cases DIR (where the new cases go)")
@@ -179,6 +186,15 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
 
     results = []
     dirs = _case_dirs(root)
+    compared = [d for d in dirs if _has_recording(d)]
+    if not compared:
+        raise InputError("no case here has recorded outputs (expected.stdout/.log/.bst) to compare with; "
+                         "record them with --record --c-binary PATH", path=str(root), field="--cases")
+    for d in dirs:
+        if d not in compared:
+            click.echo(f"bpsom: warning: {d}: no recorded outputs (expected.*); not compared", err=True)
+        _warn_stale_log(d)
+    dirs = compared
     for i, d in enumerate(dirs, 1):
         _progress(f"[{i}/{len(dirs)}] {d.name}")
         results.append(replay_case(d, runner))
@@ -187,6 +203,25 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
     if json_path:
         write_json(Path(json_path), {"mode": "cases", "root": str(root), **summary})
     return 1 if summary["failures"] else 0
+
+
+def _has_recording(case_dir: Path) -> bool:
+    from parity.replay import OUTPUT_NAMES
+
+    return any((case_dir / f"expected.{name}").is_file() for name in OUTPUT_NAMES)
+
+
+def _warn_stale_log(case_dir: Path) -> None:
+    """A LOG file left in a case directory is copied in and appended to, so the log would differ."""
+    from parity.replay import output_names, read_meta
+
+    try:
+        log_name = output_names(read_meta(case_dir))[0]
+    except ValueError:
+        return
+    if (case_dir / log_name).exists():
+        click.echo(f"bpsom: warning: {case_dir / log_name}: a stale LOG file left by an earlier run; the replay appends to "
+                   f"it (as the C does), so the log comparison will differ: delete it", err=True)
 
 
 def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,

@@ -10,29 +10,21 @@ failed or interrupted run leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
+import math
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import click
 
+from bpsom_core.atomic import RunDirectory
 from bpsom_core.errors import InputError
+from bpsom_core.params import TABULAR_DEFAULTS as SOM
 
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors (unknown option, bad value) are one-line InputErrors, exit 2."""
-
-    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise InputError(f"{exc.format_message()} (see 'bpsom {self.name} --help')") from None
+from .commands import OneLineCommand
 
 
 def _ints(text: str, option: str) -> tuple:
@@ -59,93 +51,6 @@ def _names(values: tuple) -> List[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-class EpochTable:
-    """Prints one aligned row per epoch on stderr, under a transient progress bar."""
-
-    def __init__(self, console, n_layers: int, max_epochs: int, quiet: bool):
-        self.console = console
-        self.n_layers = n_layers
-        self.max_epochs = max_epochs
-        self.quiet = quiet
-        self.current: Optional[str] = None
-        self.last: Optional[Dict[str, object]] = None
-        self.history_of_fold: List[Dict[str, object]] = []
-        self.progress = None
-        self.task = None
-
-    def __enter__(self):
-        if not self.quiet and self.console.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), console=self.console, transient=True)
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._close_fold()
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
-
-    def _print(self, text: str) -> None:
-        if not self.quiet:
-            (self.progress.console if self.progress else self.console).print(text, highlight=False)
-
-    def header(self, name: str) -> None:
-        som = " ".join(f"SOM{l + 1}%" for l in range(self.n_layers))
-        units = "units"
-        self._print(f"\n[bold cyan]{name}[/]")
-        self._print(f"[bold]{'epoch':>5} {'loss':>8} {'MSE':>7} {'CE%':>6} {'val MSE':>8} {'val CE%':>7} "
-                    f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {'ctx':>3} {'som lr':>6} {'sec':>5}[/]")
-        self._start_task(name)
-
-    def _start_task(self, name: str) -> None:
-        if self.progress is not None:
-            if self.task is not None:
-                self.progress.remove_task(self.task)
-            self.task = self.progress.add_task(name, total=self.max_epochs)
-
-    def _close_fold(self) -> None:
-        """Summarise the fold that just ended: its best epoch and validation scores there."""
-        if self.current is None or not self.current.startswith("fold") or self.last is None:
-            return
-        best = self.last.get("best_epoch")
-        rec = next((h for h in self.history_of_fold if h["epoch"] == best), self.last)
-        val = f"val CE {rec['val_ce']:.2f}%  val MSE {rec['val_mse']:.4f}" if "val_ce" in rec else \
-            f"train CE {rec['train_ce']:.2f}%"
-        self._print(f"[bold cyan]{self.current}[/]: best epoch {best} of {self.last['epoch']}, {val}, "
-                    f"units {rec['units_alive']}")
-
-    def row(self, name: str, r: Dict[str, object]) -> None:
-        """One epoch; cross-validation folds get one summary line each instead of a table."""
-        if name != self.current:
-            self._close_fold()
-            self.current = name
-            self.history_of_fold = []
-            if name.startswith("fold"):
-                self._start_task(name)
-            else:
-                self.header(name)
-        self.last = r
-        self.history_of_fold.append(r)
-        if name.startswith("fold"):
-            if self.progress is not None and self.task is not None:
-                self.progress.update(self.task, completed=r["epoch"])
-            return
-        fmt = lambda v, w, p: f"{v:>{w}.{p}f}" if isinstance(v, (int, float)) else f"{'-':>{w}}"
-        som = " ".join(fmt(u, 6, 1) for u in r["som_usage"])
-        units = " ".join(f"{u:>5d}" for u in r["units_alive"])
-        star = " [green]*[/]" if r.get("best_epoch") == r["epoch"] and "val_ce" in r else ""
-        pruned = sum(len(p) for p in r.get("pruned", []))
-        prune_note = f" [red]-{pruned} pruned[/]" if pruned else ""
-        self._print(f"{r['epoch']:>5d} {fmt(r['train_loss'], 8, 4)} {fmt(r['train_mse'], 7, 4)} "
-                    f"{fmt(r['train_ce'], 6, 2)} {fmt(r.get('val_mse'), 8, 4)} {fmt(r.get('val_ce'), 7, 2)} "
-                    f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {r['som_context']:>3d} "
-                    f"{r['som_lr']:>6.3f} {r['seconds']:>5.2f}{star}{prune_note}")
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=r["epoch"])
-
-
 @click.command(name="train", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("data", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--target", "-t", metavar="COLUMN", help="Class column (default: the last column; 'y' in .npz).")
@@ -156,27 +61,32 @@ class EpochTable:
               help="SOM grid side per hidden layer (0 = no SOM); one value applies to all layers.")
 @click.option("--solver", type=click.Choice(["online", "minibatch"]), default="online", show_default=True,
               help="online = update after every example, as the C program.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Mini-batch size (minibatch solver).")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Mini-batch size (minibatch solver).")
 @click.option("--loss", type=click.Choice(["mse", "cross_entropy"]), default="mse", show_default=True,
               help="mse: sigmoid outputs, 0.1/0.9 targets (the C); cross_entropy: softmax.")
-@click.option("--epochs", type=int, default=100, show_default=True, help="Maximum number of epochs.")
-@click.option("--patience", type=int, default=30, show_default=True,
+@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Maximum number of epochs.")
+@click.option("--patience", type=click.IntRange(0), default=30, show_default=True,
               help="Stop after this many epochs without a better validation score.")
 @click.option("--lr", "learning_rate", type=float, default=0.15, show_default=True, help="BP learning rate.")
 @click.option("--momentum", type=float, default=0.4, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
-@click.option("--som-error-weight", type=float, default=0.25, show_default=True,
+@click.option("--som-error-weight", type=float, default=SOM.som_error_weight, show_default=True,
               help="Share of the SOM error in the hidden-layer error (the C's SOM_ERROR_USE).")
-@click.option("--reliability-threshold", type=int, default=95, show_default=True,
+@click.option("--reliability-threshold", type=int, default=SOM.reliability_threshold, show_default=True,
               help="Minimum cell reliability (%) for the SOM error to be used.")
-@click.option("--prune-threshold", type=float, default=0.0, show_default=True,
+@click.option("--prune-threshold", type=float, default=SOM.prune_threshold, show_default=True,
               help="Prune hidden units whose activation std is at most this (0 = off).")
-@click.option("--som-context", default="0,2", show_default=True, metavar="MIN,MAX", help="Neighbourhood radius.")
-@click.option("--som-lr", default="0.05,0.2", show_default=True, metavar="MIN,MAX", help="SOM learning rate.")
+@click.option("--som-context", default="{},{}".format(*SOM.som_context), show_default=True, metavar="MIN,MAX",
+              help="Neighbourhood radius.")
+@click.option("--som-lr", default="{},{}".format(*SOM.som_lr), show_default=True, metavar="MIN,MAX",
+              help="SOM learning rate.")
 @click.option("--test-fraction", type=float, default=0.2, show_default=True)
-@click.option("--val-fraction", type=float, default=0.2, show_default=True)
+@click.option("--val-fraction", type=float, default=0.2, show_default=True,
+              help="Share of all rows held out for early stopping (a 60/20/20 split with --test-fraction). "
+                   "The Python API's validation_fraction (0.1, as scikit-learn's MLPClassifier) is a share "
+                   "of the rows given to fit(), used only when no validation data is passed.")
 @click.option("--cv", type=int, default=None, metavar="K", help="K-fold cross-validation instead of a test split.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (default: runs/<UTC timestamp>).")
 @click.option("--force", is_flag=True, help="Replace an existing --output-dir.")
@@ -207,10 +117,12 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
     from bpsom_core.data import DEFAULT_DATASET, DEFAULT_TARGET
     from bpsom_core.readers.tabular import read_table
     from bpsom_core.tabular import BPSOMClassifier
+    from bpsom_core.tabular.epoch_table import EpochTable
     from bpsom_core.tabular.experiment import SplitSpec, run_experiment, write_run
 
     argv = ["bpsom", "train", *sys.argv[2:]] if len(sys.argv) > 1 and sys.argv[1] == "train" else None
     params = classifier_params(locals())
+    _check_numbers(test_fraction=test_fraction, val_fraction=val_fraction)
     _check_split(test_fraction, val_fraction, cv)
     if data is None:
         data_path, target = DEFAULT_DATASET, target or DEFAULT_TARGET
@@ -224,9 +136,8 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
             raise InputError(f"--cv {cv} needs at least {cv} rows of every class; the smallest class has "
                              f"{min(counts)}", path=str(data_path), field=table.target)
     final_dir = output_dir or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    if final_dir.exists() and any(final_dir.iterdir()) and not force:
-        raise InputError("run directory already exists and is not empty (use --force to replace it)",
-                         path=str(final_dir))
+    _check_sizes(params, table)
+    _warn_small(table, test_fraction, val_fraction, cv, quiet)
 
     err = Console(stderr=True)
     n_layers = len(params["hidden_layer_sizes"])
@@ -235,32 +146,33 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
                   f"{len(table.classes)} classes ({', '.join(table.classes[:8])}"
                   f"{', ...' if len(table.classes) > 8 else ''}); target [bold]{table.target}[/]", highlight=False)
     split = SplitSpec(test_fraction=test_fraction, val_fraction=val_fraction, cv=cv, seed=seed)
+    from bpsom_core._numba_cache import PRIMITIVE_MODULES, compiling_note
+    note = None if quiet else compiling_note(PRIMITIVE_MODULES)
+    if note:
+        click.echo(note, err=True)
     t0 = time.perf_counter()
-    with EpochTable(err, n_layers, epochs, quiet) as table_out:
-        try:
-            result = run_experiment(table, params, split, on_epoch=table_out.row)
-        except ValueError as exc:
-            raise InputError(str(exc), path=str(data_path)) from None
-    config = {
-        "command": shlex.join(argv) if argv else "bpsom train",
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "data": {"path": str(data_path), "embedded": data is None, "target": table.target,
-                 "rows": len(table), "columns": dict(zip(table.names, table.kinds))},
-        "split": {"test_fraction": test_fraction if cv is None else None, "val_fraction": val_fraction,
-                  "cv": cv, "seed": seed},
-        "classifier": {k: v for k, v in result.classifier.get_params().items() if k != "callback"},
-    }
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
-    try:
+    run_dir = RunDirectory(final_dir, force)
+    with run_dir as tmp_dir:   # locked and checked before training, swapped into place after it
+        with EpochTable(err, n_layers, epochs, quiet) as table_out:
+            try:
+                result = run_experiment(table, params, split, on_epoch=table_out.row)
+            except ValueError as exc:
+                raise InputError(str(exc), path=str(data_path)) from None
+        config = {
+            "command": shlex.join(argv) if argv else "bpsom train",
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "data": {"path": str(data_path), "embedded": data is None, "target": table.target,
+                     "rows": len(table), "columns": dict(zip(table.names, table.kinds))},
+            "split": {"test_fraction": test_fraction if cv is None else None, "val_fraction": val_fraction,
+                      "cv": cv, "seed": seed},
+            "classifier": {k: v for k, v in result.classifier.get_params().items() if k != "callback"},
+        }
         write_run(tmp_dir, result, config)
-        plots = [] if no_report else _report(tmp_dir)
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(tmp_dir, final_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+        plots = [] if no_report else [final_dir / "plots" / p.name for p in _report(tmp_dir)]
+        run_dir.commit()
+    if "stopped" in result.metrics:
+        click.echo(f"bpsom: warning: {result.metrics['stopped']} (learning rate too high?); training stopped "
+                   f"there and the run keeps the network of epoch {result.metrics['best_epoch']}", err=True)
     _summary(result.metrics, final_dir, plots, time.perf_counter() - t0, as_json, err, quiet)
 
 
@@ -278,11 +190,62 @@ def classifier_params(opts: dict) -> dict:
                   max_epochs=opts["epochs"], patience=opts["patience"], random_state=opts["seed"])
     if len(params["som_dims"]) == 1:
         params["som_dims"] = params["som_dims"][0]
+    _check_numbers(lr=opts["learning_rate"], momentum=opts["momentum"], weight_decay=opts["weight_decay"],
+                   som_error_weight=opts["som_error_weight"], prune_threshold=opts["prune_threshold"],
+                   som_lr=params["som_lr"])
     try:
         BPSOMClassifier(**params)._settings()
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return params
+
+
+def _check_numbers(**values: float) -> None:
+    """NaN or infinite option values are refused by name (the classifier's range checks miss NaN)."""
+    for name, value in values.items():
+        for v in (value if isinstance(value, tuple) else (value,)):
+            if not math.isfinite(v):
+                raise InputError(f"must be a finite number, got {v}", field="--" + name.replace("_", "-"))
+
+
+def _check_sizes(params: dict, table) -> None:
+    """Refuse layer and SOM sizes whose memory cannot fit, before anything is allocated."""
+    from bpsom_core.memory import check_fits, network_bytes
+
+    n_in = sum(1 if kind == "numeric" else len(set(col.tolist()))
+               for kind, col in zip(table.kinds, table.columns))
+    hidden = list(params["hidden_layer_sizes"])
+    dims = params["som_dims"]
+    dims = [dims] * len(hidden) if isinstance(dims, int) else list(dims)
+    need = network_bytes([n_in, *hidden, len(table.classes)], dims, rows=len(table))
+    check_fits(need, f"a {n_in}-{'-'.join(map(str, hidden))}-{len(table.classes)} network with "
+               f"{'/'.join(f'{d}x{d}' for d in dims)} SOMs", field="--hidden/--som")
+
+
+def _warn_small(table, test_fraction: float, val_fraction: float, cv: Optional[int], quiet: bool) -> None:
+    """Say so when the data are too few for the requested splits (results will be noise)."""
+    _, counts = _class_counts(table)
+    n, k = len(table), len(counts)
+    if cv is not None:
+        n_train = n - n // cv
+        n_val = round(val_fraction * n_train)
+        held = [("validation", n_val)]
+    else:
+        n_test = round(test_fraction * n)
+        n_val = round(val_fraction * n)
+        n_train = n - n_test - n_val
+        held = [("test", n_test), ("validation", n_val)]
+    notes = []
+    if n_train < 2 * k:
+        notes.append(f"{n_train} training rows for {k} classes")
+    notes += [f"{m} {name} rows for {k} classes" for name, m in held if 0 < m < k]
+    notes += [f"the {name} split is empty" for name, m in held if m == 0 and
+              (name == "test" and test_fraction > 0 or name == "validation" and val_fraction > 0)]
+    if min(counts) < 2:
+        notes.append(f"a class with {min(counts)} row")
+    if notes:
+        click.echo(f"bpsom: warning: {n} rows are too few for the requested splits ({'; '.join(notes)}); "
+                   f"the scores will mostly be noise", err=True)
 
 
 def _class_counts(table):
@@ -319,10 +282,12 @@ def _summary(metrics: dict, run_dir: Path, plots: List[Path], seconds: float, as
         cvm = metrics["cv"]
         lines.append(f"{metrics['mode']}: accuracy {100 * cvm['accuracy_mean']:.2f}% "
                      f"(sd {100 * cvm['accuracy_sd']:.2f})")
+        lines.append("the saved model, refitted on all rows (its scores are not a CV estimate):")
     for part in ("train", "validation", "test"):
         m = metrics.get(part)
         if m:
-            lines.append(f"{part:>10}: accuracy {100 * m['accuracy']:6.2f}%  MSE {m['mse']:.4f}  ({m['n']} rows)")
+            label = f"refit {part}" if "cv" in metrics else part
+            lines.append(f"{label:>{16 if 'cv' in metrics else 10}}: accuracy {100 * m['accuracy']:6.2f}%  MSE {m['mse']:.4f}  ({m['n']} rows)")
     lines.append(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; hidden units kept "
                  f"{metrics['units_alive']}; {seconds:.1f} s")
     if plots:

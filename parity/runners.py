@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_OUTPUT = 64 * 1024 * 1024  # a runaway program is stopped past this much stdout
@@ -119,18 +119,21 @@ class EngineSubprocessRunner:
 class EngineInProcessRunner:
     """Our engine called in this process: no interpreter start, compiled kernels stay warm.
 
-    stdout and stderr are swapped for byte buffers and the working directory
-    is changed for the duration of the call (not thread-safe: one run at a time).
+    ``entry`` is the ``bpsom`` command's entry point (``cli.main.main``, which
+    takes the argument list), handed in by the caller so that the harness does
+    not depend on the command line layer.  stdout and stderr are swapped for
+    byte buffers and the working directory is changed for the duration of the
+    call (not thread-safe: one run at a time).
     """
 
-    def __init__(self, compat: str | None = "c", name: str = "bpsom", timeout: float = 600.0):
+    def __init__(self, entry: Callable[[list[str]], object], compat: str | None = "c", name: str = "bpsom",
+                 timeout: float = 600.0):
+        self.entry = entry
         self.compat = compat
         self.name = name
         self.timeout = timeout
 
     def __call__(self, workdir: Path, args: list[str]) -> RunOutput:
-        from cli.main import main
-
         out, err = _ByteStream(), _ByteStream()
         old_cwd = os.getcwd()
         start = time.perf_counter()
@@ -139,7 +142,7 @@ class EngineInProcessRunner:
             os.chdir(workdir)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _alarm(self.timeout):
                 try:
-                    main(engine_command(args, self.compat))
+                    self.entry(engine_command(args, self.compat))
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:

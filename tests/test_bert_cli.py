@@ -57,8 +57,9 @@ def test_glue_both_end_to_end(tiny, bpsom):
     summary = json.loads(r.stdout)
     assert set(summary["results"]) == {"baseline", "bpsom"}
     run = out / "sst2" / "bpsom"
-    for name in ("train.log", "log.json", "history.json", "training_history.png",
-                 "som_combined_epoch_1.png", "som_umatrix_epoch_2.png", "best_model/model.safetensors"):
+    for name in ("train.log", "log.json", "history.json", "visualizations/training_history.png",
+                 "visualizations/som_combined_epoch_1.png", "visualizations/som_umatrix_epoch_2.png",
+                 "best_model/model.safetensors"):
         assert (run / name).is_file(), name
     log = (run / "train.log").read_text()
     assert "Class labeling SOM: 1" in log and "AVG and STD layer 1:" in log
@@ -69,7 +70,7 @@ def test_glue_both_end_to_end(tiny, bpsom):
     assert events["summary"]["mode"] == "bpsom"
     assert any(e["event"] == "start" and e["train_examples"] == 40 for e in events["events"])
     assert (out / "sst2" / "comparison_dev_accuracy.png").is_file()
-    assert not (out / "sst2" / "baseline" / "som_combined_epoch_1.png").exists()
+    assert not (out / "sst2" / "baseline" / "visualizations" / "som_combined_epoch_1.png").exists()
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -117,7 +117,7 @@ def test_data_dir_needs_train_and_dev(tmp_path):
 
 
 def test_shared_sst2_subset_reads_when_present():
-    d = Path("/work/shared/reference/sst2")
+    d = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "sst2"
     if not (d / "dev.tsv").is_file():
         pytest.skip("shared SST-2 subset not present")
     splits = load_task_data(get_task("sst2"), d)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpsom_core.config import CParams
+from bpsom_core.prm_params import CParams
 from bpsom_core.exact.engine import CStreams, ExactRun, run_experiment
 from bpsom_core.exact.network import Network
 from bpsom_core.readers.bst import parse_bst

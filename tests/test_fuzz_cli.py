@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parity.grapho_data import DataSpec, render
+from cli.main import main
 from parity.runners import EngineInProcessRunner
 from fuzz_support import FUZZ, HANG_SECONDS, assert_clean_exit, fuzz_bytes, no_hang, run_cli
 
@@ -68,7 +69,7 @@ def _first_bst() -> bytes:
 
 
 def _run(files: dict[str, bytes]) -> tuple[int, str, bytes]:
-    runner = EngineInProcessRunner(timeout=HANG_SECONDS)  # raises RunFailed past it: a hang
+    runner = EngineInProcessRunner(main, timeout=HANG_SECONDS)  # raises RunFailed past it: a hang
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, data in files.items():

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpsom_core.errors import InputError
 from parity.replay import FIXTURES
@@ -124,3 +125,22 @@ FOUND = [
 @pytest.mark.parametrize("module,name,data,suffix,args", FOUND, ids=[f"{k[1]}{k[3]}-{i}" for i, k in enumerate(FOUND)])
 def test_former_fuzz_findings(module, name, data, suffix, args):
     _call(reader(module, name), data, suffix, *args)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text("_abcdefghijklmnopqrstuvwxyz", min_size=9, max_size=9),
+                          st.sampled_from("1#iUstz")), min_size=1, max_size=30),
+       st.sampled_from([b"", b"\n", b"  \n", b"\r"]))
+def test_grapho_fast_path_reads_what_the_line_reader_reads(rows, tail):
+    """The whole-file grapho reader and the line-by-line one give the same dataset."""
+    from bpsom_core.readers import cdata
+    data = b"".join(f"{w} {c}\n".encode("latin-1") for w, c in rows) + tail
+    slow = cdata._grapho_lines(data, "x.txt", 62, 62)
+    fast = cdata._grapho_uniform(data, "x.txt", 62, 62)
+    if tail:
+        assert fast is None   # anything but the plain form goes line by line
+        return
+    assert fast is not None
+    for field in ("labels", "onact", "ends"):
+        np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field))
+    assert fast.raw == slow.raw and fast.kind == slow.kind

@@ -15,6 +15,7 @@ import pytest
 from parity.generate import GenOptions
 from parity.live import run_live
 from parity.replay import list_cases, replay_case
+from cli.main import main
 from parity.runners import CRunner, EngineInProcessRunner
 
 BINARY = os.environ.get("BPSOM_C_BINARY")
@@ -43,7 +44,7 @@ def test_binary_reproduces_the_recorded_cases(c_runner):
 
 def test_live_parity_random_experiments(c_runner, tmp_path):
     """Random valid experiments: our engine's stdout, log and .bst equal the C's."""
-    stats = run_live(c_runner, EngineInProcessRunner(), examples=EXAMPLES,
+    stats = run_live(c_runner, EngineInProcessRunner(main), examples=EXAMPLES,
                      seed=int(os.environ.get("BPSOM_LIVE_SEED", "20260")), options=GenOptions(),
                      repro_root=tmp_path)
     if stats.failure is not None:

@@ -7,10 +7,11 @@ import json
 import pytest
 
 from parity.replay import default_runner, list_cases, replay_case
+from cli.main import main
 from parity.runners import EngineInProcessRunner
 
 CASES = list_cases()
-IN_PROCESS = EngineInProcessRunner()
+IN_PROCESS = EngineInProcessRunner(main)
 FIXTURES_CASE = next(c for c in CASES if c.name == "wd_2h_som_both")
 
 

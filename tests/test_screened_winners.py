@@ -1,4 +1,4 @@
-"""The screened exact winner search (bpsom_core/primitives/_screen.py).
+"""The screened exact winner search (bpsom_core/primitives/_fast/screen.py).
 
 It decides most cells from dot products and a proven error bound, and takes
 exact distances only for the cells in doubt, so these tests aim at the places
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bpsom_core import primitives as P
-from bpsom_core.primitives import _search_kernels as SK
-from bpsom_core.primitives._screen import screen_constants
+from bpsom_core.primitives._fast import search_kernels as SK
+from bpsom_core.primitives._fast.screen import screen_constants
 from bpsom_core.primitives.winners import _limit_bits
 
 SETTINGS = settings(max_examples=80, deadline=None,
@@ -164,7 +164,7 @@ BATCH_SCRIPT = """
 import os, sys
 import numpy as np
 from bpsom_core import primitives as P
-from bpsom_core.primitives import _parallel
+from bpsom_core.primitives._fast import parallel as _parallel
 rng = np.random.default_rng(0)
 acts = rng.random((256, 128), dtype=np.float32)
 protos = rng.random((400, 128), dtype=np.float32)
@@ -241,7 +241,7 @@ def test_som_step_is_the_three_primitives(dtype, dim, n_b, h, context, method, m
     classes = rng.integers(0, 4, n_b)
     rel = rng.integers(0, 101, n_c)
     args = (acts, protos, labels, classes, rel, 60, dim, context, 0.3)
-    from bpsom_core.primitives import _threads
+    from bpsom_core.primitives._fast import threads as _threads
     saved = _threads.MIN_WORK, _threads.n_threads
     if split:  # the compiled step on two threads however small the batch
         _threads.MIN_WORK, _threads.n_threads = 0, (lambda: 2)

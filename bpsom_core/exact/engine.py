@@ -18,14 +18,15 @@ from typing import BinaryIO, Callable, Optional
 import numpy as np
 
 from ..atomic import atomic_write_bytes
-from ..config import (DONOTHING, MIN_IMPROVE, VERSION, CFatal, CParams, check_parameters, parameter_dump,
-                      som_context, som_learn_rate)
+from ..prm_params import VERSION, CFatal, CParams, check_parameters, parameter_dump
 from ..crand import GlibcRandom
 from ..errors import InputError
-from ..primitives._parallel import parallel_usable
+from ..params import BPSOMParams
+from ..primitives import rules as R
+from ..primitives._fast.parallel import chunks_for
 from ..readers.bst import BstNetwork, read_bst
 from ..readers.cdata import GRAPHO_INPUTS, CDataset, read_dense, read_grapho
-from ..readers.prm import read_prm
+from ..readers.prm import c_filename, read_prm
 from ..writers import clog
 from ..writers.bst import format_bst
 from ..writers.history import write_history
@@ -33,7 +34,7 @@ from . import kernels as K
 from .network import Network
 from .oob import OobEmulator
 
-COMPAT_MODES = ("c", "fixed")
+COMPAT_MODES = R.COMPAT_MODES
 
 
 class CStreams:
@@ -137,10 +138,18 @@ class ExactRun:
         self.duplicate_warning = False
         self.history: list[dict] = []   # one record per pass, for --history
         self.in_abstract = False
+        self._som: Optional[BPSOMParams] = None
+
+    @property
+    def som(self) -> BPSOMParams:
+        """The SOM settings of the (checked) .prm parameters, as every engine reads them."""
+        if self._som is None:
+            self._som = BPSOMParams.from_prm(self.p)
+        return self._som
 
     # --- helpers -----------------------------------------------------------------------
     def path(self, name: str) -> Path:
-        return self.dir / name
+        return self.dir / c_filename(name)
 
     def fatal(self, reason: str) -> InputError:
         self.io.log("\n\nEXIT: fatal error")
@@ -178,6 +187,7 @@ class ExactRun:
             self.duplicate_warning = io.stdout_bytes > log_mark
         except CFatal as exc:
             raise self.fatal(f"{exc.reason} (the C program stops here too)")
+        self._som = BPSOMParams.from_prm(p)   # the SOM settings, as every engine reads them
         self.user_dump = p.DUMP
         self.best_snapshot = None
         self.validate_architecture()
@@ -206,8 +216,8 @@ class ExactRun:
                 io.log(f"\nTime: {_asctime()}")
                 io.log(f"\nBP_SOM ({VERSION}) ready\n\n")
                 return
-            self.som_cont = som_context(p, self.epoch)
-            self.som_lr = som_learn_rate(p, self.epoch)
+            self.som_cont = self.som.context(self.epoch, p.N_EPOCHS)
+            self.som_lr = self.som.learning_rate(self.epoch, p.N_EPOCHS)
             self.reset_avg_act()
             self.reset_std()
             self.complete_epoch(1, 1)
@@ -221,7 +231,7 @@ class ExactRun:
                 self.dump_som_labeling()
                 self.dump_avg_std()
                 self.complete_epoch(0, 2)
-                if p.PRUNE_THRESHOLD > DONOTHING:
+                if R.pruning_enabled(self.som.prune_threshold):
                     self.prune_if_possible()
                 self.complete_epoch(0, 3)
 
@@ -357,17 +367,12 @@ class ExactRun:
     def count_avg(self, number: int) -> None:
         net = self.net
         for l in range(1, net.L):
-            a = net.avg(l)
-            n = int(net.N[l])
-            a[1:n + 1] = a[1:n + 1] / np.float32(number)
+            R.finish_means(net.avg(l)[1:int(net.N[l]) + 1], np.float32(number))
 
     def count_std(self, teller: int) -> None:
         net = self.net
         for l in range(1, net.L):
-            sd = net.std(l)
-            n = int(net.N[l])
-            v = (sd[1:n + 1] / np.float32(teller)).astype(np.float64)
-            sd[1:n + 1] = np.sqrt(v).astype(np.float32)
+            R.finish_stds(net.std(l)[1:int(net.N[l]) + 1], np.float32(teller))
 
     # --- passes ------------------------------------------------------------------------
     def dumps_per_example(self, lrn: int) -> bool:
@@ -395,20 +400,18 @@ class ExactRun:
         oob = self.oob.for_pass(lrn, material, ds) if self.oob is not None else OobEmulator.none()
         n = len(ds)
         self.progress.start_pass(self.epoch, lrn, material, n)
-        dense = ds.kind == "dense"
-        data = (ds.onact if ds.onact is not None else _EMPTY_ONACT,
-                ds.inputs if ds.inputs is not None else _EMPTY_F2,
-                ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels)
-        lr, momentum, elt, seu = (np.float32(v) for v in (p.BP_LEARN_RATE, p.MOMENTUM, p.ERROR_LEARN_THRESHOLD,
-                                                          p.SOM_ERROR_USE))
+        data = K.PassData(ds.kind == "dense", ds.onact if ds.onact is not None else _EMPTY_ONACT,
+                          ds.inputs if ds.inputs is not None else _EMPTY_F2,
+                          ds.targets if ds.targets is not None else _EMPTY_F2, ds.labels)
+        f32 = np.float32
+        settings = K.PassSettings(lrn, material, p.DUMP > 0, stat_mode, self.cmode, f32(p.BP_LEARN_RATE),
+                                  f32(p.MOMENTUM), f32(p.ERROR_LEARN_THRESHOLD), f32(self.som.som_error_weight),
+                                  f32(self.som_lr), self.som_cont, self.som.reliability_threshold,
+                                  p.MM_AFTER_N_EXAMPLES)
+        state = net.kernel_state()
 
         def run_examples(k0: int, k1: int, phase: int) -> None:
-            K.run_examples(k0, k1, lrn, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
-                           net.N, net.L, net.W, net.DOLD, net.woff, net.wstr, net.A, net.E, net.aoff, net.AVG,
-                           net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT, net.coff, net.nlab1,
-                           net.somconf, net.bpconf, net.LI, net.LF, net.CTR, net.ACC, net.T, net.dist, net.dbg_bp,
-                           net.dbg_som, net.S, net.G, lr, momentum, elt, seu, np.float32(self.som_lr),
-                           self.som_cont, p.RELIABILITY_THRESHOLD, p.MM_AFTER_N_EXAMPLES, *oob, phase)
+            K.run_examples(k0, k1, phase, settings, state, data, oob)
 
         if self.dumps_per_example(lrn):
             # the C writes an example's dump lines before its weight updates; when the log is the
@@ -418,21 +421,18 @@ class ExactRun:
                 run_examples(k, k + 1, 1 if split else 0)
                 self.dump_example(k, lrn, ds)
                 if split:
-                    K.finish_backprop(k, dense, data[0], net.N, net.L, net.T, net.A, net.E, net.aoff, net.W,
-                                      net.DOLD, net.woff, net.wstr, net.LI, net.P, net.poff, net.dims, lr, momentum,
-                                      elt, seu, self.cmode, net.dbg_bp, net.dbg_som, net.S, net.G, net.CTR,
-                                      self.oob.current_rows(), self.oob.act_static, self.oob.err_at)
+                    K.finish_backprop(k, settings, state, data, self.oob.current_rows(), self.oob.act_static,
+                                      self.oob.err_at)
                 self.progress.advance(1)
         elif lrn == 0 and stat_mode != 1:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                evaluate = K.evaluate_parallel if parallel_usable() else K.evaluate_serial
-                evaluate(k0, k1, material, p.DUMP > 0, stat_mode, self.cmode, dense, *data,
-                                    net.N, net.L, net.W, net.woff, net.wstr, net.A, net.aoff,
-                                    net.AVG, net.STD, net.dims, net.P, net.poff, net.LAB, net.PCT, net.CNT,
-                                    net.coff, net.nlab1, net.somconf, net.bpconf, net.LI, net.LF, net.CTR,
-                                    net.ACC, net.T, net.dist, net.S, p.RELIABILITY_THRESHOLD)
+                n_chunks = chunks_for(k1 - k0, (k1 - k0) * (net.W.size + net.P.size))  # the thread policy
+                if n_chunks:
+                    K.evaluate_parallel(k0, k1, settings, state, data, n_chunks)
+                else:
+                    K.evaluate_serial(k0, k1, settings, state, data, 1)
                 self.progress.advance(k1 - k0)
         else:
             chunk = 4096
@@ -458,7 +458,7 @@ class ExactRun:
                 if D <= 0:
                     continue
                 wx, wy = int(net.LI[l, K.WX]), int(net.LI[l, K.WY])
-                if wx > 0 and wy > 0 and float(net.LF[l, K.MINDIST]) > DONOTHING:
+                if wx > 0 and wy > 0 and R.moves_som(net.LF[l, K.MINDIST]):
                     c = self.som_cont
                     for x in range(wx - c, wx + c + 1):
                         for y in range(wy - c, wy + c + 1):
@@ -513,9 +513,7 @@ class ExactRun:
         for l in range(net.L + 1):
             self.end_som[l, material] = np.float32(100.0 * int(net.LI[l, K.SOMOK]) / example)
         if material == 2:
-            better = (p_correct > self.best_p_correct
-                      or (p_correct == self.best_p_correct and float(mse) + MIN_IMPROVE < float(self.best_mse[2]))
-                      or (self.pruned == 1 and p_correct >= self.best_p_correct)
+            better = (R.better_network(p_correct, mse, self.best_p_correct, self.best_mse[2], self.pruned == 1)
                       or (self.cmode == 1 and self.best_epoch == 0))   # fixed: 0% accuracy still saves
             if better:
                 self.best_p_correct = p_correct
@@ -563,45 +561,35 @@ class ExactRun:
     def dump_avg_std(self) -> None:
         net = self.net
         for l in range(1, net.L):
-            self.io.log(clog.avg_std(l, int(net.N[l]), net.avg(l), net.std(l), self.p.PRUNE_THRESHOLD))
+            self.io.log(clog.avg_std(l, int(net.N[l]), net.avg(l), net.std(l), self.som.prune_threshold))
 
     def prune_if_possible(self) -> None:
         net = self.net
         for l in range(1, net.L):
-            i = 1
-            while i <= net.N[l]:
-                if net.std(l)[i] <= np.float32(self.p.PRUNE_THRESHOLD) and net.N[l] > 1:
-                    self.n_pruned[l] += 1
-                    mark = f" {l}:-{self.n_pruned[l]}"
-                    self.io.both(mark, mark)
-                    if self.history:
-                        self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": i})
-                    net.prune_unit(l, i)
-                    self.pruned = 1
-                    self.nothing_done = 0
-                    if self.cmode == 1:
-                        continue  # fixed: look at the unit that slid into slot i
-                i += 1  # the C skips the unit that slid into slot i
+            stds = net.std(l)[1:int(net.N[l]) + 1].copy()
+            for gone, unit in enumerate(R.pruning_choice(stds, self.som.prune_threshold, COMPAT_MODES[self.cmode])):
+                slot = unit + 1 - gone   # 1-based slot of that unit once the earlier ones are gone
+                self.n_pruned[l] += 1
+                mark = clog.prune_mark(l, self.n_pruned[l])
+                self.io.both(mark, mark)
+                if self.history:
+                    self.history[-1].setdefault("pruned", []).append({"layer": l, "unit": slot})
+                net.prune_unit(l, slot)
+                self.pruned = 1
+                self.nothing_done = 0
 
     # --- abstract ----------------------------------------------------------------------
     def abstract(self) -> None:
         p, net, io = self.p, self.net, self.io
         self.in_abstract = True
-        io.log("\n\nABSTRACT:\n")
-        io.log("\n |     |          LRN|          VAL|          TST|")
-        io.log("\n |    #|   MSE| CLA E|   MSE| CLA E|   MSE| CLA E| SOMs on TST:")
 
         def row(epoch, mse, cls, som):
-            text = (f"\n||{epoch:5d}, {float(mse[1]):5.2f}, {100.0 - float(cls[1]):5.2f}, "
-                    f"{float(mse[2]):5.2f}, {100.0 - float(cls[2]):5.2f}, "
-                    f"{float(mse[3]):5.2f}, {100.0 - float(cls[3]):5.2f}, ")
-            for l in range(1, net.L + 1):
-                if net.dims[l] > 0:
-                    text += f" {l}, {100.0 - float(som[l, 3]):5.2f},"
-            return text
+            pairs = [(float(mse[m]), 100.0 - float(cls[m])) for m in (1, 2, 3)]
+            soms = {l: 100.0 - float(som[l, 3]) for l in range(1, net.L + 1) if net.dims[l] > 0}
+            return (epoch, *pairs, soms)
 
-        io.log(row(self.best_epoch, self.best_mse, self.best_class, self.best_som))
-        io.log(row(self.epoch, self.end_mse, self.end_class, self.end_som))
+        io.log(clog.abstract([row(self.best_epoch, self.best_mse, self.best_class, self.best_som),
+                              row(self.epoch, self.end_mse, self.end_class, self.end_som)]))
         if self.cmode == 1:
             self.restore(self.best_snapshot)   # fixed: the best network at full precision
         else:
@@ -623,9 +611,7 @@ class ExactRun:
         net.bpconf[:] = 0
         self.complete_epoch(0, 3)
         io.log(clog.bp_conf_matrix(net.bpconf, net.n_labels, self.classlabel))
-        io.log("\n\n |# pruned units: ")
-        for l in range(1, net.L):
-            io.log(f"{l} > {self.best_n_pruned[l]} pruned ")
+        io.log(clog.pruned_units({l: self.best_n_pruned[l] for l in range(1, net.L)}))
 
 
 _EMPTY_ONACT = np.zeros((0, 9), np.int32)
@@ -659,7 +645,7 @@ def run_experiment(prm_path: str | os.PathLike, seed: Optional[str] = None, comp
     workdir = Path.cwd()
     stdout = stdout if stdout is not None else sys.stdout.buffer
     try:
-        streams = CStreams(stdout, str(workdir / params.LOG), stderr)
+        streams = CStreams(stdout, str(workdir / c_filename(params.LOG)), stderr)
     except OSError as exc:
         stdout.write(f"\nFatal error: open log file {params.LOG} failed!".encode("latin-1"))
         raise InputError(f"cannot open the log file: {exc.strerror}", params.LOG) from None

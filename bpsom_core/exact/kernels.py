@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import math
 import types
+from collections import namedtuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+from ..primitives import rules as R
+
 F32 = np.float32
 F64 = np.float64
-DONOTHING = 0.0001
 
 # indices into the per-layer integer state LI[l, k]
 PWX, PWY, WLAB, USE, PREL, WX, WY, SOMOK, USECNT, WREL = range(10)
@@ -35,6 +38,42 @@ N_LF = 3
 # run counters CTR[k]
 START_MM, TEL_OK, EXAMPLE, DID_BP, RES_TARGET, RES_OUT, MM_ON = range(7)
 N_CTR = 7
+
+
+# The network's flat arrays and offsets as the kernels see them: the same names as
+# the fields of exact/network.py's Network, which documents them.
+NetState = namedtuple("NetState", (
+    "N", "L", "W", "DOLD", "woff", "wstr", "A", "E", "aoff", "AVG", "STD", "dims", "P", "poff", "LAB", "PCT",
+    "CNT", "coff", "nlab1", "somconf", "bpconf", "LI", "LF", "CTR", "ACC", "T", "dist", "dbg_bp", "dbg_som",
+    "S", "G"))
+
+
+class PassData(NamedTuple):
+    """One data file: one-hot input indices (grapho) or dense inputs and targets, class labels."""
+
+    dense: bool
+    onact: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    labels: np.ndarray
+
+
+class PassSettings(NamedTuple):
+    """What one pass does and the settings it runs with (float32 where the C has floats)."""
+
+    lrn: int                     # 1: a learning pass
+    material: int                # 1 learning, 2 validation, 3 test data
+    dumping: bool                # DUMP > 0: per-example records
+    stat_mode: int               # 1: sum activations, 2: sum squared deviations, 0: neither
+    cmode: int                   # 0: the C's quirks ('c'), 1: 'fixed'
+    lr: np.float32
+    momentum: np.float32
+    elt: np.float32              # ERROR_LEARN_THRESHOLD
+    som_error_weight: np.float32  # the SOM error's share of the hidden delta
+    som_lr: np.float32
+    som_cont: int
+    reliability_threshold: int
+    mm_after: int                # MM_AFTER_N_EXAMPLES
 
 
 @njit(cache=True)
@@ -114,6 +153,18 @@ def set_target(k, dense, labels, targets, N, L, T):
 
 
 @njit(cache=True)
+def present(k, data, cmode, N, L, W, woff, wstr, A, aoff, T, S):
+    """Example k's target and forward pass ('fixed' mode stores one-hot inputs in act[0])."""
+    dense, onact, inputs, targets, labels = data
+    set_target(k, dense, labels, targets, N, L, T)
+    store_onehot = cmode == 1 and not dense
+    if store_onehot:
+        for i in range(1, N[0] + 1):
+            A[aoff[0] + i] = F32(0.0)
+    forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot)
+
+
+@njit(cache=True)
 def count_error(N, L, T, A, aoff):
     err = F32(0.0)
     for i in range(1, N[L] + 1):
@@ -190,7 +241,7 @@ def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, 
     for c in range(ncell):
         d = dist[c]
         md_before = md
-        if d < md:
+        if R.beats_winner(d, md):
             win = c
             md = d
             wlab = LAB[coff[l] + c]
@@ -198,7 +249,7 @@ def som_winners(l, lrn, dumping, cmode, labeln, N, A, aoff, dims, P, poff, LAB, 
             dp = d
             if exact_partial and d > md_before:
                 dp = truncated_distance(l, c, ncell, md_before, N, A, aoff, P, poff)
-            if dp <= mp:
+            if R.beats_partial(dp, mp):
                 part = c
                 mp = dp
     return win, wlab, md, part, mp
@@ -235,7 +286,7 @@ def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, par
         LI[l, PWY] = part % D + 1
         LI[l, PREL] = PCT[coff[l] + part]
         LF[l, PDIS] = mp
-        if LI[l, PREL] >= reliability_threshold:
+        if R.reliable(part, LI[l, PREL], reliability_threshold):
             LI[l, USE] = 1
             if lrn == 1:
                 LI[l, USECNT] += 1
@@ -251,22 +302,20 @@ def som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, par
 
 @njit(cache=True)
 def som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff):
-    """The C's update_som_network over the square neighbourhood: power lr / 2**distance."""
+    """The C's update_som_network: the neighbourhood rule of the primitives, cell by cell."""
     D = dims[l]
     ncell = D * D
     wx = win // D + 1
     wy = win % D + 1
-    for x in range(wx - som_cont, wx + som_cont + 1):
-        for y in range(wy - som_cont, wy + som_cont + 1):
+    reach = R.neighbourhood_reach(som_cont)
+    for x in range(wx - reach, wx + reach + 1):
+        for y in range(wy - reach, wy + reach + 1):
             if x >= 1 and y >= 1 and x <= D and y <= D:
-                ctx = abs(x - wx)
-                if abs(y - wy) >= ctx:
-                    ctx = abs(y - wy)
-                power = F32(F64(som_lr) / math.pow(2.0, F64(ctx)))
+                power = F32(R.neighbourhood_power(som_lr, R.neighbourhood_ring(x - wx, y - wy), som_cont))
                 c = (x - 1) * D + (y - 1)
                 for i in range(1, N[l] + 1):
                     idx = poff[l] + i * ncell + c
-                    P[idx] = F32(P[idx] + F32(power * F32(A[aoff[l] + i] - P[idx])))
+                    P[idx] = R.prototype_step(P[idx], A[aoff[l] + i], power)
 
 
 @njit(cache=True)
@@ -286,7 +335,7 @@ def process_soms(lrn, material, dumping, labeln, N, L, A, aoff, dims, P, poff, L
                                               coff, dist)
         som_bookkeeping(l, lrn, material, dumping, cmode, labeln, win, wlab, md, part, mp, dims, PCT, CNT, coff,
                         nlab1, somconf, LI, LF, reliability_threshold)
-        if lrn == 1 and win >= 0 and F64(md) > DONOTHING:
+        if lrn == 1 and win >= 0 and R.moves_som(md):
             som_update(l, win, som_cont, som_lr, N, A, aoff, dims, P, poff)
 
 
@@ -349,7 +398,7 @@ def hidden_sums(l, N, E, aoff, W, woff, wstr, S):
 
 @njit(cache=True)
 def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase):
+             lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase):
     """The C's backprop(mm): deltas (with the SOM error term) and online weight updates.
 
     phase 0 does both, 1 only the deltas, 2 only the updates (the C writes its
@@ -359,8 +408,8 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
     reads another.
     """
     if phase != 2:
-        backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp,
-                        dbg_som, S)
+        backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, som_error_weight, cmode,
+                        dbg_bp, dbg_som, S)
     if phase == 1:
         return
     if oob_err_at >= 0:
@@ -374,7 +423,8 @@ def backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, 
 
 
 @njit(cache=True)
-def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, seu, cmode, dbg_bp, dbg_som, S):
+def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, som_error_weight, cmode, dbg_bp,
+                    dbg_som, S):
     """Output and hidden deltas, the SOM error mixed in where the partial winner is reliable."""
     for i in range(1, N[L] + 1):
         t = T[i]
@@ -383,18 +433,18 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             E[aoff[L] + i] = F32(F64(a) * (1.0 - F64(a)) * F64(F32(t - a)))
         else:
             E[aoff[L] + i] = F32(0.0)
-    bp_use = F32(1.0 - F64(seu))
+    bp_use, som_use = R.delta_weights(som_error_weight)
     som_error = F32(0.0)
     for l in range(L - 1, 0, -1):
         use = LI[l, USE] == 1
         ncell = 1
         pc = 0
-        rel = 0.0
+        rel = 0
         if use:
             D = dims[l]
             ncell = D * D
             pc = (LI[l, PWX] - 1) * D + (LI[l, PWY] - 1)
-            rel = F64(LI[l, PREL])
+            rel = LI[l, PREL]
         hidden_sums(l, N, E, aoff, W, woff, wstr, S)
         for i in range(1, N[l] + 1):
             b = S[i]
@@ -404,8 +454,8 @@ def backprop_deltas(N, L, T, A, E, aoff, W, woff, wstr, LI, P, poff, dims, elt, 
             b = F32(F64(F32(b * a)) * (1.0 - F64(a)))
             if use:
                 proto = P[poff[l] + i * ncell + pc]
-                som_error = F32(0.01 * rel * F64(F32(proto - a)))
-                E[aoff[l] + i] = F32(F32(bp_use * b) + F32(seu * som_error))
+                som_error = F32(R.som_error_term(proto, a, rel))
+                E[aoff[l] + i] = R.mix_delta(b, som_error, bp_use, som_use)
             else:
                 E[aoff[l] + i] = b
             dbg_bp[aoff[l] + i] = b
@@ -449,14 +499,12 @@ def backprop_updates(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, ws
 
 
 @njit(cache=True)
-def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
-                 onact, inputs, targets, labels,
-                 N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD,
-                 dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, bpconf,
-                 LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G,
-                 lr, momentum, elt, seu, som_lr, som_cont, reliability_threshold, mm_after,
-                 oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at, phase):
+def run_examples(k0, k1, phase, ps, net, data, oob):
     """Process examples k0..k1-1 of one pass exactly as the C's complete_epoch loop body.
+
+    ``ps`` a PassSettings, ``net`` a NetState, ``data`` a PassData, ``oob``
+    the out-of-bounds emulation's (rows, row of each example, static
+    activations, static targets, error offset) (oob.py).
 
     With phase 1 (one example at a time) the weight updates are left to
     finish_backprop, after the caller has written the example's dump lines.
@@ -465,18 +513,19 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
     squared deviations to the std sums (labelling pass), 0 = neither.
     ACC[0] is the pass's float32 MSE accumulator.
     """
+    lrn, material, dumping, stat_mode, cmode, lr, momentum, elt, som_error_weight, som_lr, som_cont, \
+        reliability_threshold, mm_after = ps
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact, inputs, targets, labels = data
+    oob_rows, oob_row_of_example, oob_act_static, oob_tgt_static, oob_err_at = oob
     n_oob = oob_act_static.shape[0]
     oob_act = np.empty(n_oob, dtype=np.float32)
     oob_tgt = np.empty(n_oob, dtype=np.float32)
     for k in range(k0, k1):
         CTR[EXAMPLE] += 1
         labeln = labels[k]
-        set_target(k, dense, labels, targets, N, L, T)
-        store_onehot = cmode == 1 and not dense
-        if store_onehot:
-            for i in range(1, N[0] + 1):
-                A[aoff[0] + i] = F32(0.0)
-        forward(k, dense, onact, inputs, N, L, W, woff, wstr, A, aoff, S, store_onehot)
+        present(k, data, cmode, N, L, W, woff, wstr, A, aoff, T, S)
         if res_ok(N, L, T, A, aoff, bpconf, CTR):
             CTR[TEL_OK] += 1
         example_error = count_error(N, L, T, A, aoff)
@@ -486,12 +535,11 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
         if stat_mode == 1:
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + A[aoff[l] + i])
+                    AVG[aoff[l] + i] = R.mean_add(AVG[aoff[l] + i], A[aoff[l] + i])
         elif stat_mode == 2:
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    d = F32(A[aoff[l] + i] - AVG[aoff[l] + i])
-                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+                    STD[aoff[l] + i] = R.spread_add(STD[aoff[l] + i], A[aoff[l] + i], AVG[aoff[l] + i])
         CTR[DID_BP] = 0
         if lrn == 1 and example_error > elt:
             if n_oob > 0:
@@ -507,21 +555,24 @@ def run_examples(k0, k1, lrn, material, dumping, stat_mode, cmode, dense,
                 CTR[MM_ON] = 0
                 CTR[START_MM] += 1
             backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-                     lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase)
+                     lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, phase)
             CTR[DID_BP] = 1
 
 
 @njit(cache=True)
-def finish_backprop(k, dense, onact, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims, lr, momentum,
-                    elt, seu, cmode, dbg_bp, dbg_som, S, G, CTR, oob_rows, oob_act_static, oob_err_at):
+def finish_backprop(k, ps, net, data, oob_rows, oob_act_static, oob_err_at):
     """The weight updates of an example whose deltas run_examples(phase=1) computed."""
+    lr, momentum, elt, som_error_weight, cmode = ps.lr, ps.momentum, ps.elt, ps.som_error_weight, ps.cmode
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact = data.dense, data.onact
     if CTR[DID_BP] == 0:
         return
     mm = momentum if CTR[MM_ON] == 1 else F32(0.0)
     oob_act = oob_act_static.copy()
     oob_tgt = oob_rows[0].copy()
     backprop(k, dense, onact, mm, N, L, T, A, E, aoff, W, DOLD, woff, wstr, LI, P, poff, dims,
-             lr, elt, seu, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, 2)
+             lr, elt, som_error_weight, cmode, dbg_bp, dbg_som, oob_act, oob_tgt, oob_err_at, S, G, 2)
 
 
 @njit(cache=True)
@@ -551,16 +602,19 @@ def random_weights(rands, N, L, W, woff, wstr, dims, P, poff, avg_rand, som_laye
 
 
 @njit(cache=True, parallel=True)
-def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact, inputs, targets, labels,
-                      N, L, W, woff, wstr, A, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1,
-                      somconf, bpconf, LI, LF, CTR, ACC, T, dist, S, reliability_threshold):
-    """An evaluation pass (no learning) over examples k0..k1-1, examples side by side.
+def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
+    """An evaluation pass (no learning) over examples k0..k1-1, in ``n_chunks`` bands side by side.
 
     Examples do not depend on each other when nothing learns, so their forward
     passes and winner searches run in parallel; every record the C keeps in
     example order (float sums, counts, the last example's SOM state) is then
     replayed sequentially, so the results are the same bits as one by one.
     """
+    material, dumping, stat_mode, cmode = ps.material, ps.dumping, ps.stat_mode, ps.cmode
+    reliability_threshold = ps.reliability_threshold
+    N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
+        bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
+    dense, onact, inputs, targets, labels = data
     n = k1 - k0
     nl = L + 1
     wt_o = np.empty(n, np.int64)
@@ -575,7 +629,6 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
     for l in range(1, L):
         hidden += N[l]
     acts_o = np.empty((n if stat_mode == 2 else 0, hidden), np.float32)
-    n_chunks = min(n, 64)
     for ch in prange(n_chunks):
         a_loc = np.empty_like(A)
         t_loc = np.empty_like(T)
@@ -586,12 +639,7 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
         hi = k0 + (n * (ch + 1)) // n_chunks
         for k in range(lo, hi):
             r = k - k0
-            set_target(k, dense, labels, targets, N, L, t_loc)
-            store_onehot = cmode == 1 and not dense
-            if store_onehot:
-                for i in range(1, N[0] + 1):
-                    a_loc[aoff[0] + i] = F32(0.0)
-            forward(k, dense, onact, inputs, N, L, W, woff, wstr, a_loc, aoff, s_loc, store_onehot)
+            present(k, data, cmode, N, L, W, woff, wstr, a_loc, aoff, t_loc, s_loc)
             wt, wo = outcome(N, L, t_loc, a_loc, aoff)
             wt_o[r] = wt
             wo_o[r] = wo
@@ -631,14 +679,13 @@ def evaluate_parallel(k0, k1, material, dumping, stat_mode, cmode, dense, onact,
             q = 0
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    d = F32(acts_o[r, q] - AVG[aoff[l] + i])
-                    STD[aoff[l] + i] = F32(STD[aoff[l] + i] + F32(d * d))
+                    STD[aoff[l] + i] = R.spread_add(STD[aoff[l] + i], acts_o[r, q], AVG[aoff[l] + i])
                     q += 1
         if stat_mode == 1:
             q = 0
             for l in range(1, L):
                 for i in range(1, N[l] + 1):
-                    AVG[aoff[l] + i] = F32(AVG[aoff[l] + i] + acts_o[r, q])
+                    AVG[aoff[l] + i] = R.mean_add(AVG[aoff[l] + i], acts_o[r, q])
                     q += 1
 
 
@@ -651,6 +698,8 @@ def _twin(fn, name: str):
 
 
 # The same pass on the calling thread (prange runs as range), for processes where a
-# parallel kernel may not start (bpsom_core/primitives/_parallel.py: a fork after
-# GNU OpenMP started, or numba without OpenMP/TBB).
+# parallel kernel may not start (bpsom_core/primitives/_fast/parallel.py: a fork after
+# GNU OpenMP started, or numba without OpenMP/TBB) and where the thread policy
+# (chunks_for) finds no second CPU free.  A twin because a parallel=True kernel
+# launches numba's threading layer even for one chunk, which a forked child must not.
 evaluate_serial = njit(cache=True)(_twin(evaluate_parallel.py_func, "evaluate_serial"))

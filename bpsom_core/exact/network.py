@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MAX_LAST_LAYER
+from ..prm_params import MAX_LAST_LAYER
+from ..primitives.rules import absorb_unit
 from . import kernels as K
 
 NL = MAX_LAST_LAYER + 1
@@ -102,6 +103,10 @@ class Network:
             S=np.zeros(maxn + 1, np.float32), G=np.zeros(maxn + 1, np.bool_),
         )
 
+    def kernel_state(self) -> "K.NetState":
+        """The arrays bundled for the kernels (the same arrays, no copies)."""
+        return K.NetState(*(getattr(self, name) for name in K.NetState._fields))
+
     # --- views in the C's indexing -------------------------------------------------
     def weight(self, l: int) -> np.ndarray:
         """weight[l] as a (N[l]+1, N[l+1]+1) view (rows: source unit i, columns: target j)."""
@@ -175,7 +180,7 @@ class Network:
         do = self.del_old(l)
         nxt = slice(1, int(self.N[l + 1]) + 1)
         mean = self.avg(l)[w]
-        wo[0, nxt] = (wo[0, nxt] + (mean * wo[w, nxt]).astype(np.float32)).astype(np.float32)
+        wo[0, nxt] = absorb_unit(wo[0, nxt], mean, wo[w, nxt])
         wo[dst, nxt] = wo[src, nxt].copy()
         do[dst, nxt] = do[src, nxt].copy()
         if self.ncell(l):

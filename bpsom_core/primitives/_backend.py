@@ -101,10 +101,6 @@ class _NumpyOps:
         return x.any(axis=1)
 
     @staticmethod
-    def ldexp2(lr, exps, dtype, like=None):
-        return (np.asarray(lr, dtype=dtype) / np.exp2(exps).astype(dtype)).astype(dtype)
-
-    @staticmethod
     def default_float(like=None):
         return np.float64
 
@@ -177,10 +173,6 @@ class _TorchOps:
 
     def any1(self, x):
         return x.any(dim=1)
-
-    def ldexp2(self, lr, exps, dtype, like=None):
-        lr_t = self.t.tensor(lr, dtype=dtype, device=exps.device)
-        return (lr_t / self.t.exp2(exps.to(dtype))).to(dtype)
 
     def default_float(self, like=None):
         return self.t.get_default_dtype()

@@ -11,8 +11,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from . import rules as R
 from ._backend import ops_for
-from .som import DONOTHING
 
 
 def activation_stats(acts: Any, mean: Optional[Any] = None) -> Tuple[Any, Any]:
@@ -22,6 +22,13 @@ def activation_stats(acts: Any, mean: Optional[Any] = None) -> Tuple[Any, Any]:
     the learning pass's mean for the labelling pass's std).
     """
     ops = ops_for(acts)
+    if ops.name == "numpy" and acts.ndim == 2 and acts.dtype.kind == "f" and acts.shape[0] > 0:
+        out_mean = np.empty(acts.shape[1], acts.dtype)
+        out_std = np.empty(acts.shape[1], acts.dtype)
+        given = np.zeros(acts.shape[1], acts.dtype) if mean is None else np.asarray(mean, dtype=acts.dtype)
+        R.running_stats(np.ascontiguousarray(acts), given, mean is not None, out_mean, out_std)
+        return out_mean, out_std
+    # torch: the same statistics, summed by the library (mirrors rules.mean_add .. std_of)
     m = acts.mean(0) if mean is None else ops.asarray(mean, like=acts, dtype=acts.dtype)
     dev = acts - m[None, :]
     std = ops.sqrt((dev * dev).mean(0))
@@ -37,7 +44,7 @@ def prune_mask(std: Any, threshold: float) -> Any:
     """
     ops = ops_for(std)
     mask = std <= threshold
-    if threshold <= DONOTHING:
+    if not R.pruning_enabled(threshold):
         return mask & False
     if bool(mask.all()) and mask.shape[0] > 0:
         keep = int(ops.argmin1(-std[None, :])[0])
@@ -56,7 +63,7 @@ def absorb_bias(next_bias: Any, next_weight_rows: Any, mean: Any, pruned: Any) -
     bias = next_bias + 0
     idx = np.flatnonzero(np.asarray(pruned if ops.name == "numpy" else pruned.cpu().numpy()))
     for h in idx:
-        bias = bias + mean[h] * next_weight_rows[h]
+        bias = R.absorb_unit(bias, mean[h], next_weight_rows[h])
     return bias
 
 

@@ -11,98 +11,95 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional
 
+import numba as _nb
 import numpy as np
 
+from . import rules as R
 from ._backend import ops_for
-from ._parallel import chunks_for
+from ._fast.parallel import chunks_for
+from .rules import DONOTHING
 
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
 
-if _nb is not None:
-    @_nb.njit(cache=True, nogil=True)
-    def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
-        """Same products as the cumprod form, one pass from the last example back."""
-        n_b, n_c = w.shape
-        run = np.ones(n_c, dtype=w.dtype)
-        for k in range(n_b - 1, -1, -1):
-            for c in range(n_c):
-                coef[k, c] = w[k, c] * run[c]
-                run[c] = run[c] * (1 - w[k, c])
-        total[:] = run
+@_nb.njit(cache=True, nogil=True)
+def _suffix_kernel(w, coef, total):  # pragma: no cover - compiled
+    """Same products as the cumprod form, one pass from the last example back."""
+    n_b, n_c = w.shape
+    run = np.ones(n_c, dtype=w.dtype)
+    for k in range(n_b - 1, -1, -1):
+        for c in range(n_c):
+            coef[k, c] = w[k, c] * run[c]
+            run[c] = run[c] * (1 - w[k, c])
+    total[:] = run
 
-    @_nb.njit(cache=True, nogil=True)
-    def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
-                           x_start, x_stop):  # pragma: no cover - compiled
-        """Copy grid rows ``x_start <= x < x_stop`` of the prototypes into ``out``, then
-        apply the examples to them one after another, in the C's float order.
 
-        Each example moves only its (2*context+1)**2 neighbourhood:
-        ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
-        as :func:`som_update_one` (and the C) computes it.  A cell only ever
-        sees the examples in batch order, so disjoint row ranges may run on
-        different threads with the very same result.  An empty ``active``
-        means every example counts.
-        """
-        n_b, n_h = acts.shape
-        for c in range(x_start * dim, x_stop * dim):  # element by element: 3x numba's row assignment
-            for i in range(n_h):
-                out[c, i] = prototypes[c, i]
-        every = active.shape[0] == 0
-        for k in range(n_b):
-            w = winner[k]
-            if w < 0 or not (every or active[k]):
-                continue
-            wx = w // dim
-            wy = w % dim
-            a = acts[k]
-            for x in range(max(x_start, wx - context), min(x_stop, wx + context + 1)):
-                dx = abs(x - wx)
-                for y in range(max(0, wy - context), min(dim, wy + context + 1)):
-                    power = powers[max(dx, abs(y - wy))]
-                    row = out[x * dim + y]
-                    for i in range(n_h):
-                        row[i] = row[i] + power * (a[i] - row[i])
+@_nb.njit(cache=True, nogil=True)
+def _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
+                       x_start, x_stop):  # pragma: no cover - compiled
+    """Copy grid rows ``x_start <= x < x_stop`` of the prototypes into ``out``, then
+    apply the examples to them one after another, in the C's float order.
 
-    @_nb.njit(cache=True, nogil=True)
-    def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
-        for k in range(winner.shape[0]):
-            if winner[k] < -1 or winner[k] >= n_c:
-                return False
-        return True
+    Each example moves only its (2*context+1)**2 neighbourhood:
+    ``p <- p + power * (a - p)``, rounded in the prototypes' dtype exactly
+    as :func:`som_update_one` (and the C) computes it.  A cell only ever
+    sees the examples in batch order, so disjoint row ranges may run on
+    different threads with the very same result.  An empty ``active``
+    means every example counts.
+    """
+    n_b, n_h = acts.shape
+    for c in range(x_start * dim, x_stop * dim):  # element by element: 3x numba's row assignment
+        for i in range(n_h):
+            out[c, i] = prototypes[c, i]
+    every = active.shape[0] == 0
+    for k in range(n_b):
+        w = winner[k]
+        if w < 0 or not (every or active[k]):
+            continue
+        wx = w // dim
+        wy = w % dim
+        a = acts[k]
+        reach = R.neighbourhood_reach(context)
+        for x in range(max(x_start, wx - reach), min(x_stop, wx + reach + 1)):
+            for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
+                power = powers[R.neighbourhood_ring(x - wx, y - wy)]
+                row = out[x * dim + y]
+                for i in range(n_h):
+                    row[i] = R.prototype_step(row[i], a[i], power)
 
-    @_nb.njit(cache=True, nogil=True)
-    def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
-        """``(new prototypes, True)``, or ``(anything, False)`` for a winner out of range,
-        on the calling thread."""
-        out = np.empty_like(prototypes)
-        if not _winners_in_range(winner, dim * dim):
-            return out, False
-        _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
-        return out, True
 
-    @_nb.njit(cache=True, parallel=True)
-    def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover
-        """:func:`_inorder_serial` with the grid rows in ``n_chunks`` bands side by side."""
-        out = np.empty_like(prototypes)
-        if not _winners_in_range(winner, dim * dim):
-            return out, False
-        for ch in _nb.prange(n_chunks):
-            _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
-                               dim * ch // n_chunks, dim * (ch + 1) // n_chunks)
-        return out, True
+@_nb.njit(cache=True, nogil=True)
+def _winners_in_range(winner, n_c):  # pragma: no cover - compiled
+    for k in range(winner.shape[0]):
+        if winner[k] < -1 or winner[k] >= n_c:
+            return False
+    return True
 
-else:  # pragma: no cover
-    _suffix_kernel = None
-    _sequential_kernel = _inorder_serial = _inorder_parallel = None
+
+@_nb.njit(cache=True, nogil=True)
+def _inorder_serial(prototypes, acts, winner, active, dim, context, powers):  # pragma: no cover - compiled
+    """``(new prototypes, True)``, or ``(anything, False)`` for a winner out of range,
+    on the calling thread."""
+    out = np.empty_like(prototypes)
+    if not _winners_in_range(winner, dim * dim):
+        return out, False
+    _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers, 0, dim)
+    return out, True
+
+
+@_nb.njit(cache=True, parallel=True)
+def _inorder_parallel(prototypes, acts, winner, active, dim, context, powers, n_chunks):  # pragma: no cover
+    """:func:`_inorder_serial` with the grid rows in ``n_chunks`` bands side by side."""
+    out = np.empty_like(prototypes)
+    if not _winners_in_range(winner, dim * dim):
+        return out, False
+    for ch in _nb.prange(n_chunks):
+        _sequential_kernel(out, prototypes, acts, winner, active, dim, context, powers,
+                           dim * ch // n_chunks, dim * (ch + 1) // n_chunks)
+    return out, True
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _UPDATE_MIN_WORK = 1 << 19  # (example x neighbour x unit) steps before grid rows go to threads
 
 
-DONOTHING = 0.0001
 MODES = ("inorder", "summed")
 
 
@@ -114,7 +111,8 @@ def cell_coords(dim: int, like: Any = None) -> tuple:
 
 
 def update_mask(winner_d2: Any, min_distance: float = DONOTHING) -> Any:
-    """Examples whose winner is far enough to move anything (C: min_distance > DONOTHING)."""
+    """Examples whose winner is far enough to move anything: :func:`.rules.moves_som`
+    over a batch (any ``min_distance`` other than DONOTHING is the caller's own rule)."""
     return winner_d2 > min_distance
 
 
@@ -130,9 +128,7 @@ def _chebyshev_table(dim: int) -> np.ndarray:
 def _power_table_np(dim: int, context: int, lr: float, dtype: np.dtype) -> np.ndarray:
     """(C+1, C) update powers: row k for winner k, last row all zero (winner -1)."""
     cheb = _chebyshev_table(dim)
-    lr_cast = dtype.type(lr)
-    power = (lr_cast / np.exp2(cheb).astype(dtype)).astype(dtype)
-    power[cheb > context] = 0
+    power = _ring_powers(lr, context, dim, dtype)[cheb]
     table = np.zeros((dim * dim + 1, dim * dim), dtype=dtype)
     table[:-1] = power
     table.setflags(write=False)
@@ -191,14 +187,19 @@ def neighbourhood_power(winner: Any, dim: int, context: int, lr: float, *,
 
 
 def _power_direct(ops, w, row_ok, dim, context, lr, dtype):
-    """Big grids: the same powers computed per batch, without the (C, C) table."""
+    """Big grids: the same powers gathered per batch from the ring powers, without the (C, C) table."""
     xs, ys = cell_coords(dim, like=w)
     safe = ops.where(w >= 0, w, 0)
     cheb = ops.maximum(ops.abs(xs[None, :] - (safe // dim)[:, None]),
                        ops.abs(ys[None, :] - (safe % dim)[:, None]))
-    power = ops.ldexp2(lr, cheb, dtype, like=w)
-    keep = (cheb <= context) & row_ok[:, None]
-    return ops.where(keep, power, ops.zeros(power.shape, power.dtype, like=w))
+    if ops.name == "numpy":
+        rings = _ring_powers(float(lr), context, dim, np.dtype(dtype))
+    else:
+        np_dtype = np.float64 if dtype == ops.t.float64 else np.float32  # half types: via float32
+        rings = ops.t.from_numpy(_ring_powers(float(lr), context, dim, np.dtype(np_dtype)).copy()).to(
+            device=w.device, dtype=dtype)
+    power = rings[cheb]
+    return ops.where(row_ok[:, None], power, ops.zeros(power.shape, power.dtype, like=w))
 
 
 def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
@@ -214,14 +215,16 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
     the suffix products taken by a cumulative product, so memory is
     O(B x C) + O(C x H) and there is no loop over examples or cells (equal to
     the sequence up to rounding).
-    ``mode="summed"`` adds every example's pull to the batch-start prototypes.
+    ``mode="summed"`` pulls the batch-start prototypes toward every example at
+    once, normalised so the result stays a convex combination (see
+    :func:`_summed_update`).
     ``active`` (B,) bool drops examples (e.g. :func:`update_mask`).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ops = ops_for(prototypes)
     acts = ops.asarray(acts, like=prototypes, dtype=prototypes.dtype)
-    if mode == "inorder" and ops.name == "numpy" and _sequential_kernel is not None:
+    if mode == "inorder" and ops.name == "numpy":
         got = _inorder_numpy(prototypes, acts, winner, dim, context, lr, active)
         if got is not None:
             return got
@@ -231,9 +234,24 @@ def som_update(prototypes: Any, acts: Any, winner: Any, dim: int, context: int,
         return prototypes + 0
     w = ops.asarray(w, like=prototypes)
     if mode == "summed":
-        return prototypes * (1 - w.sum(0))[:, None] + w.T @ acts
+        return _summed_update(ops, prototypes, acts, w)
     total, coef = _inorder_coefficients(ops, w)
     return prototypes * total[:, None] + coef.T @ acts
+
+
+def _summed_update(ops, prototypes, acts, w):
+    """``p + sum_k w_k (a_k - p) / max(1, sum_k w_k)`` per cell.
+
+    Plain summing diverges once a cell's powers add up past 1 (32 examples
+    at power 0.2 move it 6.4 times the distance, overshooting): dividing by
+    the total power where it exceeds 1 makes the new prototype the power-
+    weighted mean of the batch there, and leaves small batches unchanged.
+    Either way it lies in the convex hull of the old prototype and the
+    activations.
+    """
+    total = w.sum(0)
+    norm = ops.maximum(total, ops.full(total.shape, 1.0, total.dtype, like=total))
+    return prototypes * (1 - total / norm)[:, None] + (w / norm[None, :]).T @ acts
 
 
 def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
@@ -254,8 +272,9 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
         if w.size and (w.min() < -1 or w.max() >= n_c):
             raise ValueError(f"winner indices must lie in -1..{n_c - 1}")
         return prototypes + 0
-    powers = _ring_powers(float(lr), min(context, dim - 1), prototypes.dtype)
-    side = 2 * min(context, dim) + 1
+    reach = R.neighbourhood_reach(context)
+    powers = _ring_powers(float(lr), context, min(reach, dim - 1), prototypes.dtype)
+    side = 2 * min(reach, dim) + 1
     args = (np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), w, np.ascontiguousarray(ok),
             dim, context, powers)
     n_chunks = chunks_for(dim, acts.shape[0] * side * side * acts.shape[1], _UPDATE_MIN_WORK)
@@ -269,17 +288,18 @@ _NO_MASK = np.zeros(0, np.bool_)  # the kernels' "every example counts"
 
 
 @lru_cache(maxsize=64)
-def _ring_powers(lr: float, rings: int, dtype: np.dtype) -> np.ndarray:
-    """The powers of :func:`neighbourhood_power` per ring 0..rings: lr rounded to the
-    dtype, then halved per ring (exact)."""
-    powers = ops_for().ldexp2(lr, np.arange(rings + 1), dtype)  # no array given: the NumPy ops
+def _ring_powers(lr: float, context: int, rings: int, dtype: np.dtype) -> np.ndarray:
+    """:func:`.rules.neighbourhood_power` of rings 0..rings, ``lr`` rounded to the dtype first
+    (the C keeps it in a float), each power rounded to the dtype."""
+    lr_cast = dtype.type(lr)
+    powers = np.array([R.neighbourhood_power(lr_cast, r, context) for r in range(rings + 1)], dtype=dtype)
     powers.setflags(write=False)
     return powers
 
 
 def _inorder_coefficients(ops, w):
     """``prod_k (1-w_k)`` per cell and ``w_k prod_{j>k} (1-w_j)`` per (example, cell)."""
-    if ops.name == "numpy" and _suffix_kernel is not None:
+    if ops.name == "numpy":
         coef = np.empty_like(w)
         total = np.empty(w.shape[1], dtype=w.dtype)
         _suffix_kernel(w, coef, total)
@@ -305,12 +325,13 @@ def som_update_one(prototypes: Any, act: Any, winner: int, dim: int, context: in
     act = ops.asarray(act, like=prototypes, dtype=prototypes.dtype)
     wx, wy = divmod(int(winner), dim)
     lr_cast = _round_to(ops, lr, prototypes.dtype)
-    for x in range(max(0, wx - context), min(dim, wx + context + 1)):
-        for y in range(max(0, wy - context), min(dim, wy + context + 1)):
-            d = max(abs(x - wx), abs(y - wy))
-            power = _round_to(ops, lr_cast / 2.0 ** d, prototypes.dtype)
+    reach = R.neighbourhood_reach(context)
+    for x in range(max(0, wx - reach), min(dim, wx + reach + 1)):
+        for y in range(max(0, wy - reach), min(dim, wy + reach + 1)):
+            ring = R.neighbourhood_ring(x - wx, y - wy)
+            power = _round_to(ops, R.neighbourhood_power(lr_cast, ring, context), prototypes.dtype)
             k = x * dim + y
-            out[k] = out[k] + _scalar(ops, power, prototypes) * (act - out[k])
+            out[k] = R.prototype_step.py_func(out[k], act, _scalar(ops, power, prototypes))
     return out
 
 

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional
 
+import numba as _nb
 import numpy as np
 
-from . import _search_kernels as _sk
-from ._parallel import chunks_for
-from .som import (_KERNEL_DTYPES, _UPDATE_MIN_WORK, DONOTHING, MODES, _inorder_parallel, _inorder_serial,
+from . import rules as R
+from ._fast import search_kernels as _sk
+from ._fast.parallel import chunks_for
+from .rules import DONOTHING
+from .som import (_KERNEL_DTYPES, _UPDATE_MIN_WORK, MODES, _inorder_parallel, _inorder_serial,
                   _ring_powers, som_update, update_mask)
 from .winners import _som_error_kernel, find_winners, search_args, som_error
-
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
 
 
 class SomStep(NamedTuple):
@@ -42,39 +40,37 @@ class SomStep(NamedTuple):
     use: Any           # (B,) bool: the partial winner exists and is reliable enough
 
 
-if _nb is not None:
-    @_nb.njit(cache=True, nogil=True)
-    def _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers, n_chunks):
-        """Update (on ``n_chunks`` bands of grid rows, 0: serially) and error term."""
-        n_b = acts.shape[0]
-        active = np.empty(n_b, np.bool_)
-        for b in range(n_b):
-            active[b] = wd[b] > min_distance
-        if n_chunks:
-            new, _ = _inorder_parallel(protos, acts, w, active, dim, context, powers, n_chunks)
-        else:
-            new, _ = _inorder_serial(protos, acts, w, active, dim, context, powers)
-        err = np.empty_like(acts)
-        use = np.empty(n_b, np.bool_)
-        _som_error_kernel(acts, new, p, rel, threshold, err, use)
-        return new, err, use
+@_nb.njit(cache=True, nogil=True)
+def _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers, n_chunks):
+    """Update (on ``n_chunks`` bands of grid rows, 0: serially) and error term."""
+    n_b = acts.shape[0]
+    active = np.empty(n_b, np.bool_)
+    for b in range(n_b):
+        active[b] = wd[b] > min_distance
+    if n_chunks:
+        new, _ = _inorder_parallel(protos, acts, w, active, dim, context, powers, n_chunks)
+    else:
+        new, _ = _inorder_serial(protos, acts, w, active, dim, context, powers)
+    err = np.empty_like(acts)
+    use = np.empty(n_b, np.bool_)
+    _som_error_kernel(acts, new, p, rel, threshold, err, use)
+    return new, err, use
 
-    @_nb.njit(cache=True, nogil=True)
-    def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
-              rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
-        """The whole step; ``n_chunks`` 0 keeps it on the calling thread (no parallel
-        kernel is launched then, as a forked child requires)."""
-        if n_chunks:
-            w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit,
-                                                screened, slack, tiny, big, n_chunks)
-        else:
-            w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit,
-                                              screened, slack, tiny, big)
-        new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers,
-                                   n_chunks)
-        return w, p, wd, pd, new, err, use
-else:  # pragma: no cover
-    _step = None
+
+@_nb.njit(cache=True, nogil=True)
+def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
+          rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
+    """The whole step; ``n_chunks`` 0 keeps it on the calling thread (no parallel
+    kernel is launched then, as a forked child requires)."""
+    if n_chunks:
+        w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                            screened, slack, tiny, big, n_chunks)
+    else:
+        w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                          screened, slack, tiny, big)
+    new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers,
+                               n_chunks)
+    return w, p, wd, pd, new, err, use
 
 
 def som_step(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, reliability: Any,
@@ -106,7 +102,7 @@ def som_step(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, reliabi
 def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, threshold, dim, context, lr,
                     method, mode, max_d2, min_distance) -> Optional[SomStep]:
     """The one compiled call, or None where the composed path must decide (or raise)."""
-    if _step is None or mode != "inorder" or not isinstance(prototypes, np.ndarray):
+    if mode != "inorder" or not isinstance(prototypes, np.ndarray):
         return None
     if prototypes.dtype not in _KERNEL_DTYPES or prototypes.shape[0] != dim * dim or int(context) < 0:
         return None
@@ -118,9 +114,10 @@ def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, thresho
             or not isinstance(threshold, (int, float, np.number))):
         return None
     context = int(context)
-    powers = _ring_powers(float(lr), min(context, dim - 1), prototypes.dtype)
+    reach = R.neighbourhood_reach(context)
+    powers = _ring_powers(float(lr), context, min(reach, dim - 1), prototypes.dtype)
     tail = (np.ascontiguousarray(rel, dtype=np.int64), float(threshold), float(min_distance), dim, context, powers)
-    side = 2 * min(context, dim) + 1
+    side = 2 * min(reach, dim) + 1
     n_b, n_h = acts.shape
     n_chunks = chunks_for(n_b, n_b * prototypes.size)
     if n_chunks and not chunks_for(dim, n_b * side * side * n_h, _UPDATE_MIN_WORK):

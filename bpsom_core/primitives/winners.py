@@ -9,44 +9,41 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Optional, Tuple
 
+import numba as _nb
 import numpy as np
 
-from . import _search_kernels as _sk
+from . import rules as R
 from ._backend import ops_for
-from ._row_search import _pick  # noqa: F401 - the row search, for tests and callers
-from ._screen import screen_constants
-from ._parallel import chunks_for
+from ._fast import search_kernels as _sk
+from ._fast.parallel import chunks_for
+from ._fast.row_search import _pick  # noqa: F401 - the row search, for tests and callers
+from ._fast.screen import screen_constants
 from .distance import METHODS, sq_distances
 
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
 
-if _nb is not None:
-    @_nb.njit(cache=True, nogil=True)
-    def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
-        """err = (0.01 * rel) * (proto - act): difference in the acts' dtype, product in double."""
-        n_b, n_h = acts.shape
-        for b in range(n_b):
-            p = partial[b]
-            ok = False
-            r = 0
-            if p >= 0:
-                r = rel_all[p]
-                ok = r >= threshold
-            use[b] = ok
-            e = err[b]
-            if ok:
-                coef = 0.01 * np.float64(r)
-                for i in range(n_h):
-                    e[i] = coef * np.float64(protos[p, i] - acts[b, i])
-            else:
-                for i in range(n_h):
-                    e[i] = 0
-else:  # pragma: no cover
-    _som_error_kernel = None
+@_nb.njit(cache=True, nogil=True)
+def _som_error_kernel(acts, protos, partial, rel_all, threshold, err, use):  # pragma: no cover
+    """The reliability gate and the SOM error term of :mod:`.rules`, example by example."""
+    n_b, n_h = acts.shape
+    for b in range(n_b):
+        p = partial[b]
+        r = rel_all[p] if p >= 0 else 0
+        ok = R.reliable(p, r, threshold)
+        use[b] = ok
+        e = err[b]
+        if ok:
+            for i in range(n_h):
+                e[i] = R.som_error_term(protos[p, i], acts[b, i], r)
+        else:
+            for i in range(n_h):
+                e[i] = 0
 
+
+@_nb.njit(cache=True, nogil=True)
+def _label_kernel(counts, labels, rel):  # pragma: no cover - compiled
+    """:func:`.rules.cell_label` of every cell."""
+    for c in range(counts.shape[0]):
+        labels[c], rel[c] = R.cell_label(counts[c])
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -66,9 +63,9 @@ def _limit_bits(limit: float, dtype: np.dtype) -> int:
 
 def search_args(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, method: str,
                 max_d2: Optional[float]) -> Optional[tuple]:
-    """Arguments of the compiled NumPy search (:mod:`._search_kernels`), or None where
+    """Arguments of the compiled NumPy search (:mod:`._fast.search_kernels`), or None where
     the generic path must decide (other array types or dtypes, odd shapes, bad labels)."""
-    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray) and _pick is not None
+    if not (isinstance(acts, np.ndarray) and isinstance(prototypes, np.ndarray)
             and method in METHODS and acts.ndim == 2 and prototypes.ndim == 2
             and acts.shape[1] == prototypes.shape[1] and acts.shape[0] > 0 and prototypes.shape[0] > 0):
         return None
@@ -112,7 +109,7 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     screening every cell with a proven bound on the expansion's error and
     taking the C's sum only for the few cells in doubt, which gives the very
     results (ties included) of the exact sums of all cells
-    (:mod:`._search_kernels`).  Rows go to a second core when one is free.
+    (:mod:`._fast.search_kernels`).  Rows go to a second core when one is free.
     """
     args = search_args(acts, prototypes, cell_labels, classes, method, max_d2)
     if args is not None:
@@ -180,6 +177,12 @@ def label_cells(counts: Any) -> Tuple[Any, Any]:
     ``int(100.0 * max / total)`` truncated toward zero, 0 for empty cells.
     """
     ops = ops_for(counts)
+    if ops.name == "numpy" and counts.ndim == 2 and counts.dtype.kind in "iu":
+        labels = np.empty(counts.shape[0], np.int64)
+        rel = np.empty(counts.shape[0], np.int64)
+        _label_kernel(np.ascontiguousarray(counts, dtype=np.int64), labels, rel)
+        return labels, rel
+    # torch (and float counts): the same rule over all cells at once
     cnt = counts[:, 1:]
     n_c = cnt.shape[0]
     if cnt.shape[1] == 0:
@@ -209,7 +212,7 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     ops = ops_for(acts)
     part = ops.asarray(partial, like=acts, dtype=ops.int_dtype())
     rel_all = ops.asarray(reliability, like=acts, dtype=ops.int_dtype())
-    if ops.name == "numpy" and _som_error_kernel is not None:
+    if ops.name == "numpy":
         got = _som_error_numpy(acts, prototypes, part, rel_all, threshold)
         if got is not None:
             return got
@@ -221,8 +224,8 @@ def som_error(acts: Any, prototypes: Any, partial: Any, reliability: Any,
     else:
         rel = rel_all[safe]
         proto = ops.take_rows(prototypes, safe)
-    use = has & (rel >= threshold)
-    diff = ops.to_float64(ops.cast(proto, acts.dtype) - acts)
+    use = has & (rel >= threshold)   # mirrors rules.reliable
+    diff = ops.to_float64(ops.cast(proto, acts.dtype) - acts)   # mirrors rules.som_error_term
     coef = 0.01 * ops.to_float64(rel)
     err = ops.cast(coef[:, None] * diff, acts.dtype)
     err = ops.where(use[:, None], err, ops.zeros(acts.shape, acts.dtype, like=acts))
@@ -249,16 +252,14 @@ def _som_error_numpy(acts, prototypes, part, rel_all, threshold):
 def combine_hidden_delta(bp_delta: Any, som_err: Any, use: Any, alpha: float) -> Any:
     """``(1-alpha)*bp + alpha*som`` where ``use``, else ``bp`` (C: backprop).
 
-    Both weights are rounded to the delta's dtype first, as the C keeps them
-    in floats.
+    The weights are :func:`.rules.delta_weights` in the delta's dtype, the
+    mix :func:`.rules.mix_delta` over the batch.
     """
     ops = ops_for(bp_delta)
     if ops.name == "numpy":
-        dt = bp_delta.dtype.type
-        a = dt(alpha)
-        b = dt(1.0 - float(a))
-    else:
+        b, a = R.delta_weights(bp_delta.dtype.type(alpha))
+    else:   # torch dtypes (half types too): the same two roundings
         a = float(ops.t.tensor(alpha, dtype=bp_delta.dtype))
         b = float(ops.t.tensor(1.0 - a, dtype=bp_delta.dtype))
-    mixed = b * bp_delta + a * som_err
+    mixed = R.mix_delta.py_func(bp_delta, som_err, b, a)
     return ops.where(use[:, None], mixed, bp_delta)

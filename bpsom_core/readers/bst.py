@@ -15,7 +15,7 @@ from typing import Union
 import numpy as np
 
 from ..cnum import is_number, strtof_array
-from ..config import M_DIM_SOM_NETWORK, MAX_LAST_LAYER, MAX_UNITS
+from ..prm_params import M_DIM_SOM_NETWORK, MAX_LAST_LAYER, MAX_UNITS
 from ..errors import InputError, read_input_bytes
 
 _TOKEN = re.compile(rb"\S+")

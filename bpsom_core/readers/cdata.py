@@ -77,10 +77,37 @@ def _next_token_offsets(data: bytes, line_ends: list[int]) -> np.ndarray:
     return out
 
 
+def _grapho_uniform(data: bytes, name: str, n_outputs: int, n_labels: int) -> Optional[CDataset]:
+    """The common file, read at once: every line exactly ``WINDOW CLASS\\n``, all valid.
+
+    None for anything else (blank lines, other white space, a bad character or
+    class), which the line-by-line reader then reads or reports.
+    """
+    width = PATWIDTH + 3
+    if not data or len(data) % width:
+        return None
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, width)
+    if not ((rows[:, PATWIDTH] == ord(" ")) & (rows[:, PATWIDTH + 2] == ord("\n"))).all():
+        return None
+    chars = rows[:, :PATWIDTH]
+    label = _CLASS_INDEX[rows[:, PATWIDTH + 1]].astype(np.int64) + 1
+    if (_ALPHA_INDEX[chars] < 0).any() or (label < 1).any() or label.max() > min(n_outputs, n_labels):
+        return None
+    onact = (1 + np.arange(PATWIDTH, dtype=np.int32) * NRVALS + _ALPHA_INDEX[chars]).astype(np.int32)
+    ends = np.arange(1, rows.shape[0] + 1, dtype=np.int64) * width  # the next line's first character
+    return CDataset(name, "grapho", label.astype(np.int32), onact=onact, raw=data, ends=ends)
+
+
 def read_grapho(path: Union[str, Path], n_outputs: int, n_labels: int) -> CDataset:
     """Read a grapho window file; classes must fit the output layer and ALL_LABELS."""
     data = _read_bytes(path)
     name = str(path)
+    uniform = _grapho_uniform(data, name, n_outputs, n_labels)
+    return uniform if uniform is not None else _grapho_lines(data, name, n_outputs, n_labels)
+
+
+def _grapho_lines(data: bytes, name: str, n_outputs: int, n_labels: int) -> CDataset:
+    """Any grapho file, line by line, with the error of the first bad line."""
     windows, classes, line_ends = [], [], []
     offset = 0
     for lineno, line in enumerate(data.split(b"\n"), start=1):

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from ..cnum import c_float_prefix, c_int_prefix
-from ..config import NAME_L, CParams
+from ..prm_params import NAME_L, CParams
 from ..errors import InputError, read_input_bytes
 
 _WS = b" \t\n\v\f\r"
@@ -148,6 +148,18 @@ def parse_prm(data: bytes, path: str = "<prm>") -> CParams:
     if params.FORMAT not in ("grapho", "dense"):
         raise InputError(f"unknown data format {params.FORMAT!r} (use grapho or dense)", path, None, "FORMAT")
     return params
+
+
+def c_filename(name: str) -> str:
+    """A file name from a .prm as the path of the very bytes the C would open.
+
+    The .prm is decoded as Latin-1 (one character per byte), so encoding the
+    name back gives its bytes; the file system's decoding of those bytes is
+    the name Python must open (a Latin-1 or UTF-8 name both work).
+    """
+    import os
+
+    return os.fsdecode(name.encode("latin-1"))
 
 
 def read_prm(path: Union[str, Path]) -> CParams:

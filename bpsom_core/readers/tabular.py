@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_regular_file
 
 MISSING = {"", "?", "na", "n/a", "nan", "null", "none"}
 NUMERIC_MAJORITY = 0.5  # a column is numeric when more than half its cells parse as numbers;
@@ -68,8 +68,7 @@ def read_table(path: Union[str, Path], target: Optional[str] = None,
     p = Path(path)
     if not p.exists():
         raise InputError("no such file", path=str(p))
-    if p.is_dir():
-        raise InputError("is a directory, expected a data file", path=str(p))
+    check_regular_file(p, "data file")
     suffix = p.suffix.lower()
     if suffix == ".npz":
         table = _read_npz(p, target)
@@ -84,9 +83,44 @@ def read_table(path: Union[str, Path], target: Optional[str] = None,
 def _check_classes(table: Table) -> None:
     if len(table) == 0:
         raise InputError("no data rows", path=table.path)
-    if len(set(table.y.tolist())) < 2:
-        raise InputError(f"the target has a single class ({table.y[0]!r}); at least 2 are needed",
+    labels = table.y.tolist()
+    if len(set(labels)) < 2:
+        raise InputError(f"the target has a single class ({str(labels[0])!r}); at least 2 are needed",
                          path=table.path, line=int(table.lines[0]), field=table.target)
+    for i, label in enumerate(labels):
+        if str(label).strip().lower() in MISSING:
+            raise InputError(f"missing class label {str(label)!r} (fill or drop the row first)",
+                             path=table.path, line=int(table.lines[i]), field=table.target)
+    _check_not_continuous(table)
+
+
+CONTINUOUS_MIN_CLASSES = 20  # fewer distinct values always count as classes
+
+
+def _check_not_continuous(table: Table) -> None:
+    """A target that looks like a measurement (many distinct numbers, most seen once) is refused.
+
+    BP-SOM classifies; a continuous column as target would end in a baffling
+    error from the splitter ("classes not seen in fit") or in nonsense scores.
+    """
+    labels = table.y.tolist()
+    distinct = set(labels)
+    if len(distinct) < CONTINUOUS_MIN_CLASSES or not all(_is_number(v) for v in distinct):
+        return
+    values = np.asarray([float(v) for v in distinct])
+    singletons = sum(1 for c in _counts(labels).values() if c == 1)
+    if singletons > 0.5 * len(distinct) or not np.all(values == np.round(values)):
+        raise InputError(f"looks continuous ({len(distinct)} distinct numbers among {len(labels)} rows, "
+                         f"e.g. {', '.join(sorted(distinct, key=_natural_key)[:3])}); BP-SOM needs a class "
+                         f"column: choose another --target, or bin the values into classes first",
+                         path=table.path, field=table.target)
+
+
+def _counts(values) -> Dict[str, int]:
+    out: Dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 # ---------------------------------------------------------------- CSV / TSV
@@ -290,6 +324,8 @@ def _read_npz(p: Path, target: Optional[str]) -> Table:
     except Exception as exc:
         raise InputError(f"not a readable .npz archive ({type(exc).__name__})", path=path) from None
     y_key = target or "y"
+    if "X" in arrays and "feature_names" in arrays and arrays["feature_names"].ndim != 1:
+        raise InputError("feature_names must be a 1-d array of names", path=path, field="feature_names")
     for key in ("X", y_key):
         if key not in arrays:
             raise InputError(f"array not found (arrays: {', '.join(sorted(arrays)) or 'none'})",
@@ -300,8 +336,13 @@ def _read_npz(p: Path, target: Optional[str]) -> Table:
                          path=path, field="X")
     if X.size == 0:
         raise InputError("no data rows", path=path, field="X")
-    if not np.issubdtype(X.dtype, np.number):
-        raise InputError(f"X must be numeric, got dtype {X.dtype}", path=path, field="X")
+    if np.iscomplexobj(X) or not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        raise InputError(f"X must hold real numbers, got dtype {X.dtype}", path=path, field="X")
+    if np.iscomplexobj(y) or y.dtype.kind not in "biufUS":
+        raise InputError(f"{y_key} must hold numbers or strings, got dtype {y.dtype}", path=path, field=y_key)
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        i = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise InputError(f"non-finite label {float(y[i])} (row {i + 1})", path=path, line=i + 1, field=y_key)
     names = [str(n) for n in arrays["feature_names"]] if "feature_names" in arrays else \
         [f"x{j + 1}" for j in range(X.shape[1])]
     if len(names) != X.shape[1]:
@@ -310,7 +351,8 @@ def _read_npz(p: Path, target: Optional[str]) -> Table:
     bad = ~np.isfinite(X)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise InputError(f"non-finite value {X[i, j]!r} (row {i + 1})", path=path, line=i + 1, field=names[j])
+        raise InputError(f"non-finite value {float(X[i, j])} (row {i + 1})", path=path, line=i + 1,
+                         field=names[j])
     lines = np.arange(1, len(y) + 1)
     return Table(path, names, ["numeric"] * len(names), [X[:, j] for j in range(X.shape[1])],
                  y_key, np.asarray([str(v) for v in y.tolist()]), lines)

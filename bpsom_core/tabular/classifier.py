@@ -16,8 +16,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ..params import TABULAR_DEFAULTS as _SOM
+from ..params import BPSOMParams, check_float as _float, check_int as _int
 from .model import BPSOMModel
-from .settings import LOSSES, SOLVERS, SOM_UPDATES, TrainSettings
+from .settings import LOSSES, SOLVERS, TrainSettings
 from .trainer import EpochData, evaluate, fit_epochs, hidden_stats, targets_for
 
 
@@ -96,10 +98,11 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, hidden_layer_sizes: Sequence[int] = (20,), som_dims: Union[int, Sequence[int]] = 7,
                  solver: str = "online", batch_size: int = 32, loss: str = "mse",
                  learning_rate: float = 0.15, momentum: float = 0.4, weight_decay: float = 0.0,
-                 error_threshold: float = 0.02, som_error_weight: float = 0.25,
-                 reliability_threshold: int = 95, som_context: Sequence[int] = (0, 2),
-                 som_lr: Sequence[float] = (0.05, 0.2), som_update: str = "inorder",
-                 prune_threshold: float = 0.0, max_epochs: int = 100, early_stopping: bool = True,
+                 error_threshold: float = 0.02, som_error_weight: float = _SOM.som_error_weight,
+                 reliability_threshold: int = _SOM.reliability_threshold,
+                 som_context: Sequence[int] = _SOM.som_context, som_lr: Sequence[float] = _SOM.som_lr,
+                 som_update: str = _SOM.som_update, prune_threshold: float = _SOM.prune_threshold,
+                 max_epochs: int = 100, early_stopping: bool = True,
                  validation_fraction: float = 0.1, patience: Optional[int] = 30, shuffle: bool = True,
                  init_scale: float = 1.0, random_state=None,
                  callback: Optional[Callable[[Dict[str, object]], None]] = None, verbose: int = 0):
@@ -144,14 +147,10 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
                              f"({len(hidden)}), got {self.som_dims!r}")
         _choice("solver", self.solver, SOLVERS)
         _choice("loss", self.loss, LOSSES)
-        _choice("som_update", self.som_update, SOM_UPDATES)
         batch = 1 if self.solver == "online" else _int("batch_size", self.batch_size, low=1)
-        ctx = _int_tuple("som_context", self.som_context, low=0)
-        lrs = _float_tuple("som_lr", self.som_lr, 0.0, 1.0)
-        if len(ctx) != 2 or ctx[0] > ctx[1]:
-            raise ValueError(f"som_context must be (min, max) with 0 <= min <= max, got {self.som_context!r}")
-        if len(lrs) != 2 or lrs[0] > lrs[1]:
-            raise ValueError(f"som_lr must be (min, max) with 0 <= min <= max <= 1, got {self.som_lr!r}")
+        som = BPSOMParams(som_error_weight=self.som_error_weight, reliability_threshold=self.reliability_threshold,
+                          som_context=self.som_context, som_lr=self.som_lr, prune_threshold=self.prune_threshold,
+                          som_update=self.som_update)
         patience = None if self.patience is None else _int("patience", self.patience, low=0)
         _float("validation_fraction", self.validation_fraction, 0.0, 1.0, open_=True)
         if not isinstance(self.early_stopping, (bool, np.bool_)):
@@ -165,11 +164,7 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
             momentum=_float("momentum", self.momentum, 0.0, 1.0, high_open=True),
             weight_decay=_float("weight_decay", self.weight_decay, 0.0, 1.0),
             error_threshold=_float("error_threshold", self.error_threshold, 0.0, 1.0),
-            som_error_weight=_float("som_error_weight", self.som_error_weight, 0.0, 1.0),
-            reliability_threshold=_int("reliability_threshold", self.reliability_threshold, 0, 100),
-            som_context=ctx, som_lr=lrs, som_update=self.som_update,
-            prune_threshold=_float("prune_threshold", self.prune_threshold, 0.0, 1.0),
-            max_epochs=_int("max_epochs", self.max_epochs, low=1), patience=patience,
+            som=som, max_epochs=_int("max_epochs", self.max_epochs, low=1), patience=patience,
             shuffle=bool(self.shuffle), init_scale=_float("init_scale", self.init_scale, 0.0, 100.0, low_open=True))
 
     # ------------------------------------------------------------ fitting
@@ -366,26 +361,6 @@ def _choice(name: str, value, options) -> None:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
 
 
-def _int(name: str, value, low: Optional[int] = None, high: Optional[int] = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {rng}, got {value!r}")
-    return int(value)
-
-
-def _float(name: str, value, low: float, high: float, open_: bool = False,
-           low_open: bool = False, high_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    lo_bad = value <= low if (open_ or low_open) else value < low
-    hi_bad = value >= high if (open_ or high_open) else value > high
-    if lo_bad or hi_bad:
-        left = "(" if (open_ or low_open) else "["
-        right = ")" if (open_ or high_open) else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}")
-    return float(value)
 
 
 def _int_tuple(name: str, value, low: int = 0) -> tuple:
@@ -397,10 +372,3 @@ def _int_tuple(name: str, value, low: int = 0) -> tuple:
         raise ValueError(f"{name} must be a tuple of integers, got {value!r}") from None
     return tuple(_int(f"{name}[{i}]", v, low=low) for i, v in enumerate(items))
 
-
-def _float_tuple(name: str, value, low: float, high: float) -> tuple:
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a (min, max) pair of numbers, got {value!r}") from None
-    return tuple(_float(f"{name}[{i}]", v, low, high) for i, v in enumerate(items))

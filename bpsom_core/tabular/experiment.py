@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ..atomic import atomic_write_text
 from ..readers.tabular import Preprocessor, Table
+from ..writers.jsonable import plain
 from .classifier import BPSOMClassifier
 from .model_io import save_model
 
@@ -161,6 +162,9 @@ def run_experiment(table: Table, params: dict, split: SplitSpec,
         pred = clf.predict(pre.transform(table.take(src_idx)))
         metrics["confusion"] = confusion_matrix(y[src_idx], pred, labels=classes).tolist()
         metrics["confusion_source"] = src
+    stops = [h["stopped"] for h in [*clf.history_, *(r for f in fold_histories for r in f)] if "stopped" in h]
+    if stops:
+        metrics["stopped"] = stops[0]
     metrics["best_epoch"] = int(clf.best_epoch_)
     metrics["epochs_run"] = int(clf.n_iter_)
     metrics["units_alive"] = [len(u) for u in clf.hidden_units_]
@@ -176,31 +180,17 @@ def write_run(run_dir: Path, result: ExperimentResult, config: dict) -> List[Pat
     run_dir.mkdir(parents=True, exist_ok=True)
     written = []
     cfg_path = run_dir / "config.yaml"
-    atomic_write_text(cfg_path, yaml.safe_dump(_plain(config), sort_keys=False))
+    atomic_write_text(cfg_path, yaml.safe_dump(plain(config), sort_keys=False))
     hist_path = run_dir / "history.json"
     history = {"history": result.history}
     if result.fold_histories:
         history["folds"] = result.fold_histories
-    atomic_write_text(hist_path, json.dumps(_plain(history), indent=1) + "\n")
+    atomic_write_text(hist_path, json.dumps(plain(history), indent=1) + "\n")
     metrics_path = run_dir / "metrics.json"
-    atomic_write_text(metrics_path, json.dumps(_plain(result.metrics), indent=2) + "\n")
+    atomic_write_text(metrics_path, json.dumps(plain(result.metrics), indent=2) + "\n")
     extra = {"preprocessing": result.preprocessor.to_dict(), "target": result.metrics["target"],
              "prune_threshold": result.classifier.prune_threshold,
              "hidden_std": [s.tolist() for s in result.classifier.hidden_std_]}
     written += [cfg_path, hist_path, metrics_path, *save_model(result.classifier, run_dir, extra)]
     return written
 
-
-def _plain(x):
-    """JSON/YAML-safe copy (tuples to lists, NumPy scalars to Python)."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    return x

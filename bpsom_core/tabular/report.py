@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from .. import plots
 from ..errors import InputError
-from .model_io import load_model
+from .model_io import load_model, read_json_file
 
 REQUIRED = ("model.json", "model.safetensors", "history.json", "metrics.json")
 
@@ -21,12 +20,9 @@ def make_report(run_dir: Path) -> List[Path]:
     for name in REQUIRED:
         if not (run_dir / name).exists():
             raise InputError(f"not a `bpsom train` run directory: {name} is missing", path=str(run_dir))
-    try:
-        clf, meta = load_model(run_dir)
-        history = json.loads((run_dir / "history.json").read_text(encoding="utf-8"))["history"]
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (ValueError, KeyError) as exc:
-        raise InputError(f"unreadable run file ({exc})", path=str(run_dir)) from None
+    clf, meta = load_model(run_dir)
+    history = _read_history(run_dir / "history.json")
+    metrics = _read_metrics(run_dir / "metrics.json", len(clf.classes_))
     out_dir = run_dir / "plots"
     out_dir.mkdir(exist_ok=True)
     classes = [str(c) for c in metrics.get("classes", clf.classes_.tolist())]
@@ -48,7 +44,8 @@ def make_report(run_dir: Path) -> List[Path]:
     stds = [np.asarray(s) for s in meta.get("hidden_std", [])]
     if stds:
         written.append(plots.save_png(
-            plots.plot_unit_std(stds, float(meta.get("prune_threshold", 0.0)), clf.hidden_units_),
+            plots.plot_unit_std(stds, float(meta.get("prune_threshold", 0.0)), clf.hidden_units_,
+                                n_units=list(clf.hidden_layer_sizes)),
             out_dir / "unit_std.png"))
     if "confusion" in metrics:
         written.append(plots.save_png(
@@ -56,3 +53,45 @@ def make_report(run_dir: Path) -> List[Path]:
                                  title=f"Confusion matrix ({metrics.get('confusion_source', '')})"),
             out_dir / "confusion.png"))
     return written
+
+
+def _read_history(path: Path) -> List[dict]:
+    """history.json: {"history": [one record per epoch, each with an integer "epoch"], ...}."""
+    data = read_json_file(path, "history file")
+    records = data.get("history") if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise InputError('expected an object with a "history" list', path=str(path))
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or not isinstance(r.get("epoch"), int):
+            raise InputError(f'record {i + 1} is not an object with an integer "epoch"', path=str(path),
+                             field="history")
+        for key in ("train_ce", "train_mse", "val_ce", "val_mse"):
+            if r.get(key) is not None and not isinstance(r[key], (int, float)):
+                raise InputError(f"record {i + 1}: {key} is not a number", path=str(path), field="history")
+        for key in ("units_alive", "som_usage"):
+            v = r.get(key)
+            if v is not None and not (isinstance(v, list) and all(x is None or isinstance(x, (int, float))
+                                                                   for x in v)):
+                raise InputError(f"record {i + 1}: {key} is not a list of numbers", path=str(path),
+                                 field="history")
+        if "units_alive" not in r:
+            raise InputError(f"record {i + 1} has no units_alive", path=str(path), field="history")
+    return records
+
+
+def _read_metrics(path: Path, n_classes: int) -> dict:
+    """metrics.json: an object; its confusion matrix, when present, is n_classes x n_classes counts."""
+    data = read_json_file(path, "metrics file")
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object", path=str(path))
+    if "confusion" in data:
+        m = data["confusion"]
+        ok = isinstance(m, list) and len(m) == n_classes and all(
+            isinstance(row, list) and len(row) == n_classes and all(isinstance(v, int) and v >= 0 for v in row)
+            for row in m)
+        if not ok:
+            raise InputError(f"must be a {n_classes}x{n_classes} matrix of counts", path=str(path),
+                             field="confusion")
+    if "classes" in data and not (isinstance(data["classes"], list) and len(data["classes"]) == n_classes):
+        raise InputError(f"must list the {n_classes} classes of the model", path=str(path), field="classes")
+    return data

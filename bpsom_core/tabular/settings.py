@@ -1,13 +1,18 @@
-"""Every knob of tabular BP-SOM training, validated once, with the C's defaults."""
+"""Every knob of tabular BP-SOM training, validated once, with the C's defaults.
+
+The SOM's own settings are a :class:`~bpsom_core.params.BPSOMParams`; the
+rest is the network and its optimiser.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+from ..params import TABULAR_DEFAULTS, BPSOMParams
+
 SOLVERS = ("online", "minibatch")
 LOSSES = ("mse", "cross_entropy")
-SOM_UPDATES = ("inorder", "summed")
 
 
 @dataclass(frozen=True)
@@ -23,12 +28,7 @@ class TrainSettings:
     momentum: float = 0.4
     weight_decay: float = 0.0
     error_threshold: float = 0.02
-    som_error_weight: float = 0.25
-    reliability_threshold: int = 95
-    som_context: Tuple[int, int] = (0, 2)
-    som_lr: Tuple[float, float] = (0.05, 0.20)
-    som_update: str = "inorder"
-    prune_threshold: float = 0.0
+    som: BPSOMParams = TABULAR_DEFAULTS
     max_epochs: int = 100
     patience: Optional[int] = 30
     shuffle: bool = True

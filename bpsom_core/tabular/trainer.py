@@ -15,11 +15,10 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from bpsom_core import primitives as P
+from bpsom_core.primitives import rules as R
 
 from .model import BPSOMModel
 from .settings import TrainSettings
-
-MIN_IMPROVE = 0.005  # C: a validation MSE gain that counts as progress on equal accuracy
 
 
 @dataclass
@@ -57,7 +56,7 @@ def _som_phase(model: BPSOMModel, acts: List[np.ndarray], classes: np.ndarray, s
             errors.append(None)
             continue
         step = P.som_step(acts[l + 1], som.prototypes, som.labels, classes, som.reliability,
-                          s.reliability_threshold, som.dim, context, lr, mode=s.som_update)
+                          s.som.reliability_threshold, som.dim, context, lr, mode=s.som.som_update)
         som.prototypes = step.prototypes
         som_use[l] += int(step.use.sum())
         errors.append((step.error, step.use))
@@ -88,7 +87,7 @@ def batch_step(model: BPSOMModel, batch: EpochData, s: TrainSettings, context: i
         bp = (errs[0] @ net.weights[l + 1].T) * a * (1.0 - a)
         if som_terms[l] is not None:
             som_err, use = som_terms[l]
-            bp = P.combine_hidden_delta(bp, som_err, use, s.som_error_weight)
+            bp = P.combine_hidden_delta(bp, som_err, use, s.som.som_error_weight)
         errs.insert(0, bp)
     if w is not None:  # each example's error (BP and SOM parts alike) counts w times
         errs = [e * w[:, None] for e in errs]
@@ -106,8 +105,8 @@ def batch_step(model: BPSOMModel, batch: EpochData, s: TrainSettings, context: i
 def train_epoch(model: BPSOMModel, data: EpochData, s: TrainSettings, epoch: int,
                 rng: np.random.Generator) -> Dict[str, object]:
     """One learning pass; returns the training loss and the SOM usage per hidden layer (%)."""
-    context = P.context_schedule(epoch, s.max_epochs, *s.som_context)
-    lr = P.lr_schedule(epoch, s.max_epochs, *s.som_lr)
+    context = s.som.context(epoch, s.max_epochs)
+    lr = s.som.learning_rate(epoch, s.max_epochs)
     order = rng.permutation(len(data)) if s.shuffle else np.arange(len(data))
     som_use = np.zeros(model.n_hidden_layers, dtype=np.int64)
     loss = 0.0
@@ -168,8 +167,7 @@ class _BestTracker:
         self.since = 0
 
     def update(self, acc: float, mse: float, pruned: bool) -> bool:
-        better = (acc > self.acc or (acc == self.acc and mse + MIN_IMPROVE < self.mse)
-                  or (pruned and acc >= self.acc))
+        better = R.better_network(acc, mse, self.acc, self.mse, pruned)
         if better:
             self.acc, self.mse, self.since = acc, mse, 0
         return better
@@ -189,6 +187,16 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
         t0 = time.perf_counter()
         record: Dict[str, object] = {"epoch": epoch}
         record.update(train_epoch(model, train, s, epoch, rng))
+        if not np.isfinite(record["train_loss"]):
+            # the weights blew up (learning rate too high?): stop, keep the last good network
+            record.update(stopped=f"the training loss became {record['train_loss']} in epoch {epoch}",
+                          train_mse=float("nan"), train_ce=float("nan"), hidden_std=[],
+                          pruned=[[] for _ in model.unit_ids], best_epoch=best_epoch,
+                          units_alive=[len(u) for u in best_model.unit_ids], seconds=time.perf_counter() - t0)
+            history.append(record)
+            if callback is not None:
+                callback(record)
+            break
         means, stds = relabel_and_stats(model, train)
         record["hidden_std"] = [sd.tolist() for sd in stds]
         tr = evaluate(model, train, s.loss)
@@ -197,8 +205,8 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
             v = evaluate(model, val, s.loss)
             record.update({"val_mse": v["mse"], "val_ce": v["ce"], "val_loss": v["loss"]})
         removed = [np.array([], dtype=np.int64)] * model.n_hidden_layers
-        if s.prune_threshold > P.DONOTHING:
-            removed = model.prune(means, stds, s.prune_threshold)
+        if R.pruning_enabled(s.som.prune_threshold):
+            removed = model.prune(means, stds, s.som.prune_threshold)
             pruned_since_best = pruned_since_best or any(len(r) for r in removed)
         record["pruned"] = [r.tolist() for r in removed]
         record["units_alive"] = [len(u) for u in model.unit_ids]
@@ -207,8 +215,8 @@ def fit_epochs(model: BPSOMModel, train: EpochData, s: TrainSettings, rng: np.ra
                 best_model, best_epoch, pruned_since_best = model.copy(), epoch, False
             else:
                 best.since += 1
-        else:
-            best_model, best_epoch = model, epoch
+        else:   # no validation: the latest network is the best, kept as a copy in case the next blows up
+            best_model, best_epoch = model.copy(), epoch
         record["best_epoch"] = best_epoch
         record["seconds"] = time.perf_counter() - t0
         history.append(record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import MAX_LAST_LAYER
+from ..prm_params import MAX_LAST_LAYER
 
 
 def _row(values: np.ndarray) -> str:

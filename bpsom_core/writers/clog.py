@@ -8,6 +8,7 @@ so Python's %-formatting matches glibc's printf.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -112,3 +113,44 @@ def dump_result(ok: bool, label: bytes, dump_layer: list[int], L: int, dims, som
         out.append("\nTT: ")
         out.extend(f"{float(v):6.4f}," for v in target[1:N[L] + 1])
     return "".join(out)
+
+
+def pass_line(epoch: int, n_epochs: int, lrn: int, material: int, mse: float, ce: float,
+              som_use: Optional[dict[int, float]] = None) -> str:
+    """One pass line of the log (administrate): ``1/10 LRN=1 MAT=1 MSE=0.823 CE= 88.00 USE SOM1=  0.0``.
+
+    ``material`` 1 learning data, 2 validation, 3 test; ``ce`` in percent;
+    ``som_use`` maps a layer to the percent of examples its SOM steered.
+    """
+    out = [f"\n{epoch}/{n_epochs} LRN={lrn} MAT={material} MSE={float(mse):5.3f} CE={float(ce):6.2f} USE"]
+    out.extend(f" SOM{l}={v:5.1f}" for l, v in (som_use or {}).items())
+    return "".join(out)
+
+
+def prune_mark(layer: int, n_pruned: int) -> str:
+    """What the C appends to the validation line per pruned unit: `` 1:-3`` (running count)."""
+    return f" {layer}:-{n_pruned}"
+
+
+def abstract(rows: list[tuple[int, tuple, tuple, tuple, dict[int, float]]]) -> str:
+    """The ``ABSTRACT:`` table: per row epoch, (MSE, CE%) of LRN, VAL and TST, SOM CE% on TST.
+
+    A (MSE, CE%) pair of None (no such material) prints as dashes.
+    """
+    out = ["\n\nABSTRACT:\n",
+           "\n |     |          LRN|          VAL|          TST|",
+           "\n |    #|   MSE| CLA E|   MSE| CLA E|   MSE| CLA E| SOMs on TST:"]
+    for epoch, lrn, val, tst, soms in rows:
+        text = f"\n||{epoch:5d},"
+        for pair in (lrn, val, tst):
+            text += "     -,     -," if pair is None else f" {float(pair[0]):5.2f}, {float(pair[1]):5.2f},"
+        text += " "
+        for l, ce in soms.items():
+            text += f" {l}, {float(ce):5.2f},"
+        out.append(text)
+    return "".join(out)
+
+
+def pruned_units(best_n_pruned: dict[int, int]) -> str:
+    """The closing ``|# pruned units:`` line (units pruned up to the best network)."""
+    return "\n\n |# pruned units: " + "".join(f"{l} > {n} pruned " for l, n in best_n_pruned.items())

@@ -1,7 +1,7 @@
 """How many CPUs the kernels may use now, and a Python-thread split of row kernels.
 
 :func:`n_threads` is the policy every parallel kernel follows (also the
-numba-parallel ones, :mod:`._parallel`): the CPUs this process may run on,
+numba-parallel ones, :mod:`.parallel`): the CPUs this process may run on,
 capped, less the CPUs other processes kept busy over the last second.
 
 :func:`run_rows` splits a per-example numba kernel's rows over plain Python
@@ -9,7 +9,7 @@ threads (the kernels release the GIL).  The calling thread works too, and
 rows are handed out in chunks from a shared counter: when the machine is busy
 and a helper thread is not scheduled, the caller simply takes the remaining
 chunks itself.  A hand-off costs 15-25 us, so sub-millisecond kernels use
-numba's OpenMP layer instead (:mod:`._parallel`, about 2 us).
+numba's OpenMP layer instead (:mod:`.parallel`, about 2 us).
 
 Rows are independent and every row is computed by exactly one kernel call,
 so results do not depend on the split.

@@ -1,4 +1,4 @@
-"""Every parameter of the C program's .prm file, with the C's ranges and defaults.
+"""Every parameter of the C program's .prm file (`CParams`), with the C's ranges and defaults.
 
 `CParams` holds the values as the C holds them (ints, float32 floats, file
 names); `check_parameters` is the C's range check (``cheque_parameters``):
@@ -19,8 +19,6 @@ MAX_LABELS = 200
 LABELL = 3                  # characters per class label in ALL_LABELS
 NAME_L = 128
 INT_MAX = 2147483647
-DONOTHING = 0.0001
-MIN_IMPROVE = 0.005
 VERSION = "PD1.00"
 
 
@@ -225,14 +223,3 @@ def parameter_dump(p: CParams, fixed: bool = False) -> str:
     ]
     return "".join(lines)
 
-
-def som_context(p: CParams, epoch: int) -> int:
-    """SOM neighbourhood radius for an epoch (the C's update_som_context_and_lr)."""
-    from .primitives.schedule import context_schedule
-    return context_schedule(epoch, p.N_EPOCHS, p.SOM_MIN_CONTEXT, p.SOM_MAX_CONTEXT)
-
-
-def som_learn_rate(p: CParams, epoch: int) -> float:
-    """SOM learning rate for an epoch, a float32 as in the C."""
-    from .primitives.schedule import lr_schedule
-    return lr_schedule(epoch, p.N_EPOCHS, p.SOM_MIN_LEARN_RATE, p.SOM_MAX_LEARN_RATE)

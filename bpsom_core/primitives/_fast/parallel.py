@@ -19,12 +19,9 @@ from __future__ import annotations
 import os
 import threading
 
-from . import _threads
+import numba as _nb
 
-try:
-    import numba as _nb
-except Exception:  # pragma: no cover
-    _nb = None
+from . import threads as _threads
 
 _FAST_LAYERS = ("omp", "tbb")
 _layer: str | None = None      # numba's threading layer, once a parallel kernel ran here
@@ -42,24 +39,24 @@ def _started_layer() -> str | None:
 
 def _after_fork_in_child() -> None:
     global _inherited
-    if _nb is not None and _started_layer() == "omp":
+    if _started_layer() == "omp":
         _inherited = True
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-if _nb is not None:
-    @_nb.njit(parallel=True, cache=True)
-    def _probe(out):  # pragma: no cover - compiled
-        for j in _nb.prange(out.shape[0]):
-            out[j] = j
+
+@_nb.njit(parallel=True, cache=True)
+def _probe(out):  # pragma: no cover - compiled
+    for j in _nb.prange(out.shape[0]):
+        out[j] = j
 
 
 def parallel_usable() -> bool:
     """True when a ``parallel=True`` kernel may be launched in this process (module doc)."""
     global _layer
-    if _nb is None or _inherited:
+    if _inherited:
         return False
     if _layer is None:
         with _lock:

@@ -1,0 +1,140 @@
+"""Checks at the edge of `bpsom glue`, before any model is loaded or any step is trained.
+
+What the user names must be usable: input files are regular files (a FIFO
+or a device would block or never end), the output directory can be written,
+a local encoder directory exists and holds safetensors weights (pickle-only
+checkpoints can run code when loaded and are refused), the configuration's
+numbers are finite, and the head's sizes fit in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from bpsom_core.atomic import check_output_dir
+from bpsom_core.errors import InputError, check_regular_file
+from bpsom_core.memory import check_fits, network_bytes
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+SAFETENSORS = ".safetensors"
+
+
+def check_config_file(path: Path) -> None:
+    """The YAML configuration must be a regular file (a FIFO would block the read)."""
+    check_regular_file(path, "configuration file")
+
+
+def looks_like_path(name: str) -> bool:
+    """A --model value meant as a directory rather than a hub name ('org/name')."""
+    return (name.startswith(("/", "./", "../", "~")) or name.endswith("/") or name.count("/") > 1
+            or os.sep != "/" and os.sep in name)
+
+
+def check_model_dir(name: str) -> None:
+    """A local encoder: an existing directory with a config.json and safetensors weights.
+
+    A missing directory says so (rather than failing as an unknown hub
+    repository); a directory with only pickle checkpoints is refused.
+    """
+    p = Path(name).expanduser()
+    if not p.exists():
+        if looks_like_path(name) or os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise InputError("no such directory", path=name, field="--model")
+        return  # a hub name: transformers fetches it
+    if not p.is_dir():
+        raise InputError("not a directory; --model takes a model directory or a hub name", path=name,
+                         field="--model")
+    if not (p / "config.json").is_file():
+        raise InputError("not a model directory: no config.json in it", path=name, field="--model")
+    files = [f.name for f in p.iterdir() if f.is_file()]
+    has_safe = any(f.endswith(SAFETENSORS) for f in files)
+    pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
+    if not has_safe and pickles:
+        raise InputError(f"holds only pickle checkpoints ({', '.join(pickles)}), which can run code when "
+                         f"loaded; bpsom loads safetensors weights only (convert it with save_pretrained("
+                         f"..., safe_serialization=True))", path=name, field="--model")
+    if not has_safe:
+        raise InputError("no model weights (*.safetensors) in it", path=name, field="--model")
+    check_regular_file(p / "config.json", "model file")
+    for f in (p / n for n in files if n.endswith(SAFETENSORS)):
+        check_regular_file(f, "model file")
+        check_safetensors_header(f)
+
+
+def check_safetensors_header(path: Path) -> None:
+    """The header of a safetensors file: its length, its JSON, and tensors that lie inside the file.
+
+    Cheap (the header only), and it names the file, where the library's own
+    error ("header too small") would not.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if n < 2 or n > size - 8:
+            raise InputError("not a safetensors file: its header is missing or truncated", path=str(path))
+        try:
+            header = json.loads(fh.read(n))
+        except (ValueError, UnicodeDecodeError):
+            raise InputError("not a safetensors file: its header is not JSON", path=str(path)) from None
+    data = size - 8 - n
+    if not isinstance(header, dict):
+        raise InputError("not a safetensors file: its header is not a JSON object", path=str(path))
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and 0 <= offsets[0] <= offsets[1] <= data):
+            raise InputError(f"tensor {name} lies outside the file: truncated or corrupt", path=str(path))
+
+
+def encoder_width(name: str) -> Optional[int]:
+    """The encoder's hidden size from a local config.json, when there is one."""
+    cfg = Path(name).expanduser() / "config.json"
+    try:
+        data = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    width = data.get("hidden_size", data.get("dim", data.get("d_model"))) if isinstance(data, dict) else None
+    return width if isinstance(width, int) and width > 0 else None
+
+
+def _numbers(tree, where: str = "") -> Iterable[tuple]:
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _numbers(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(tree, float):
+        yield where, tree
+
+
+def check_finite(cfg_dict: dict, path: Optional[str]) -> None:
+    """NaN or infinite numbers in the configuration (YAML's .nan, .inf) are refused."""
+    for key, value in _numbers(cfg_dict):
+        if not math.isfinite(value):
+            raise InputError(f"must be a finite number, got {value}", path=path, field=key)
+
+
+def check_job(job, config_path: Optional[Path] = None) -> None:
+    """Every check above, for one GlueJob (called before anything heavy is imported or loaded)."""
+    cfg = job.cfg
+    check_finite(cfg.to_dict(), None if config_path is None else str(config_path))
+    check_output_dir(job.output_dir, "output directory")
+    if job.data_dir is not None and "=" not in str(job.data_dir):   # not a train=FILE,validation=FILE spec
+        d = Path(job.data_dir)
+        if not d.is_dir():
+            raise InputError("no such directory", str(d), field="--data-dir")
+        for n in ("train.tsv", "dev.tsv", "validation.tsv"):
+            if os.path.lexists(d / n):
+                check_regular_file(d / n, "data file")
+    check_model_dir(cfg.model.name)
+    width = encoder_width(cfg.model.name) or 1024
+    b = cfg.bpsom
+    grid = b.som_grid_size
+    need = network_bytes([width, b.hidden_size, max(job.task.num_labels, 2)], [grid],
+                         rows=cfg.training.batch_size)
+    check_fits(need, f"a BP-SOM head of {b.hidden_size} units with a {grid}x{grid} SOM on a {width}-wide "
+               f"encoder", path=None if config_path is None else str(config_path), field="bpsom")
