@@ -10,8 +10,8 @@ two).  A CPU share above 1 means the
 pass ran on more than one core.  Run it twice: the first run in a fresh
 checkout also compiles the kernels.
 
-Needs the grapho reference data (shared/reference/grapho next to the repository, or
---grapho-dir / BPSOM_GRAPHO_DIR).
+Needs the grapho reference data of the C program's repository
+(LanguageMachines/bp-som; --grapho-dir or BPSOM_GRAPHO_DIR).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def main() -> None:
     args = ap.parse_args()
     grapho = Path(args.grapho_dir)
     if not (grapho / "example-grapho.prm").exists():
-        print(f"SKIP: grapho reference data not found in {grapho} (set --grapho-dir or BPSOM_GRAPHO_DIR)")
-        return
+        sys.exit(f"bench_exact_phases: the grapho reference data (example-grapho.prm and its data files) is not "
+                 f"in {grapho}; it comes with the C program's repository (LanguageMachines/bp-som): "
+                 f"pass --grapho-dir or set BPSOM_GRAPHO_DIR")
     from bench_exact_vs_c import prepare
 
     rows = []

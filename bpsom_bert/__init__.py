@@ -4,7 +4,10 @@
 carrying a SOM, :class:`BPSOMHead`) between any Hugging Face encoder's [CLS]
 vector and the classifier; :mod:`bpsom_bert.trainer` does the C's epoch-end
 work (relabelling, schedules, pruning, early stopping); `bpsom glue` runs it
-on SST-2, MRPC and CoLA.  Heavy imports happen on first attribute access.
+on GLUE tasks.  Importing the package registers the model with
+``AutoConfig``/``AutoModelForSequenceClassification`` (when torch and
+transformers are installed), so ``pipeline("text-classification",
+model=run_dir/"best_model")`` works after ``import bpsom_bert``.
 """
 
 from __future__ import annotations
@@ -21,3 +24,15 @@ def __getattr__(name: str):
         from . import modeling
         return getattr(modeling, name)
     raise AttributeError(name)
+
+
+def _register() -> None:
+    """Auto-class registration; skipped quietly on an install without the bert extra."""
+    try:
+        from .modeling import register_auto_classes
+    except ImportError:
+        return
+    register_auto_classes()
+
+
+_register()

@@ -123,7 +123,7 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
     cfg = job.cfg
     check_finite(cfg.to_dict(), None if config_path is None else str(config_path))
     check_output_dir(job.output_dir, "output directory")
-    if job.data_dir is not None:
+    if job.data_dir is not None and "=" not in str(job.data_dir):   # not a train=FILE,validation=FILE spec
         d = Path(job.data_dir)
         if not d.is_dir():
             raise InputError("no such directory", str(d), field="--data-dir")
@@ -134,7 +134,7 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
     width = encoder_width(cfg.model.name) or 1024
     b = cfg.bpsom
     grid = b.som_grid_size
-    need = network_bytes([width, b.hidden_size, job.task.num_labels], [grid],
+    need = network_bytes([width, b.hidden_size, max(job.task.num_labels, 2)], [grid],
                          rows=cfg.training.batch_size)
     check_fits(need, f"a BP-SOM head of {b.hidden_size} units with a {grid}x{grid} SOM on a {width}-wide "
                f"encoder", path=None if config_path is None else str(config_path), field="bpsom")

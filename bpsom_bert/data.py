@@ -1,4 +1,4 @@
-"""GLUE tasks (SST-2, MRPC, CoLA): from `datasets` online, or from local TSV files.
+"""GLUE tasks (see :mod:`bpsom_bert.tasks`): from `datasets` online, local TSV files or any source of :mod:`bpsom_bert.sources`.
 
 Local files follow the GLUE layout: ``<data-dir>/train.tsv``,
 ``<data-dir>/dev.tsv`` and, optionally, ``<data-dir>/test.tsv``.  A test file
@@ -16,47 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
+
+import torch
 
 from bpsom_core.errors import InputError
 
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a GLUE task looks like: text columns, labels, metrics."""
-
-    name: str
-    text_fields: tuple[str, ...]
-    label_names: tuple[str, ...]
-    metrics: tuple[str, ...]
-    # original GLUE TSV layout without our two-/three-column convention:
-    # (n_columns, label column, text columns)
-    native_layout: Optional[tuple[int, int, tuple[int, ...]]] = None
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
-
-    @property
-    def primary_metric(self) -> str:
-        return self.metrics[-1] if self.name == "cola" else self.metrics[0]
-
-
-TASKS = {
-    "sst2": TaskSpec("sst2", ("sentence",), ("negative", "positive"), ("accuracy",)),
-    "mrpc": TaskSpec("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
-                     ("accuracy", "f1"), native_layout=(5, 0, (3, 4))),
-    "cola": TaskSpec("cola", ("sentence",), ("unacceptable", "acceptable"),
-                     ("accuracy", "matthews_correlation"), native_layout=(4, 1, (3,))),
-}
-
-
-def get_task(name: str) -> TaskSpec:
-    """The task's spec, or a one-line error listing the known tasks."""
-    key = name.lower().replace("-", "")
-    if key not in TASKS:
-        raise InputError(f"unknown task '{name}'; known tasks: {', '.join(TASKS)}", field="--task")
-    return TASKS[key]
+from .tasks import TASKS, TaskSpec, get_task  # noqa: F401  (the task table lives in tasks.py)
 
 
 @dataclass
@@ -115,13 +81,16 @@ def read_tsv(path: str | Path, task: TaskSpec, unlabelled_ok: bool = False) -> S
         if task.native_layout:
             allowed += f" or {task.native_layout[0]} (GLUE's own {task.name} layout)"
         raise InputError(f"expected {allowed} tab-separated columns, got {width}", str(p), rows[0][0])
+    def is_label(cell: str) -> bool:
+        return task.label_index(cell) is not None or (unlabelled_ok and cell.strip() == "-1")
+
     header = None
     if layout == "simple":
         cells = rows[0][1]
-        if not (_is_int(cells[0]) or _is_int(cells[-1])):
+        if not (is_label(cells[0]) or is_label(cells[-1])):
             header = [c.strip().lower() for c in cells]
     else:
-        if not _is_int(rows[0][1][task.native_layout[1]]):
+        if not is_label(rows[0][1][task.native_layout[1]]):
             header = [c.strip().lower() for c in rows[0][1]]
     body = rows[1:] if header is not None else rows
     for line, cells in body:
@@ -130,16 +99,17 @@ def read_tsv(path: str | Path, task: TaskSpec, unlabelled_ok: bool = False) -> S
     if layout == "native":
         label_col, text_cols = task.native_layout[1], task.native_layout[2]
     else:
-        label_col = _label_column(header, body, p)
+        label_col = _label_column(header, body, p, is_label)
         text_cols = tuple(i for i in range(simple) if i != label_col)
     split = Split()
     for line, cells in body:
         value = cells[label_col].strip()
-        if not _is_int(value):
-            raise InputError(f"label must be an integer, got {value!r}", str(p), line, "label")
-        label = int(value)
-        if not 0 <= label < task.num_labels and not (unlabelled_ok and label == -1):
-            raise InputError(f"label {label} out of range 0..{task.num_labels - 1} for {task.name}",
+        label = -1 if (unlabelled_ok and value == "-1") else task.label_index(value)
+        if label is None and _is_int(value):
+            raise InputError(f"label {int(value)} out of range 0..{task.num_labels - 1} for {task.name}",
+                             str(p), line, "label")
+        if label is None:
+            raise InputError(f"label must be an integer or one of {', '.join(task.label_names)}, got {value!r}",
                              str(p), line, "label")
         split.texts.append(tuple(cells[i] for i in text_cols))
         split.labels.append(label)
@@ -188,53 +158,101 @@ def read_test_tsv(path: str | Path, task: TaskSpec) -> Split:
     return split
 
 
-def _label_column(header: Optional[list[str]], body, p: Path) -> int:
-    """First or last column: by header name, else the column that is all integers."""
+def _label_column(header: Optional[list[str]], body, p: Path, is_label) -> int:
+    """First or last column: by header name, else the column that holds only labels."""
     last = len(body[0][1]) - 1
     if header is not None:
         for i in (0, last):
-            if header[i] in ("label", "labels", "quality", "class", "target"):
+            if header[i] in ("label", "labels", "quality", "class", "target", "gold_label", "is_duplicate"):
                 return i
-    first_ints = all(_is_int(cells[0]) for _, cells in body)
-    last_ints = all(_is_int(cells[last]) for _, cells in body)
+    first_ints = all(is_label(cells[0]) for _, cells in body)
+    last_ints = all(is_label(cells[last]) for _, cells in body)
     if first_ints and not last_ints:
         return 0
     if last_ints and not first_ints:
         return last
     if first_ints and last_ints:
         return 0
-    line = next(ln for ln, cells in body if not _is_int(cells[0]))
-    raise InputError("no integer label in the first or last column", str(p), line, "label")
+    line = next(ln for ln, cells in body if not is_label(cells[0]))
+    raise InputError("no label in the first or last column", str(p), line, "label")
 
 
-def load_task_data(task: TaskSpec, data_dir: Optional[str | Path] = None) -> dict[str, Split]:
-    """``{"train": Split, "validation": Split}`` (and ``"test"`` when a test.tsv is there)."""
+def load_task_data(task: TaskSpec, data_dir=None) -> dict[str, Split]:
+    """``{"train": Split, "validation": Split}`` (and ``"test"`` when a test.tsv is there).
+
+    ``data_dir``: a directory of ``train.tsv`` and a dev TSV; a saved
+    dataset, data files spec or ``datasets.DatasetDict`` (see
+    :mod:`bpsom_bert.sources`); None for the hub.  Use :func:`load_task` to
+    also get the task with label names read from the data.
+    """
+    return load_task(task, data_dir)[1]
+
+
+def load_task(task: TaskSpec, data_dir=None) -> tuple[TaskSpec, dict[str, Split]]:
+    """:func:`load_task_data` plus the task, completed with label names from the data."""
+    from . import sources
+    if data_dir is not None and not isinstance(data_dir, (str, Path)):
+        return sources.from_datasets(data_dir, task)
+    if data_dir is not None and not (Path(data_dir) / "train.tsv").is_file():
+        if not Path(data_dir).exists() and "=" not in str(data_dir):
+            raise InputError("no such file or directory", str(data_dir), field="--data-dir")
+        return sources.load_path(str(data_dir), task)
     if data_dir is not None:
+        if not task.label_names:
+            raise InputError("TSV files need a task from the table; use CSV/JSON/Parquet files or a saved "
+                             "dataset with --text-columns", str(data_dir), field="--data-dir")
         d = Path(data_dir)
-        if not d.is_dir():
-            raise InputError("not a directory", str(d), field="--data-dir")
         out = {}
-        for split, names in (("train", ("train.tsv",)), ("validation", ("dev.tsv", "validation.tsv"))):
+        for split, names in (("train", ("train.tsv",)), ("validation", task.dev_files)):
             found = next((d / n for n in names if (d / n).is_file()), None)
             if found is None:
                 raise InputError(f"missing {' or '.join(names)}", str(d), field="--data-dir")
             out[split] = read_tsv(found, task)
         if (d / "test.tsv").is_file():
             out["test"] = read_test_tsv(d / "test.tsv", task)
-        return out
-    return _load_from_hub(task)
+        return task, out
+    return task, _load_from_hub(task)
 
 
 def _load_from_hub(task: TaskSpec) -> dict[str, Split]:  # pragma: no cover - needs network
+    from .sources import from_datasets
+    config = task.hub_config or task.name
     try:
         import datasets
-        ds = datasets.load_dataset("glue", task.name)
+        ds = datasets.load_dataset("glue", config)
     except Exception as exc:
-        raise InputError(f"cannot load GLUE '{task.name}' through datasets ({type(exc).__name__}); "
+        raise InputError(f"cannot load GLUE '{config}' through datasets ({type(exc).__name__}); "
                          "offline? pass --data-dir with train.tsv and dev.tsv", field="--data-dir") from None
-    out = {}
-    for split in ("train", "validation"):
-        rows = ds[split]
-        texts = list(zip(*(rows[f] for f in task.text_fields)))
-        out[split] = Split([tuple(t) for t in texts], [int(x) for x in rows["label"]])
-    return out
+    return from_datasets(ds, task, source=f"glue/{config}")[1]
+
+
+class EncodedSplit(torch.utils.data.Dataset):
+    """Tokenised examples (unpadded) with their labels."""
+
+    def __init__(self, split: Split, tokenizer, max_length: int):
+        columns = list(zip(*split.texts)) if len(split) else [[]]
+        enc = tokenizer(*[list(c) for c in columns], truncation=True, max_length=max_length)
+        self.features = [{k: enc[k][i] for k in enc.keys()} for i in range(len(split))]
+        self.labels = list(split.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.features[i])
+        item["labels"] = self.labels[i]
+        return item
+
+
+class Collator:
+    """Pads a batch to its longest example (dynamic padding)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, items: Sequence[dict]) -> dict:
+        labels = torch.tensor([it["labels"] for it in items], dtype=torch.long)
+        feats = [{k: v for k, v in it.items() if k != "labels"} for it in items]
+        batch = self.tokenizer.pad(feats, return_tensors="pt")
+        batch["labels"] = labels
+        return dict(batch)

@@ -1,10 +1,13 @@
 """BPSOMForSequenceClassification: any AutoModel encoder + a BP-SOM (or plain) head.
 
-Hugging Face conventions: :class:`BPSOMConfig` (a ``PretrainedConfig`` that
-nests the encoder's config), ``save_pretrained``/``from_pretrained`` writing
-``config.json`` and ``model.safetensors`` (the SOM prototypes, labels,
-reliabilities and counts are buffers, so they travel in the safetensors file),
-and a ModelOutput that carries SOM usage.  Pruning shrinks the head, and
+A Hugging Face model like any other: :class:`BPSOMConfig` is a
+``PretrainedConfig`` that nests the encoder's config, the model is a
+``PreTrainedModel`` (``save_pretrained``/``from_pretrained``/``push_to_hub``,
+``.device``, ``Trainer.save_model``), and importing :mod:`bpsom_bert`
+registers both with ``AutoConfig`` and ``AutoModelForSequenceClassification``
+so the Auto classes and ``pipeline("text-classification")`` load a saved run.
+The SOM prototypes, labels, reliabilities and counts are buffers, so they
+travel in ``model.safetensors``.  Pruning shrinks the head, and
 :meth:`BPSOMForSequenceClassification.prune` keeps ``config.hidden_size`` in
 step, so a pruned model reloads with its pruned shape.
 """
@@ -12,16 +15,18 @@ step, so a pruned model reloads with its pruned shape.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig
+from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, PretrainedConfig,
+                          PreTrainedModel)
 from transformers.utils import ModelOutput
-
-from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
 
 from .head import BPSOMHead, PlainHead
 
@@ -30,16 +35,24 @@ CONFIG_NAME = "config.json"
 
 
 class BPSOMConfig(PretrainedConfig):
-    """Encoder config (nested) plus the head's shape and BP-SOM parameters."""
+    """Encoder config (nested) plus the head's shape and BP-SOM parameters.
+
+    ``encoder`` is the encoder's own config (a ``PretrainedConfig`` or its
+    dict); it is stored as a nested mapping in ``config.json``, so the model
+    rebuilds without the encoder's files.  ``hidden_size`` is the BP-SOM
+    head's hidden layer, not the encoder's width.
+    """
 
     model_type = "bpsom"
 
-    def __init__(self, encoder: Optional[dict] = None, head_type: str = "bpsom",
+    def __init__(self, encoder: Optional[dict | PretrainedConfig] = None, head_type: str = "bpsom",
                  hidden_size: int = 128, som_grid_size: int = 20,
                  som_error_weight: float = 0.25, reliability_threshold: int = 95,
                  classifier_dropout: float = 0.1, som_update: str = "inorder",
                  som_distance: Optional[str] = None, num_labels: int = 2,
                  encoder_pooler: bool = True, som_backend: str = "auto", **kwargs):
+        if isinstance(encoder, PretrainedConfig):
+            encoder = encoder.to_dict()
         self.encoder = dict(encoder or {})
         self.encoder_pooler = encoder_pooler
         self.som_backend = som_backend
@@ -51,7 +64,9 @@ class BPSOMConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
         self.som_update = som_update
         self.som_distance = som_distance
-        super().__init__(num_labels=num_labels, **kwargs)
+        if "id2label" not in kwargs and "label2id" not in kwargs:
+            kwargs["num_labels"] = num_labels
+        super().__init__(**kwargs)
 
     def encoder_config(self) -> PretrainedConfig:
         """The nested encoder configuration as its own config class."""
@@ -64,29 +79,32 @@ class BPSOMConfig(PretrainedConfig):
 class BPSOMSequenceClassifierOutput(ModelOutput):
     """Loss and logits as usual, plus how often the SOM steered this batch.
 
+    Only present in training mode (the SOM steps only while training), so
+    ``Trainer.evaluate``/``predict`` see plain loss and logits.
     ``som_usage`` is the fraction of the batch whose partial winner was
     reliable enough (the C's ``SOM1=`` column); ``som_used``/``som_examples``
-    are the counts behind it, for summing over an epoch.
+    are the 0-dim tensor counts behind it, for summing over an epoch.
     """
 
     loss: Optional[torch.Tensor] = None
     logits: Optional[torch.Tensor] = None
     som_usage: Optional[torch.Tensor] = None
     som_used: Optional[torch.Tensor] = None
-    som_examples: Optional[int] = None
+    som_examples: Optional[torch.Tensor] = None
     hidden_states: Optional[tuple] = None
     attentions: Optional[tuple] = None
 
 
-class BPSOMForSequenceClassification(nn.Module):
+class BPSOMForSequenceClassification(PreTrainedModel):
     """[CLS] of any AutoModel encoder -> BP-SOM head (or the plain baseline head)."""
 
     config_class = BPSOMConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
 
     def __init__(self, config: BPSOMConfig, encoder: Optional[nn.Module] = None,
                  seed: Optional[int] = None):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         if encoder is None:
             kwargs = {} if config.encoder_pooler else {"add_pooling_layer": False}
             encoder = AutoModel.from_config(config.encoder_config(), **kwargs)
@@ -106,15 +124,32 @@ class BPSOMForSequenceClassification(nn.Module):
         else:
             raise ValueError(f"head_type must be 'bpsom' or 'plain', got {config.head_type!r}")
         self._accepts_token_types = "token_type_ids" in self.encoder.forward.__code__.co_varnames
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Nothing to redo: the encoder initialises itself and the head is built initialised.
+
+        Only the head's non-persistent epoch counts (absent from checkpoints)
+        are zeroed, for models that ``from_pretrained`` built on the meta device.
+        """
+        if isinstance(module, BPSOMHead):
+            module.epoch_counts.zero_()
 
     @classmethod
     def from_encoder(cls, encoder_name_or_path: str, *, num_labels: int = 2,
                      head_type: str = "bpsom", seed: Optional[int] = None,
+                     label_names: Optional[list[str]] = None,
                      **head_kwargs) -> "BPSOMForSequenceClassification":
-        """A fresh head on a pretrained encoder (a local directory or hub name)."""
+        """A fresh head on a pretrained encoder (a local directory or hub name).
+
+        ``label_names`` become ``config.id2label``, so pipelines report names.
+        """
         pooler = not _takes_pooling_flag(encoder_name_or_path)
         kwargs = {} if pooler else {"add_pooling_layer": False}
         encoder = AutoModel.from_pretrained(encoder_name_or_path, use_safetensors=True, **kwargs)
+        if label_names is not None:
+            head_kwargs["id2label"] = dict(enumerate(label_names))
+            head_kwargs["label2id"] = {n: i for i, n in enumerate(label_names)}
         config = BPSOMConfig(encoder=encoder.config.to_dict(), head_type=head_type,
                              num_labels=num_labels, encoder_pooler=pooler, **head_kwargs)
         return cls(config, encoder=encoder, seed=seed)
@@ -133,7 +168,7 @@ class BPSOMForSequenceClassification(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: Optional[torch.Tensor] = None,
                 token_type_ids: Optional[torch.Tensor] = None,
-                labels: Optional[torch.Tensor] = None, return_dict: bool = True):
+                labels: Optional[torch.Tensor] = None, return_dict: Optional[bool] = None):
         """Mean cross-entropy plus the (zero-valued) SOM surrogate when training."""
         cls_vec = self.encode(input_ids, attention_mask, token_type_ids)
         out = self.head(cls_vec, labels if self.training else None)
@@ -142,12 +177,13 @@ class BPSOMForSequenceClassification(nn.Module):
             loss = nn.functional.cross_entropy(out.logits.float(), labels.long())
             if out.som_objective is not None:
                 loss = loss + out.som_objective
-        usage = None
+        usage = examples = None
         if out.som_used is not None and out.som_examples:
+            examples = torch.tensor(out.som_examples, device=out.logits.device)
             usage = out.som_used.float() / out.som_examples
         result = BPSOMSequenceClassifierOutput(loss=loss, logits=out.logits, som_usage=usage,
-                                               som_used=out.som_used, som_examples=out.som_examples)
-        return result if return_dict else result.to_tuple()
+                                               som_used=out.som_used, som_examples=examples)
+        return result if return_dict is not False else result.to_tuple()
 
     @torch.no_grad()
     def prune(self, threshold: float):
@@ -158,45 +194,88 @@ class BPSOMForSequenceClassification(nn.Module):
 
     # --- persistence --------------------------------------------------------
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """config.json + model.safetensors (SOM state included), written atomically."""
-        from safetensors.torch import save
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """``PreTrainedModel.save_pretrained``, each file replaced atomically.
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        atomic_write_text(d / CONFIG_NAME, self.config.to_json_string())
+        Hugging Face writes in place; a crash mid-save would leave a
+        half-written ``model.safetensors``.  Here the files are written to a
+        temporary sibling directory first and then moved over one by one, so
+        each file is either the old or the new one.  Other files in the
+        directory (a tokenizer, Trainer checkpoints) are left alone.
+        """
+        save_files_atomically(lambda d: super(BPSOMForSequenceClassification, self).save_pretrained(
+            d, *args, **kwargs), save_directory)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str = "cpu"
-                        ) -> "BPSOMForSequenceClassification":
-        """Rebuild from :meth:`save_pretrained` output, pruned shapes included, in eval mode."""
-        from safetensors.torch import load_file
+    def from_pretrained(cls, pretrained_model_name_or_path, *args: Any, **kwargs: Any):
+        """``PreTrainedModel.from_pretrained`` (eval mode), with one-line errors for a local directory.
 
+        A corrupt or unreadable ``config.json`` or ``model.safetensors``, or
+        weights whose shapes or names do not fit the config, end as an
+        :class:`~bpsom_core.errors.InputError` naming the file, where
+        Hugging Face would warn about missing weights or raise a traceback.
+        """
+        d = Path(pretrained_model_name_or_path)
+        if not d.is_dir():
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         from bpsom_core.errors import InputError, read_input_bytes
 
-        d = Path(directory)
         try:
-            config = BPSOMConfig.from_dict(json.loads(read_input_bytes(d / CONFIG_NAME, "model config")))
-            model = cls(config)
+            BPSOMConfig.from_dict(json.loads(read_input_bytes(d / CONFIG_NAME, "model config")))
         except (ValueError, TypeError, KeyError) as exc:
             raise InputError(f"not a valid BP-SOM model config ({exc})", str(d / CONFIG_NAME)) from None
         read_input_bytes(d / WEIGHTS_NAME, "model weights")   # regular, readable, not empty
+        want_info = kwargs.pop("output_loading_info", False)
         try:
-            state = load_file(str(d / WEIGHTS_NAME), device=map_location)
-            model.load_state_dict(state, strict=True)   # every tensor's shape against the config's sizes
-        except Exception as exc:  # noqa: BLE001 - safetensors and torch raise their own error types
+            model, info = super().from_pretrained(str(d), *args, output_loading_info=True, **kwargs)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - safetensors, torch and transformers raise their own types
             first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:240]
             raise InputError(f"weights do not fit {CONFIG_NAME} or are corrupt ({first})",
                              str(d / WEIGHTS_NAME)) from None
-        return model.to(map_location).eval()   # Hugging Face convention: loaded models start in eval mode
+        problems = {k: info.get(k) for k in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(k)}
+        if problems:
+            detail = "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, sorted(v, key=str)[:3]))}"
+                               for k, v in problems.items())
+            raise InputError(f"weights do not fit {CONFIG_NAME} ({detail})", str(d / WEIGHTS_NAME))
+        model.eval()   # Hugging Face convention: loaded models start in eval mode
+        return (model, info) if want_info else model
 
 
-try:  # AutoConfig.from_pretrained(run_dir/best_model) then knows "bpsom"
-    AutoConfig.register("bpsom", BPSOMConfig)
-except ValueError:  # already registered (module reloaded)
-    pass
+def save_files_atomically(save, directory: str | os.PathLike) -> None:
+    """Call ``save(tmp_dir)``, then move each file it wrote into ``directory`` atomically.
+
+    Hugging Face ``save_pretrained`` methods write in place; a crash mid-save
+    would leave a half-written file.  Writing to a temporary sibling and
+    ``os.replace``-ing file by file leaves each file either old or new, and
+    leaves other files in ``directory`` (a tokenizer, checkpoints) alone.
+    Files get the permissions the umask gives.
+    """
+    target = Path(directory)
+    if target.is_file():
+        raise ValueError(f"{target} is a file, not a directory")
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        save(str(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        for f in sorted(tmp.iterdir()):
+            if f.is_file():
+                os.chmod(f, 0o666 & ~umask)
+                os.replace(f, target / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def register_auto_classes() -> None:
+    """Teach AutoConfig and AutoModelForSequenceClassification the "bpsom" model type."""
+    AutoConfig.register("bpsom", BPSOMConfig, exist_ok=True)
+    AutoModelForSequenceClassification.register(BPSOMConfig, BPSOMForSequenceClassification, exist_ok=True)
+
+
+register_auto_classes()
 
 
 def _takes_pooling_flag(name_or_path: str) -> bool:

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -27,8 +27,9 @@ from bpsom_core.errors import InputError
 from . import distributed as du
 from .config import RunConfig
 from .batches import default_cache_dir, tokenize_split
-from .data import Split, TaskSpec, load_task_data
+from .data import Split, TaskSpec, load_task
 from .modeling import BPSOMForSequenceClassification
+from .reporting import EpochReporter
 from .runlog import RunLog, format_label_key
 from .trainer import GlueTrainer, TrainResult, set_seed, som_params
 
@@ -43,11 +44,12 @@ class GlueJob:
     mode: str
     cfg: RunConfig
     output_dir: Path
-    data_dir: Optional[Path] = None
+    data_dir: Optional[Any] = None   # TSV directory, saved dataset, data files spec or DatasetDict
     max_train: Optional[int] = None
     max_eval: Optional[int] = None
     device: str = "auto"
     test_every_epoch: bool = False
+    report_to: tuple[str, ...] = ()   # "tensorboard": events under <output-dir>/<task>/<mode>/tensorboard
 
 
 def pick_device(name: str) -> torch.device:
@@ -90,6 +92,7 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
     try:
         return BPSOMForSequenceClassification.from_encoder(
             cfg.model.name, num_labels=task.num_labels, head_type=head_type, seed=cfg.training.seed,
+            label_names=list(task.label_names),
             hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=som.som_error_weight,
             reliability_threshold=som.reliability_threshold, classifier_dropout=cfg.model.dropout,
             som_update=som.som_update)
@@ -124,13 +127,23 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
     if mode == "bpsom" and du.is_main() and log.enabled:
         from .som_snapshots import write_examples
         write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
+    reporter = EpochReporter(out, mode, job.report_to, enabled=du.is_main())
+
+    def progress(kind: str, data: dict) -> None:
+        if kind == "epoch":
+            reporter.epoch(data)
+        on_progress(kind, {"mode": mode, **data})
+
     trainer = GlueTrainer(model, cfg, job.task, train, dev, tokenizer, out, device, log,
-                          on_progress=lambda kind, data: on_progress(kind, {"mode": mode, **data}),
+                          on_progress=progress,
                           test=test, test_ids=test_split.ids if test_split is not None else None,
                           test_every_epoch=job.test_every_epoch)
     log.event("precision", precision=trainer.precision, device=str(device),
               warmup_steps=trainer.warmup_steps)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    finally:
+        reporter.close()
     summary = {"task": job.task.name, "mode": mode, **summarise(result),
                "precision": trainer.precision, "device": str(device)}
     log.flush(summary)
@@ -171,7 +184,7 @@ def run_job(job: GlueJob, on_progress: Callable[[str, dict], None]) -> dict[str,
     device = pick_device(job.device)
     init_distributed(device)
     quiet_transformers()
-    splits = load_task_data(job.task, job.data_dir)
+    job.task, splits = load_task(job.task, job.data_dir)   # label names of a custom task come from the data
     tokenizer = load_tokenizer(job.cfg.model.name)
     modes = ["baseline", "bpsom"] if job.mode == "both" else [job.mode]
     results: dict[str, TrainResult] = {}

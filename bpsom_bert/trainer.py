@@ -40,7 +40,7 @@ from .batches import (BatchPlan, DeviceTokens, TokenArrays, attention_mask_for, 
 from .config import RunConfig, warmup_steps
 from .data import TaskSpec
 from .head import BPSOMHead
-from .modeling import BPSOMForSequenceClassification
+from .modeling import BPSOMForSequenceClassification, save_files_atomically
 from .pruning import shrink_optimizer_state
 from .runlog import (RunLog, c_labels, format_avg_std, format_fractions, format_pass, format_som_labeling,
                      table_names)
@@ -147,6 +147,7 @@ class GlueTrainer:
         self.log = log
         self.on_progress = on_progress or (lambda kind, data: None)
         self.precision = pick_precision(cfg.training.precision, device)
+        self.tokenizer = tokenizer
         t = cfg.training
         self.train_labels = list(train.labels)
         # the tokens live on the device; batches are gathered and padded there
@@ -437,7 +438,7 @@ class GlueTrainer:
                 labelling = self.relabel()
                 if labelling is not None:
                     self.log.line(format_pass(epoch, n, 0, 1, labelling, 0.0, bpsom))
-                self._log_som(epoch)
+                record.update(self._log_som(epoch))
             dev = self.evaluate()
             record.update({f"dev_{k}": v for k, v in dev.items()})
             score = dev[primary]
@@ -451,6 +452,7 @@ class GlueTrainer:
                 best_record = {"train": labelling or train}
                 if du.is_main():
                     model.save_pretrained(self.out_dir / "best_model")
+                    save_files_atomically(self.tokenizer.save_pretrained, self.out_dir / "best_model")
             removed = []
             if bpsom and self.cfg.pruning.enabled:
                 removed = self.prune(epoch)
@@ -525,8 +527,8 @@ class GlueTrainer:
             self.log.line(clog.bp_conf_matrix(conf, k, c_labels(table_names(self.task.label_names))))
         self.log.line(clog.pruned_units({1: best_n_pruned} if self.model.is_bpsom else {}))
 
-    def _log_som(self, epoch: int) -> None:
-        """Labelling table, AVG/STD and the two SOM plots for this epoch."""
+    def _log_som(self, epoch: int) -> dict[str, float]:
+        """Labelling table, AVG/STD and the two SOM plots for this epoch; returns the SOM figures."""
         head: BPSOMHead = self.model.head
         labels = head.cell_labels.cpu().numpy()
         rel = head.reliability.cpu().numpy()
@@ -536,8 +538,10 @@ class GlueTrainer:
         mean, std = head.act_mean.cpu().numpy(), head.act_std.cpu().numpy()
         self.log.line(format_avg_std(mean, std, som_params(self.cfg).prune_threshold))
         labelled = labels > 0
-        self.log.event("som", epoch=epoch, labelled_cells=int(labelled.sum()),
-                       mean_reliability=float(rel[labelled].mean()) if labelled.any() else 0.0,
+        figures = {"som_labelled_cells": int(labelled.sum()),
+                   "som_mean_reliability": float(rel[labelled].mean()) if labelled.any() else 0.0}
+        self.log.event("som", epoch=epoch, labelled_cells=figures["som_labelled_cells"],
+                       mean_reliability=figures["som_mean_reliability"],
                        som_lr=float(head.som_lr), som_context=int(head.som_context))
         if du.is_main() and self.log.enabled:
             from . import plots
@@ -548,6 +552,7 @@ class GlueTrainer:
                               head.prototypes.cpu().numpy(), head.grid_size, title=f"U-matrix, epoch {epoch}")
             from .som_snapshots import save_snapshot
             save_snapshot(self.out_dir, epoch, head, self.task.label_names)
+        return figures
 
 
 class Patience:

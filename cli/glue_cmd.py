@@ -41,7 +41,9 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
 
 
 @click.command("glue", cls=AliasCommand, epilog=_EPILOG)
-@click.option("--task", required=True, metavar="NAME", help="GLUE task: sst2, mrpc or cola.")
+@click.option("--task", required=True, metavar="NAME",
+              help="GLUE task: sst2, mrpc, cola, qnli, rte, wnli, qqp, mnli (matched dev) or mnli-mm "
+                   "(mismatched dev); any other name with --text-columns.")
 @click.option("--mode", default="bpsom", show_default=True, metavar="MODE",
               help="bpsom (BP-SOM head), baseline (plain head, same encoder) or both (and compare).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -50,8 +52,14 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
               show_default=True, help="Results go to OUTPUT_DIR/<task>/<mode>/.")
 @click.option("--model", "model_name", metavar="PATH|NAME",
               help="Encoder: a local model directory (offline) or a hub name; overrides model.name.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Local GLUE-format train.tsv, dev.tsv and (optional) test.tsv instead of downloading GLUE.")
+@click.option("--data-dir", metavar="DIR|SPEC",
+              help="Local data instead of downloading GLUE: a directory of GLUE-format train.tsv, dev.tsv and "
+                   "(optional) test.tsv, a directory saved with datasets' save_to_disk, a directory of "
+                   "train.<ext> and dev.<ext> (csv, json, jsonl, parquet), or train=FILE,validation=FILE.")
+@click.option("--text-columns", metavar="COL[,COL]",
+              help="Text column(s) of the data (one, or two for sentence pairs); needed for tasks outside "
+                   "the GLUE table.")
+@click.option("--label-column", metavar="COL", help="Label column of the data (default: label).")
 @click.option("--max-train-examples", type=int, help="Use only the first N training examples.")
 @click.option("--max-eval-examples", type=int, help="Use only the first N dev examples.")
 @click.option("--epochs", type=int, help="Override training.epochs.")
@@ -63,15 +71,19 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--test-every-epoch", is_flag=True,
               help="Also evaluate the labelled test split after every epoch (the best model is always tested at the end).")
+@click.option("--report-to", "report_to", default="none", show_default=True, metavar="NAME[,NAME]",
+              help="Also write each epoch's numbers for: tensorboard (needs the tensorboard package; "
+                   "events under OUTPUT_DIR/<task>/<mode>/tensorboard) or none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr (default: only when stderr is a terminal).")
 @click.option("--quiet", "-q", is_flag=True, help="No epoch lines or progress bars on stderr.")
 def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
-         model_name: Optional[str], data_dir: Optional[Path], max_train_examples: Optional[int],
+         model_name: Optional[str], data_dir: Optional[str], text_columns: Optional[str],
+         label_column: Optional[str], max_train_examples: Optional[int],
          max_eval_examples: Optional[int], epochs: Optional[int], batch_size: Optional[int],
          learning_rate: Optional[float], max_length: Optional[int],
          seed: Optional[int], precision: Optional[str], device: str, test_every_epoch: bool,
-         progress: Optional[bool], quiet: bool) -> None:
+         report_to: str, progress: Optional[bool], quiet: bool) -> None:
     """Fine-tune an encoder with a BP-SOM head (and/or a plain head) on a GLUE task.
 
     \b
@@ -93,10 +105,9 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     import os
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from bpsom_bert.config import RunConfig, load_config
-    from bpsom_bert.data import get_task
     from bpsom_bert.run import MODES, GlueJob
 
-    spec = get_task(task)
+    spec = _task_spec(task, text_columns, label_column)
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'; allowed: {', '.join(MODES)}", field="--mode")
     if device not in ("auto", "cpu", "cuda"):
@@ -125,14 +136,30 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
             if value is not None:
                 data[sec][key] = value
         cfg = config_from_dict(data, "command line")
+    from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,
-                  test_every_epoch=test_every_epoch)
+                  test_every_epoch=test_every_epoch, report_to=check_report_to(report_to.split(",")))
     check_job(job, config_path)
     summary = _run_with_progress(job, progress, quiet)
     from bpsom_bert.distributed import rank_from_env
     if rank_from_env() == 0:
         click.echo(json.dumps({"task": spec.name, "results": summary}, indent=2))
+
+
+def _task_spec(name: str, text_columns: Optional[str], label_column: Optional[str]):
+    """The task's row of the GLUE table, or a custom task from the column options."""
+    from bpsom_bert.tasks import TASKS, custom_task, get_task
+
+    if text_columns is None and label_column is None:
+        return get_task(name)
+    base = get_task(name) if name.strip().lower().replace("_", "-") in TASKS else None
+    cols = [c.strip() for c in (text_columns or "").split(",") if c.strip()]
+    if not cols:
+        if base is None:
+            raise InputError("needs --text-columns for a task outside the GLUE table", field="--text-columns")
+        cols = list(base.text_fields)
+    return custom_task(name, cols, label_column or "label", base=base)
 
 
 def _run_with_progress(job, progress: Optional[bool], quiet: bool) -> dict:

@@ -24,6 +24,26 @@ SUBCOMMANDS = {
 }
 
 
+# optional dependency (top-level import name) -> the extra that installs it
+OPTIONAL_DEPENDENCIES = {
+    "torch": "bert", "transformers": "bert", "datasets": "bert", "accelerate": "bert",
+    "safetensors": "tabular", "tensorboard": "tensorboard",
+    "sklearn": "tabular", "scipy": "tabular", "matplotlib": "tabular", "arff": "tabular",
+}
+
+
+def missing_extra_message(command: str, exc: ModuleNotFoundError) -> str | None:
+    """One line naming the extra that provides the missing module (None: not optional)."""
+    top = (exc.name or "").split(".")[0]
+    extra = OPTIONAL_DEPENDENCIES.get(top)
+    if extra is None:
+        return None
+    if command == "glue" and extra != "tensorboard":   # everything else glue needs comes with bert
+        extra = "bert"
+    what = f"'bpsom {command}'" if command else "this command"
+    return f"{what} needs the optional dependency '{top}', which is not installed: pip install 'bpsom[{extra}]'"
+
+
 class LazyGroup(click.Group):
     """A click group that imports a subcommand's module only when it runs."""
 
@@ -37,14 +57,14 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            missing = exc.name or module_name
+            message = missing_extra_message(name, exc)
+            if message is None:
+                raise
 
             @click.command(name=name, help=short, context_settings={"ignore_unknown_options": True})
             @click.argument("args", nargs=-1, type=click.UNPROCESSED)
             def unavailable(args):
-                raise click.ClickException(
-                    f"'bpsom {name}' needs the Python module '{missing}', which is not installed "
-                    f"(pip install 'bpsom[all]')")
+                raise click.ClickException(message)
             return unavailable
         return getattr(module, attr)
 
@@ -94,6 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(141)
+    except ModuleNotFoundError as exc:   # a subcommand imports its optional dependencies when it runs
+        command = next((a for a in (argv if argv is not None else sys.argv[1:]) if a in SUBCOMMANDS), "")
+        message = missing_extra_message(command, exc)
+        if message is None:
+            raise
+        _fail(f"error: {message}", 2)
     except Exception as exc:  # noqa: BLE001 - the program's edge: known failures become one line
         message = user_message(exc)
         if message is None:

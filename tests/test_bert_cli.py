@@ -74,7 +74,7 @@ def test_glue_both_end_to_end(tiny, bpsom):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--task", "qnli"], "unknown task 'qnli'; known tasks: sst2, mrpc, cola"),
+    (["--task", "nosuch"], "unknown task 'nosuch'; known tasks: sst2, mrpc, cola, qnli, rte"),
     (["--task", "sst2", "--mode", "bp"], "unknown mode 'bp'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tiny, bpsom, args, needle):

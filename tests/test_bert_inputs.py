@@ -89,7 +89,7 @@ def test_cola_glue_layout(tmp_path):
     ("label\tsentence\n0\tok\n1\tfine\textra\n", 3, "expected 2 tab-separated columns, got 3"),
     ("0\tone\ttwo\n", 1, "expected 2 (label + 1 text column) tab-separated columns, got 3"),
     ("label\tsentence\n0\tok\n2\tbad\n", 3, "label 2 out of range 0..1"),
-    ("label\tsentence\n0\tok\nx\tbad\n", 3, "label must be an integer, got 'x'"),
+    ("label\tsentence\n0\tok\nx\tbad\n", 3, "label must be an integer or one of negative, positive, got 'x'"),
 ])
 def test_bad_tsv_is_named_with_its_line(tmp_path, text, line, needle):
     p = _write(tmp_path / "bad.tsv", text)
@@ -106,8 +106,8 @@ def test_missing_column_in_pairs(tmp_path):
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(InputError, match="known tasks: sst2, mrpc, cola"):
-        get_task("qnli")
+    with pytest.raises(InputError, match="known tasks: sst2, mrpc, cola, qnli, rte"):
+        get_task("nosuch")
 
 
 def test_data_dir_needs_train_and_dev(tmp_path):

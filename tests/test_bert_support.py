@@ -49,22 +49,29 @@ def make_glue_dir(root: Path, n_train: int = 64, n_dev: int = 32) -> Path:
     return d
 
 
-def make_tiny_model_dir(root: Path, hidden: int = 32, layers: int = 2) -> Path:
-    """A saved tiny BERT encoder and its WordPiece tokenizer, loadable offline."""
+def make_tiny_model_dir(root: Path, hidden: int = 32, layers: int = 2, init_range: float = 0.02) -> Path:
+    """A saved tiny BERT encoder and its WordPiece tokenizer, loadable offline.
+
+    A wider ``init_range`` than BERT's 0.02 gives [CLS] vectors that differ
+    enough between sentences for the SOM to organise in a few epochs.
+    """
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    d = root / "tiny-bert"
+    d = root / ("tiny-bert" if init_range == 0.02 else f"tiny-bert-{init_range}")
     if (d / "config.json").exists():
         return d
     d.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(POS + NEG + FILL))
     (d / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(d / "vocab.txt"), do_lower_case=True)
+    import inspect
+    arg = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters else "vocab_file"
+    tok = BertTokenizerFast(**{arg: str(d / "vocab.txt")}, do_lower_case=True)   # transformers 5 renamed it
     tok.save_pretrained(str(d))
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
-                     num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
+                     num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64,
+                     initializer_range=init_range)
     BertModel(cfg).save_pretrained(str(d))
     return d
 

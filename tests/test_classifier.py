@@ -24,10 +24,14 @@ def wine():
 
 def test_check_estimator_passes():
     from sklearn.utils.estimator_checks import check_estimator
-    results = check_estimator(BPSOMClassifier(max_epochs=20, **FAST), on_fail=None, on_skip=None)
+    # as for sklearn's SGDClassifier: per-example updates in shuffled order, so a weight of 2 is not two copies
+    expected = {"check_sample_weight_equivalence_on_dense_data":
+                "weights scale each example's error; shuffled updates differ from repeated examples"}
+    results = check_estimator(BPSOMClassifier(max_epochs=20, **FAST), on_fail=None, on_skip=None,
+                              expected_failed_checks=expected)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert failed == []
-    assert sum(r["status"] == "passed" for r in results) >= 50
+    assert sum(r["status"] == "passed" for r in results) >= 55
 
 
 @pytest.mark.parametrize("params", [

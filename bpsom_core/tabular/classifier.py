@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..params import TABULAR_DEFAULTS as _SOM
 from ..params import BPSOMParams, check_float as _float, check_int as _int
@@ -68,6 +68,31 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState or None
     callback : callable or None
         Called with each epoch's history record (the CLI draws its table from it).
+    verbose : int, default 0
+        Print progress to stdout after each epoch, as ``MLPClassifier`` does
+        (``Iteration N, loss = ...``, plus the validation score and SOM use).
+
+    ``fit`` and ``partial_fit`` take ``sample_weight``: each example's error
+    (its back-propagated and SOM parts alike) is multiplied by its weight
+    before the weight update, and the reported training loss is weighted the
+    same way.  The SOM's own update and labelling count every example once,
+    and validation scores are unweighted.  Weighted examples are not
+    equivalent to repeated ones (updates are per example or per mini-batch,
+    in a shuffled order).  The exact C engine (`bpsom run`) has no weights.
+
+    Compared with ``MLPClassifier``: the SOM on each hidden layer can steer
+    learning toward class-consistent hidden representations, and it stays
+    inspectable after training (``som_maps_``, ``som_labels_``,
+    ``som_reliability_``); hidden units whose activation no longer varies are
+    pruned during training (``pruned_units_``); the validation rule and the
+    online MSE setting are the 1997 C program's.  ``solver="minibatch"`` runs
+    the same rules on batches of ``batch_size`` (vectorised, several times
+    faster per epoch than online learning); use it for data sets beyond a few
+    thousand examples or whenever speed matters more than the C's per-example
+    order; with ``loss="cross_entropy"`` it was the more accurate choice from
+    about a thousand examples on (Digits: 0.959 against the default's 0.904,
+    5-fold), while online learning stayed ahead on Iris and Wine.
+    ``MLPClassifier`` (Adam, L-BFGS) fits faster.
     """
 
     def __init__(self, hidden_layer_sizes: Sequence[int] = (20,), som_dims: Union[int, Sequence[int]] = 7,
@@ -80,7 +105,7 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
                  max_epochs: int = 100, early_stopping: bool = True,
                  validation_fraction: float = 0.1, patience: Optional[int] = 30, shuffle: bool = True,
                  init_scale: float = 1.0, random_state=None,
-                 callback: Optional[Callable[[Dict[str, object]], None]] = None):
+                 callback: Optional[Callable[[Dict[str, object]], None]] = None, verbose: int = 0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.som_dims = som_dims
         self.solver = solver
@@ -104,6 +129,7 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
         self.init_scale = init_scale
         self.random_state = random_state
         self.callback = callback
+        self.verbose = verbose
 
     # ------------------------------------------------------------ validation
 
@@ -143,11 +169,13 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ fitting
 
-    def fit(self, X, y, *, validation_data=None) -> "BPSOMClassifier":
+    def fit(self, X, y, sample_weight=None, *, validation_data=None) -> "BPSOMClassifier":
         """Learn from X, y; ``validation_data=(X_val, y_val)`` replaces the internal split."""
         settings = self._settings()
         X, y = validate_data(self, X, y, reset=True, dtype=np.float64)
         check_classification_targets(y)
+        w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                                     ensure_non_negative=True)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"BPSOMClassifier needs at least 2 classes in y; got 1 class: {self.classes_.tolist()}")
@@ -158,7 +186,7 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
             Xv, yv = validation_data
             Xv = validate_data(self, Xv, reset=False, dtype=np.float64)
             val = self._epoch_data(Xv, self._encode(yv), settings.loss)
-            train = self._epoch_data(X, y_idx, settings.loss)
+            train = self._epoch_data(X, y_idx, settings.loss, w)
         elif self.early_stopping and len(y) >= 4:
             idx = np.arange(len(y))
             counts = np.bincount(y_idx)
@@ -167,23 +195,25 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
             if strat is not None and n_val < len(self.classes_):
                 strat = None
             tr, va = train_test_split(idx, test_size=n_val, stratify=strat, random_state=rs.randint(0, 2**31 - 1))
-            train = self._epoch_data(X[tr], y_idx[tr], settings.loss)
+            train = self._epoch_data(X[tr], y_idx[tr], settings.loss, None if w is None else w[tr])
             val = self._epoch_data(X[va], y_idx[va], settings.loss)
         else:
-            train = self._epoch_data(X, y_idx, settings.loss)
+            train = self._epoch_data(X, y_idx, settings.loss, w)
         output = "sigmoid" if settings.loss == "mse" else "softmax"
         model = BPSOMModel.init(X.shape[1], len(self.classes_), settings.hidden_layer_sizes,
                                 settings.som_dims, output, rng, settings.init_scale)
-        result = fit_epochs(model, train, settings, rng, val=val, callback=self.callback)
+        result = fit_epochs(model, train, settings, rng, val=val, callback=self._progress())
         self._store(result.model, result.history, result.best_epoch, settings, train, rng)
         return self
 
-    def partial_fit(self, X, y, classes=None) -> "BPSOMClassifier":
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> "BPSOMClassifier":
         """One more epoch over X, y (no validation split); ``classes`` is required on the first call."""
         first = not hasattr(self, "model_")
         settings = self._settings()
         X, y = validate_data(self, X, y, reset=first, dtype=np.float64)
         check_classification_targets(y)
+        w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                                                     ensure_non_negative=True)
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
@@ -199,12 +229,12 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
         elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
             raise ValueError(f"classes {np.unique(classes).tolist()} differ from the first call's "
                              f"{self.classes_.tolist()}")
-        train = self._epoch_data(X, self._encode(y), settings.loss)
+        train = self._epoch_data(X, self._encode(y), settings.loss, w)
         epoch = len(self.history_) + 1
         if epoch > settings.max_epochs:  # schedules stay at their final values
             settings = _replace(settings, max_epochs=epoch)
         result = fit_epochs(self.model_, train, settings, self._rng, first_epoch=epoch, n_epochs=1,
-                            callback=self.callback)
+                            callback=self._progress())
         self._store(result.model, self.history_ + result.history, result.best_epoch, settings, train,
                     self._rng)
         return self
@@ -218,8 +248,27 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"y contains classes not seen in fit: {np.unique(y[unknown]).tolist()}")
         return idx
 
-    def _epoch_data(self, X: np.ndarray, y_idx: np.ndarray, loss: str) -> EpochData:
-        return EpochData(X, targets_for(y_idx, len(self.classes_), loss), y_idx + 1)
+    def _epoch_data(self, X: np.ndarray, y_idx: np.ndarray, loss: str,
+                    weights: Optional[np.ndarray] = None) -> EpochData:
+        return EpochData(X, targets_for(y_idx, len(self.classes_), loss), y_idx + 1, weights)
+
+    def _progress(self) -> Optional[Callable[[Dict[str, object]], None]]:
+        """The user's callback, preceded by MLPClassifier-style printing when ``verbose``."""
+        if not self.verbose:
+            return self.callback
+        user = self.callback
+
+        def report(record: Dict[str, object]) -> None:
+            line = f"Iteration {record['epoch']}, loss = {record['train_loss']:.8f}"
+            if "val_ce" in record:
+                line += f", validation score = {1.0 - record['val_ce'] / 100.0:.6f}"
+            use = [u for u in record.get("som_usage", []) if u is not None]
+            if use:
+                line += ", SOM use = " + "/".join(f"{u:.1f}%" for u in use)
+            print(line, flush=True)
+            if user is not None:
+                user(record)
+        return report
 
     def _store(self, model: BPSOMModel, history, best_epoch: int, settings: TrainSettings,
                train: EpochData, rng) -> None:

@@ -23,14 +23,20 @@ from .settings import TrainSettings
 
 @dataclass
 class EpochData:
-    """Inputs, network targets and 1-based class ids of one data split."""
+    """Inputs, network targets, 1-based class ids and (optional) example weights of one split."""
 
     X: np.ndarray
     T: np.ndarray
     classes: np.ndarray
+    weights: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.classes)
+
+    def take(self, idx: np.ndarray) -> "EpochData":
+        """The examples at ``idx``, weights included."""
+        return EpochData(self.X[idx], self.T[idx], self.classes[idx],
+                         None if self.weights is None else self.weights[idx])
 
 
 def targets_for(classes0: np.ndarray, n_out: int, loss: str) -> np.ndarray:
@@ -65,13 +71,15 @@ def batch_step(model: BPSOMModel, batch: EpochData, s: TrainSettings, context: i
     out = acts[-1]
     som_terms = _som_phase(model, acts, batch.classes, s, context, lr, som_use)
     diff = batch.T - out
+    w = batch.weights
     if s.loss == "mse":
         ex_err = (diff * diff).sum(1)
-        loss = float(ex_err.sum())
+        loss = float(ex_err.sum() if w is None else ex_err @ w)
         err = np.where(np.abs(diff) > s.error_threshold, out * (1.0 - out) * diff, 0.0)
         err *= (ex_err > s.error_threshold)[:, None]  # C: no backprop for learnt examples
     else:
-        loss = float(-np.log(np.clip(out[batch.T > 0.5], 1e-300, None)).sum())
+        ex_loss = -np.log(np.clip(out[batch.T > 0.5], 1e-300, None))
+        loss = float(ex_loss.sum() if w is None else ex_loss @ w)
         err = diff
     errs = [err]
     for l in range(model.n_hidden_layers - 1, -1, -1):
@@ -81,6 +89,8 @@ def batch_step(model: BPSOMModel, batch: EpochData, s: TrainSettings, context: i
             som_err, use = som_terms[l]
             bp = P.combine_hidden_delta(bp, som_err, use, s.som.som_error_weight)
         errs.insert(0, bp)
+    if w is not None:  # each example's error (BP and SOM parts alike) counts w times
+        errs = [e * w[:, None] for e in errs]
     scale = s.learning_rate / len(batch)
     for l in range(len(net.weights)):
         net.velocity_w[l] = scale * (acts[l].T @ errs[l]) + s.momentum * net.velocity_w[l]
@@ -102,8 +112,7 @@ def train_epoch(model: BPSOMModel, data: EpochData, s: TrainSettings, epoch: int
     loss = 0.0
     for start in range(0, len(data), s.batch_size):
         idx = order[start:start + s.batch_size]
-        loss += batch_step(model, EpochData(data.X[idx], data.T[idx], data.classes[idx]), s,
-                           context, lr, som_use)
+        loss += batch_step(model, data.take(idx), s, context, lr, som_use)
     n = max(len(data), 1)
     return {"train_loss": loss / n, "som_context": context, "som_lr": lr,
             "som_usage": [None if som is None else float(100.0 * u / n) for som, u in zip(model.soms, som_use)]}

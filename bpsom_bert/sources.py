@@ -1,0 +1,159 @@
+"""Input sources besides GLUE-style TSV directories: everything `datasets` reads.
+
+* a directory written by ``Dataset.save_to_disk``/``DatasetDict.save_to_disk``;
+* data files: one CSV/JSON/JSON-lines/Parquet file per split, given as a
+  directory holding ``train.<ext>`` and ``dev.<ext>`` or ``validation.<ext>``,
+  or as ``train=PATH,validation=PATH``;
+* in Python, a ``datasets.Dataset`` (split into train and dev by the caller)
+  or ``DatasetDict``.
+
+Each becomes the ``{"train": Split, "validation": Split}`` the trainer
+reads, through one converter that checks the columns and the labels and
+names the source in every error.  Label names come from the task table, or
+for other tasks from a ``ClassLabel`` feature or the sorted label values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from bpsom_core.errors import InputError
+
+from .tasks import TaskSpec, with_labels
+
+DATA_FILE_BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+TRAIN_NAMES = ("train",)
+DEV_NAMES = ("dev", "validation")
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """True for a directory written by ``save_to_disk`` (a Dataset or a DatasetDict)."""
+    return path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file())
+
+
+def data_files_of(spec: str) -> Optional[dict[str, str]]:
+    """``{"train": file, "validation": file}`` of a data files spec, or None if ``spec`` is none."""
+    if "=" in spec:
+        files = {}
+        for part in spec.split(","):
+            split, _, path = part.partition("=")
+            split = "validation" if split.strip() in DEV_NAMES else split.strip()
+            files[split] = path.strip()
+        return files
+    d = Path(spec)
+    if not d.is_dir():
+        return None
+    files = {}
+    for split, names in (("train", TRAIN_NAMES), ("validation", DEV_NAMES)):
+        for name in names:
+            found = sorted(p for p in d.glob(f"{name}.*") if p.suffix in DATA_FILE_BUILDERS)
+            if found:
+                files[split] = str(found[0])
+                break
+    return files or None
+
+
+def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
+    """Read a saved dataset directory or a data files spec; ``(task, splits)``."""
+    import datasets
+
+    path = Path(spec)
+    if is_saved_dataset(path):
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as exc:  # datasets raises many kinds for a damaged directory
+            raise InputError(f"cannot read the saved dataset ({type(exc).__name__}: {str(exc)[:120]})",
+                             str(path), field="--data-dir") from None
+        return from_datasets(ds, task, source=str(path))
+    files = data_files_of(spec)
+    if files is None:
+        raise InputError("not a directory of train.tsv/dev.tsv, a saved dataset or data files "
+                         "(CSV, JSON, Parquet)", spec, field="--data-dir")
+    for split in ("train", "validation"):
+        if split not in files:
+            raise InputError(f"no {split} file (train.<ext> and dev.<ext> or validation.<ext>)", spec,
+                             field="--data-dir")
+    suffixes = {Path(f).suffix for f in files.values()}
+    if len(suffixes) != 1 or next(iter(suffixes)) not in DATA_FILE_BUILDERS:
+        raise InputError(f"data files must share one format of {', '.join(DATA_FILE_BUILDERS)}, "
+                         f"got {', '.join(sorted(suffixes))}", spec, field="--data-dir")
+    for f in files.values():
+        if not Path(f).is_file():
+            raise InputError("no such file", f, field="--data-dir")
+    builder = DATA_FILE_BUILDERS[suffixes.pop()]
+    try:
+        ds = datasets.load_dataset(builder, data_files=files)
+    except Exception as exc:
+        raise InputError(f"cannot read the data files ({type(exc).__name__}: {str(exc)[:120]})", spec,
+                         field="--data-dir") from None
+    return from_datasets(ds, task, source=spec)
+
+
+def from_datasets(ds: Any, task: TaskSpec, source: str = "dataset") -> tuple[TaskSpec, dict]:
+    """A ``DatasetDict`` (train + dev split) as ``(task, {"train": Split, "validation": Split})``.
+
+    The dev split is the task's (``validation_matched`` for MNLI), else
+    ``validation`` or ``dev``.  A plain ``Dataset`` is refused: there is no
+    dev split to choose the best epoch on.
+    """
+    import datasets
+
+    if isinstance(ds, datasets.Dataset):
+        raise InputError("a single Dataset has no dev split; pass a DatasetDict with train and "
+                         "validation (e.g. ds.train_test_split(test_size=0.1, seed=0) renamed)", source)
+    if not isinstance(ds, (datasets.DatasetDict, dict)):
+        raise InputError(f"expected a datasets.DatasetDict, got {type(ds).__name__}", source)
+    if "train" not in ds:
+        raise InputError(f"no 'train' split (splits: {', '.join(ds)})", source)
+    dev_name = next((n for n in (task.dev_split, "validation", "dev") if n in ds), None)
+    if dev_name is None:
+        raise InputError(f"no '{task.dev_split}' split (splits: {', '.join(ds)})", source)
+    task = _complete_labels(task, ds["train"], source)
+    return task, {"train": _split(ds["train"], task, f"{source}[train]"),
+                  "validation": _split(ds[dev_name], task, f"{source}[{dev_name}]")}
+
+
+def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:
+    """Label names of a task outside the table: a ClassLabel's names, else the sorted values."""
+    if task.label_names:
+        return task
+    if task.label_field not in train.column_names:
+        raise InputError(f"no label column '{task.label_field}' (columns: {', '.join(train.column_names)})",
+                         source, field="--label-column")
+    feature = train.features[task.label_field]
+    names = getattr(feature, "names", None)
+    if names is None:
+        names = sorted({str(v) for v in train[task.label_field]},
+                       key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s))
+        if all(n.isdigit() for n in names) and names != [str(i) for i in range(len(names))]:
+            raise InputError(f"integer labels must be 0..n-1, got {', '.join(names[:10])}", source,
+                             field=task.label_field)
+    if len(names) < 2:
+        raise InputError(f"need at least 2 classes, got {len(names)}", source, field=task.label_field)
+    return with_labels(task, names)
+
+
+def _split(rows, task: TaskSpec, source: str):
+    """One ``datasets.Dataset`` as a :class:`~bpsom_bert.data.Split`, every row checked."""
+    from .data import Split
+
+    missing = [c for c in (*task.text_fields, task.label_field) if c not in rows.column_names]
+    if missing:
+        flag = "--label-column" if missing == [task.label_field] else "--text-columns"
+        raise InputError(f"no column {', '.join(repr(m) for m in missing)} "
+                         f"(columns: {', '.join(rows.column_names)})", source, field=flag)
+    texts = list(zip(*(rows[f] for f in task.text_fields)))
+    split = Split()
+    for i, (text, value) in enumerate(zip(texts, rows[task.label_field])):
+        label = task.label_index(value)
+        if label is None:
+            raise InputError(f"row {i + 1}: label {value!r} is not one of {', '.join(task.label_names)} "
+                             f"(or 0..{task.num_labels - 1})", source, field=task.label_field)
+        if any(t is None for t in text):
+            raise InputError(f"row {i + 1}: empty text", source, field=",".join(task.text_fields))
+        split.texts.append(tuple(str(t) for t in text))
+        split.labels.append(label)
+    if not split.labels:
+        raise InputError("no examples", source)
+    return split

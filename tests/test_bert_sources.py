@@ -1,0 +1,105 @@
+"""`datasets` as input: saved datasets, data files, DatasetDicts, and the GLUE task table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+datasets = pytest.importorskip("datasets")
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from bpsom_core.errors import InputError  # noqa: E402
+from bpsom_bert.data import load_task, load_task_data, read_tsv  # noqa: E402
+from bpsom_bert.tasks import TASKS, custom_task, get_task  # noqa: E402
+from test_bert_support import make_sentences, make_tiny_model_dir  # noqa: E402
+
+
+def _dd(n_train=24, n_dev=8, text="sentence", label="label", names=None):
+    def part(n, seed):
+        rows = make_sentences(n, seed)
+        labels = [names[lab] for lab, _ in rows] if names else [lab for lab, _ in rows]
+        return datasets.Dataset.from_dict({text: [s for _, s in rows], label: labels})
+    return datasets.DatasetDict(train=part(n_train, 1), validation=part(n_dev, 2))
+
+
+def test_task_table_rows():
+    assert get_task("QNLI").text_fields == ("question", "sentence")
+    assert get_task("rte").label_names == ("entailment", "not_entailment")
+    assert get_task("qqp").metrics == ("accuracy", "f1")
+    assert get_task("mnli").dev_split == "validation_matched" and get_task("mnli").num_labels == 3
+    mm = get_task("mnli_mismatched")
+    assert mm.name == "mnli-mm" and mm.hub_config == "mnli" and mm.dev_files == ("dev_mismatched.tsv",)
+    assert get_task("cola").primary_metric == "matthews_correlation"
+    with pytest.raises(InputError, match="STS-B is a regression task"):
+        get_task("stsb")
+
+
+def test_glue_native_tsv_with_label_names(tmp_path):
+    p = tmp_path / "dev.tsv"
+    p.write_text("index\tquestion\tsentence\tlabel\n0\tWho?\tHim.\tentailment\n1\tWhy?\tNo.\tnot_entailment\n")
+    s = read_tsv(p, get_task("qnli"))
+    assert s.labels == [0, 1] and s.texts[0] == ("Who?", "Him.")
+
+
+def test_saved_dataset_directory_and_custom_columns(tmp_path):
+    _dd(text="review", label="verdict", names=["bad", "good"]).save_to_disk(str(tmp_path / "saved"))
+    task, splits = load_task(custom_task("reviews", ["review"], "verdict"), tmp_path / "saved")
+    assert task.label_names == ("bad", "good") and task.metrics == ("accuracy", "f1")
+    assert len(splits["train"]) == 24 and splits["train"].labels[:2] == [0, 1]
+    with pytest.raises(InputError, match="no column 'text'") as e:
+        load_task(custom_task("reviews", ["text"], "verdict"), tmp_path / "saved")
+    assert "--text-columns" in e.value.one_line()
+
+
+@pytest.mark.parametrize("ext", ["csv", "json", "parquet"])
+def test_data_files_directory_and_spec(tmp_path, ext):
+    dd = _dd()
+    for split, name in (("train", "train"), ("validation", "dev")):
+        getattr(dd[split], f"to_{ext}")(str(tmp_path / f"{name}.{ext}"))
+    splits = load_task_data(get_task("sst2"), tmp_path)
+    assert len(splits["train"]) == 24 and len(splits["validation"]) == 8
+    spec = f"train={tmp_path / f'train.{ext}'},validation={tmp_path / f'dev.{ext}'}"
+    assert load_task_data(get_task("sst2"), spec)["validation"].labels == splits["validation"].labels
+
+
+def test_dataset_dict_in_python_and_mnli_dev_sets():
+    rows = {"premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"], "label": [0, 1, 2]}
+    dd = datasets.DatasetDict(train=datasets.Dataset.from_dict(rows),
+                              validation_matched=datasets.Dataset.from_dict({**rows, "premise": ["m"] * 3}),
+                              validation_mismatched=datasets.Dataset.from_dict({**rows, "premise": ["mm"] * 3}))
+    assert load_task_data(get_task("mnli"), dd)["validation"].texts[0][0] == "m"
+    assert load_task_data(get_task("mnli-mm"), dd)["validation"].texts[0][0] == "mm"
+    with pytest.raises(InputError, match="has no dev split"):
+        load_task_data(get_task("mnli"), dd["train"])
+    bad = datasets.DatasetDict(train=datasets.Dataset.from_dict({**rows, "label": [0, 1, 7]}),
+                               validation=datasets.Dataset.from_dict(rows))
+    with pytest.raises(InputError, match="row 3: label 7 is not one of entailment"):
+        load_task_data(get_task("mnli"), bad)
+
+
+def test_bad_data_dir_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not a directory of train.tsv/dev.tsv, a saved dataset or data files"):
+        load_task_data(get_task("sst2"), tmp_path)
+    with pytest.raises(InputError, match="no such file or directory"):
+        load_task_data(get_task("sst2"), tmp_path / "absent")
+
+
+def test_glue_cli_trains_on_a_saved_dataset_with_named_columns(tmp_path, capsys):
+    from cli.main import main
+    _dd(48, 16, text="review", label="verdict", names=["bad", "good"]).save_to_disk(str(tmp_path / "saved"))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {max_length: 16}\nbpsom: {hidden_size: 8, som_grid_size: 4}\n"
+                   "training: {epochs: 1, batch_size: 16, learning_rate: 1.0e-3, warmup_steps: 0}\n")
+    with pytest.raises(SystemExit) as e:
+        main(["glue", "--task", "reviews", "--text-columns", "review", "--label-column", "verdict",
+              "--data-dir", str(tmp_path / "saved"), "--model", str(make_tiny_model_dir(tmp_path)),
+              "--config", str(cfg), "--output-dir", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    assert e.value.code == 0, out.err
+    assert json.loads(out.out)["task"] == "reviews"
+    config = json.loads((tmp_path / "out" / "reviews" / "bpsom" / "best_model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "bad", "1": "good"}
+    assert "reviews" not in TASKS
