@@ -64,7 +64,7 @@ def main() -> None:
         sys.exit(f"bench_exact_vs_c: the grapho reference data (example-grapho.prm and its data files) is not "
                  f"in {grapho}; get it from the C program's repository, LanguageMachines/bp-som (its "
                  f"example-grapho files), and pass --grapho-dir DIR or set BPSOM_GRAPHO_DIR")
-    bpsom = [sys.executable, "-m", "cli.main", "run", "bench.prm", "--quiet", "--compat", args.compat]
+    bpsom = [sys.executable, "-m", "bpsom.cli.main", "run", "bench.prm", "--quiet", "--compat", args.compat]
     with tempfile.TemporaryDirectory(prefix="bpsom-bench-") as tmp:
         tmp = Path(tmp)
         ours_dir = tmp / "bpsom"
@@ -72,7 +72,7 @@ def main() -> None:
         env_note = f"{os.cpu_count()} CPUs"
         # compile (or load) the numba kernels once, outside the timing
         warm = tmp / "warm"
-        subprocess.run([sys.executable, "-m", "cli.main", "run", "--example", "--dir", str(warm), "--quiet"],
+        subprocess.run([sys.executable, "-m", "bpsom.cli.main", "run", "--example", "--dir", str(warm), "--quiet"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         c_dir = None
         if args.c_binary:

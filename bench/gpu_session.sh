@@ -60,7 +60,7 @@ step bert_base_step 100 python3 bench/bench_bert_gpu_step.py --steps 30 --rounds
 if [ -n "$ENC" ] && [ -n "$SST2" ]; then
     step pipeline_sst2 220 python3 bench/bench_bert_pipeline.py --model "$ENC" --data-dir "$SST2" \
         --json "$OUT/pipeline_sst2.json"
-    step accuracy_sst2 150 python3 -m cli.main glue --task sst2 --mode both --config configs/bpsom.yaml \
+    step accuracy_sst2 150 python3 -m bpsom glue --task sst2 --mode both --config configs/bpsom.yaml \
         --model "$ENC" --data-dir "$SST2" --epochs "$EPOCHS" --device cuda --no-progress \
         --output-dir "$OUT/glue"
 else

@@ -169,7 +169,7 @@ def _run_with_progress(job, progress: Optional[bool], quiet: bool) -> dict:
 
     from bpsom_bert import distributed as du
     from bpsom_bert.run import run_job
-    from cli.glue_console import EpochReporter
+    from bpsom.cli.glue_console import EpochReporter
 
     console = Console(stderr=True)
     main_rank = du.rank_from_env() == 0

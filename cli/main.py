@@ -15,12 +15,12 @@ from bpsom_core import __version__
 
 # subcommand name -> (module, attribute, one-line help)
 SUBCOMMANDS = {
-    "run": ("cli.run_cmd", "run", "Run a classic C-format .prm experiment (byte-identical to the C program)."),
-    "train": ("cli.train_cmd", "train", "Train BP-SOM on tabular data (CSV/TSV, ARFF, .npz)."),
-    "report": ("cli.report_cmd", "report", "Draw plots and the SOM cell explorer for a run directory."),
-    "glue": ("cli.glue_cmd", "glue", "Fine-tune a Transformer with a BP-SOM head on GLUE."),
-    "parity": ("cli.parity_cmd", "parity", "Check our engine against the original C program."),
-    "sweep": ("cli.sweep_cmd", "sweep", "Run a hyper-parameter sweep of train/run/glue trials on Ray."),
+    "run": ("bpsom.cli.run_cmd", "run", "Run a classic C-format .prm experiment (byte-identical to the C program)."),
+    "train": ("bpsom.cli.train_cmd", "train", "Train BP-SOM on tabular data (CSV/TSV, ARFF, .npz)."),
+    "report": ("bpsom.cli.report_cmd", "report", "Draw plots and the SOM cell explorer for a run directory."),
+    "glue": ("bpsom.cli.glue_cmd", "glue", "Fine-tune a Transformer with a BP-SOM head on GLUE."),
+    "parity": ("bpsom.cli.parity_cmd", "parity", "Check our engine against the original C program."),
+    "sweep": ("bpsom.cli.sweep_cmd", "sweep", "Run a hyper-parameter sweep of train/run/glue trials on Ray."),
 }
 
 

@@ -17,7 +17,7 @@ from bpsom_core.errors import InputError
 
 
 def _c_runner(binary: Optional[str], timeout: float, name: str = "C"):
-    from parity.runners import CRunner
+    from bpsom.parity.runners import CRunner
 
     if binary is None:
         raise InputError("this mode needs the original C program: pass --c-binary PATH "
@@ -29,7 +29,7 @@ def _c_runner(binary: Optional[str], timeout: float, name: str = "C"):
 
 
 def _ours_runner(engine: str, compat: str, against: Optional[str], timeout: float):
-    from parity.runners import EngineInProcessRunner, EngineSubprocessRunner
+    from bpsom.parity.runners import EngineInProcessRunner, EngineSubprocessRunner
 
     if against is not None:  # harness self-test: a second C binary plays "ours"
         return _c_runner(against, timeout, name="ours")
@@ -41,7 +41,7 @@ def _ours_runner(engine: str, compat: str, against: Optional[str], timeout: floa
 
 
 def _case_dirs(root: Path) -> list[Path]:
-    from parity.replay import list_cases
+    from bpsom.parity.replay import list_cases
 
     if not root.is_dir():
         raise InputError("no such directory", path=str(root), field="--cases")
@@ -172,7 +172,7 @@ def parity(c_binary, examples, seed, keep, cases_dir, record, allow_oob, strict_
 
 def _options(allow_oob: bool, lenient: bool, no_fatal: bool, max_lines: int, max_epochs: int,
              min_lines: int = 1):
-    from parity.generate import GenOptions
+    from bpsom.parity.generate import GenOptions
 
     if min_lines > max_lines:
         raise InputError(f"--min-lines {min_lines} is above --max-lines {max_lines}")
@@ -181,8 +181,8 @@ def _options(allow_oob: bool, lenient: bool, no_fatal: bool, max_lines: int, max
 
 
 def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> int:
-    from parity.replay import replay_case
-    from parity.report import print_cases_report, write_json
+    from bpsom.parity.replay import replay_case
+    from bpsom.parity.report import print_cases_report, write_json
 
     results = []
     dirs = _case_dirs(root)
@@ -206,14 +206,14 @@ def _replay(root: Path, runner, console: Console, json_path: Optional[str]) -> i
 
 
 def _has_recording(case_dir: Path) -> bool:
-    from parity.replay import OUTPUT_NAMES
+    from bpsom.parity.replay import OUTPUT_NAMES
 
     return any((case_dir / f"expected.{name}").is_file() for name in OUTPUT_NAMES)
 
 
 def _warn_stale_log(case_dir: Path) -> None:
     """A LOG file left in a case directory is copied in and appended to, so the log would differ."""
-    from parity.replay import output_names, read_meta
+    from bpsom.parity.replay import output_names, read_meta
 
     try:
         log_name = output_names(read_meta(case_dir))[0]
@@ -227,8 +227,8 @@ def _warn_stale_log(case_dir: Path) -> None:
 def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], options, shrink: bool,
           console: Console, json_path: Optional[str], exclude: tuple[str, ...] = (), flags: str = "",
           strict_oob: bool = False) -> int:
-    from parity.live import run_live
-    from parity.report import print_live_report, write_json
+    from bpsom.parity.live import run_live
+    from bpsom.parity.report import print_live_report, write_json
 
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
@@ -255,7 +255,7 @@ def _live(c, ours, examples: int, seed: Optional[int], keep: Optional[str], opti
 
 
 def _record(c, out_dir: Path, examples: int, seed: Optional[int], options, console: Console) -> int:
-    from parity.record import needs_recording, record_generated, record_inputs, update_index
+    from bpsom.parity.record import needs_recording, record_generated, record_inputs, update_index
 
     failed = 0
     if out_dir.is_dir():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.commands import OneLineCommand
+from bpsom.cli.commands import OneLineCommand
 
 
 @click.command(name="report", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,7 +10,7 @@ from typing import Optional
 
 import click
 
-from cli.commands import OneLineCommand
+from bpsom.cli.commands import OneLineCommand
 
 
 @click.command(name="sweep", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})

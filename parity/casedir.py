@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Optional
 
 from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
-from parity.generate import CaseSpec
-from parity.replay import Divergence, collect_outputs, compare_outputs
-from parity.runners import RunFailed, RunOutput, Runner
-from parity.tags import observed_tags
+from bpsom.parity.generate import CaseSpec
+from bpsom.parity.replay import Divergence, collect_outputs, compare_outputs
+from bpsom.parity.runners import RunFailed, RunOutput, Runner
+from bpsom.parity.tags import observed_tags
 
 
 @dataclass

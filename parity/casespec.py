@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity.prm_text import PrmText
+from bpsom.parity.prm_text import PrmText
 
 
 @dataclass

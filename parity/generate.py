@@ -17,11 +17,11 @@ from typing import Optional
 
 from hypothesis import strategies as st
 
-from parity.bst_synth import synth_bst
-from parity.casespec import CaseSpec
-from parity.grapho_data import PCLASSES, DataSpec, render
-from parity.prm_text import PrmText
-from parity.tags import INPUTS, MAX_LAST_LAYER, describe, excluding, is_oob
+from bpsom.parity.bst_synth import synth_bst
+from bpsom.parity.casespec import CaseSpec
+from bpsom.parity.grapho_data import PCLASSES, DataSpec, render
+from bpsom.parity.prm_text import PrmText
+from bpsom.parity.tags import INPUTS, MAX_LAST_LAYER, describe, excluding, is_oob
 
 __all__ = ["CaseSpec", "GenOptions", "cases", "example_case", "excluding"]
 

@@ -20,10 +20,10 @@ from typing import Callable, Optional
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from parity.casedir import CaseOutcome, compare_case, write_case_dir, write_reproducer
-from parity.generate import CaseSpec, GenOptions, cases, excluding
-from parity.runners import Runner
-from parity.tags import coverage_tags
+from bpsom.parity.casedir import CaseOutcome, compare_case, write_case_dir, write_reproducer
+from bpsom.parity.generate import CaseSpec, GenOptions, cases, excluding
+from bpsom.parity.runners import Runner
+from bpsom.parity.tags import coverage_tags
 
 
 CHUNK = 100  # cases per hypothesis round

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
-from parity.casedir import run_side, write_case_dir
-from parity.generate import CaseSpec, GenOptions, cases
-from parity.replay import case_inputs, collect_outputs, read_meta
-from parity.runners import RunFailed, Runner
-from parity.tags import observed_tags
+from bpsom.parity.casedir import run_side, write_case_dir
+from bpsom.parity.generate import CaseSpec, GenOptions, cases
+from bpsom.parity.replay import case_inputs, collect_outputs, read_meta
+from bpsom.parity.runners import RunFailed, Runner
+from bpsom.parity.tags import observed_tags
 
 
 def record_generated(c_runner: Runner, out_dir: Path, examples: int, seed: int,

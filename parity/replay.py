@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from parity.runners import RunOutput
+from bpsom.parity.runners import RunOutput
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cases"
 TIME_LINE = re.compile(rb"^Time: .*$", re.M)
@@ -148,7 +148,7 @@ def compare_outputs(expected: dict[str, Optional[bytes]],
 
 def default_runner(workdir: Path, extra_args: list[str]) -> bytes:
     """Run ``bpsom run case.prm`` in ``workdir`` and return its stdout."""
-    cmd = [sys.executable, "-m", "cli.main", "run", "case.prm", "--quiet", *extra_args]
+    cmd = [sys.executable, "-m", "bpsom.cli.main", "run", "case.prm", "--quiet", *extra_args]
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

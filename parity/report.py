@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bpsom_core.atomic import atomic_write_text
-from parity.live import LiveStats
-from parity.replay import CaseResult
+from bpsom.parity.live import LiveStats
+from bpsom.parity.replay import CaseResult
 
 
 def _status(r: CaseResult) -> str:

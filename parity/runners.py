@@ -102,7 +102,7 @@ def engine_command(args: list[str], compat: str | None = "c") -> list[str]:
 
 
 class EngineSubprocessRunner:
-    """Our engine in a fresh ``python -m cli.main run`` process (fully isolated)."""
+    """Our engine in a fresh ``python -m bpsom run`` process (fully isolated)."""
 
     def __init__(self, timeout: float = 600.0, compat: str | None = "c", name: str = "bpsom"):
         self.timeout = timeout
@@ -112,14 +112,14 @@ class EngineSubprocessRunner:
     def __call__(self, workdir: Path, args: list[str]) -> RunOutput:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "cli.main", *engine_command(args, self.compat)]
+        cmd = [sys.executable, "-m", "bpsom.cli.main", *engine_command(args, self.compat)]
         return _run_capped(cmd, workdir, self.timeout, env)
 
 
 class EngineInProcessRunner:
     """Our engine called in this process: no interpreter start, compiled kernels stay warm.
 
-    ``entry`` is the ``bpsom`` command's entry point (``cli.main.main``, which
+    ``entry`` is the ``bpsom`` command's entry point (``bpsom.cli.main.main``, which
     takes the argument list), handed in by the caller so that the harness does
     not depend on the command line layer.  stdout and stderr are swapped for
     byte buffers and the working directory is changed for the duration of the

@@ -11,7 +11,7 @@ import re
 
 from hypothesis import strategies as st
 
-from parity.casespec import CaseSpec
+from bpsom.parity.casespec import CaseSpec
 
 MAX_LAST_LAYER = 5
 INPUTS = 378  # 9 window positions x 42 alphabet characters

@@ -50,7 +50,7 @@ def no_hang(seconds: int = HANG_SECONDS) -> Iterator[None]:
 
 def run_cli(argv: list[str], cwd: Path) -> tuple[int, str]:
     """`bpsom ARGV` in this process, in ``cwd``: (exit code, stderr text)."""
-    from cli.main import main
+    from bpsom.cli.main import main
 
     err = io.StringIO()
     old = os.getcwd()

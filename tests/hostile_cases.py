@@ -604,7 +604,7 @@ def _env() -> dict:
 
 
 def _cmd(argv: Argv) -> List[Union[str, bytes]]:
-    return [sys.executable, "-m", "cli.main", *argv]
+    return [sys.executable, "-m", "bpsom.cli.main", *argv]
 
 
 def classify(case: Case, out: Outcome) -> str:
@@ -639,7 +639,7 @@ def run_case(case: Case, base: Path) -> Outcome:
     prefix: List[str] = []
     t0 = time.perf_counter()
     if case.shell:
-        line = case.argv.replace("$BPSOM", f"{sys.executable} -m cli.main")  # type: ignore[union-attr]
+        line = case.argv.replace("$BPSOM", f"{sys.executable} -m bpsom")  # type: ignore[union-attr]
         proc = subprocess.Popen([*prefix, "bash", "-c", line], cwd=d, env=_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
     else:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from parity.runners import RunFailed, RunOutput
+from bpsom.parity.runners import RunFailed, RunOutput
 
 
 def _field(prm: bytes, key: str) -> str:

@@ -30,7 +30,7 @@ class Result:
 @pytest.fixture
 def bpsom(capsys):
     """Run the `bpsom` entry point in-process (torch is imported once per session)."""
-    from cli.main import main
+    from bpsom.cli.main import main
 
     def run(*args):
         capsys.readouterr()

@@ -23,7 +23,7 @@ training: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, warmup_ratio: 0.06,
 
 @pytest.fixture
 def bpsom(capsys):
-    from cli.main import main
+    from bpsom.cli.main import main
 
     def run(*args):
         capsys.readouterr()
@@ -51,7 +51,7 @@ def tiny(tmp_path_factory):
 
 
 def test_underscore_spellings_are_aliases():
-    from cli.glue_cmd import rewrite_aliases
+    from bpsom.cli.glue_cmd import rewrite_aliases
     got = rewrite_aliases(["--output_dir", "o", "--batch_size=4", "--num_epochs", "2", "--learning_rate",
                            "1e-4", "--max_length", "32", "--task", "sst2", "x_y"])
     assert got == ["--output-dir", "o", "--batch-size=4", "--epochs", "2", "--learning-rate", "1e-4",
@@ -120,7 +120,7 @@ def test_unlabelled_test_gives_predictions_best_units_and_quiet(tiny, bpsom):
 
 
 def test_reporter_lines_for_pruning_and_other_metrics():
-    from cli.glue_console import EpochReporter
+    from bpsom.cli.glue_console import EpochReporter
     rep = EpochReporter(10, "cola")
     assert rep("prune", {"mode": "bpsom", "epoch": 5, "units": [7, 8, 23], "before": 128, "after": 125}) \
         == ["BP-SOM run on cola (bpsom):"]

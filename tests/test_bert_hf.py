@@ -38,7 +38,7 @@ def glue_run(tiny):
     """One `bpsom glue` run through the CLI entry point; its summary and output dir."""
     import logging
 
-    from cli.main import main
+    from bpsom.cli.main import main
     out = tiny["root"] / "glue_out"
     records = []
     handler = logging.Handler(logging.INFO)
@@ -90,7 +90,7 @@ def test_glue_report_to_tensorboard_writes_som_scalars(glue_run):
 
 
 def test_glue_refuses_an_unknown_reporter(tiny, capsys):
-    from cli.main import main
+    from bpsom.cli.main import main
     with pytest.raises(SystemExit) as e:
         main(["glue", "--task", "sst2", "--report-to", "wandb", "--data-dir", str(tiny["data"])])
     assert e.value.code == 2

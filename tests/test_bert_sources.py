@@ -88,7 +88,7 @@ def test_bad_data_dir_is_one_line(tmp_path):
 
 
 def test_glue_cli_trains_on_a_saved_dataset_with_named_columns(tmp_path, capsys):
-    from cli.main import main
+    from bpsom.cli.main import main
     _dd(48, 16, text="review", label="verdict", names=["bad", "good"]).save_to_disk(str(tmp_path / "saved"))
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("model: {max_length: 16}\nbpsom: {hidden_size: 8, som_grid_size: 4}\n"

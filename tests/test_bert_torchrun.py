@@ -33,7 +33,7 @@ def test_torchrun_two_gloo_processes_through_the_cli(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-           "-m", "cli.main", "glue", "--task", "sst2", "--device", "cpu", "--config", str(cfg),
+           "-m", "bpsom.cli.main", "glue", "--task", "sst2", "--device", "cpu", "--config", str(cfg),
            "--model", str(make_tiny_model_dir(tmp_path)), "--data-dir", str(make_glue_dir(tmp_path, 40, 16)),
            "--output-dir", str(out), "--no-progress"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)

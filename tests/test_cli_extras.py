@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _run_without(module: str, *args: str) -> subprocess.CompletedProcess:
     """Run the entry point with ``module`` made unimportable (as on a base install)."""
     code = (f"import sys; sys.modules[{module!r}] = None; sys.path.insert(0, {str(ROOT)!r}); "
-            f"from cli.main import main; main({list(args)!r})")
+            f"from bpsom.cli.main import main; main({list(args)!r})")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
@@ -33,5 +33,5 @@ def test_missing_extra_is_one_line_exit_2(module, args, extra, tmp_path):
 
 
 def test_a_missing_non_optional_module_is_not_disguised():
-    from cli.main import missing_extra_message
+    from bpsom.cli.main import missing_extra_message
     assert missing_extra_message("glue", ModuleNotFoundError("x", name="not_ours")) is None

@@ -18,7 +18,7 @@ from bpsom_core.readers.bst import parse_bst
 from bpsom_core.readers.cdata import GRAPHO_INPUTS, read_grapho
 from bpsom_core.readers.prm import read_prm
 from bpsom_core.writers.bst import format_bst
-from parity.replay import FIXTURES
+from bpsom.parity.replay import FIXTURES
 
 
 def _copy_case(name: str, dest: Path) -> Path:

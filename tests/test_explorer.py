@@ -9,7 +9,7 @@ from html import escape
 
 import pytest
 
-from cli.main import main
+from bpsom.cli.main import main
 
 pytest.importorskip("plotly")
 

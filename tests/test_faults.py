@@ -32,7 +32,7 @@ FAST = ["--epochs", "2", "--no-report", "-q"]
 
 def run_cli(argv: list, cwd: Path) -> tuple:
     """`bpsom ARGV` in this process, in ``cwd``, with byte-capable stdout/stderr: (exit code, stderr)."""
-    from cli.main import main
+    from bpsom.cli.main import main
 
     out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     old_cwd, old_out, old_err = os.getcwd(), sys.stdout, sys.stderr
@@ -131,7 +131,7 @@ def test_write_failure_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, exc
 def test_closed_stdout_pipe_ends_quietly(tmp_path):
     _write_case(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "case.prm", "--quiet"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "bpsom.cli.main", "run", "case.prm", "--quiet"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()                    # the reader is gone before the first line
     err = proc.stderr.read().decode()
@@ -442,7 +442,7 @@ def test_small_data_warns(tmp_path):
 
 
 def test_cv_summary_labels_the_refit(tmp_path, capsys):
-    from cli.train_cmd import _summary
+    from bpsom.cli.train_cmd import _summary
 
     metrics = {"mode": "3-fold cross-validation", "cv": {"accuracy_mean": 0.9, "accuracy_sd": 0.01},
                "train": {"accuracy": 1.0, "mse": 0.1, "n": 10}, "validation": {"accuracy": 1.0, "mse": 0.1, "n": 3},
@@ -558,7 +558,7 @@ def test_glue_config_numbers_and_sizes(tmp_path):
 def test_parity_without_recordings_exits_nonzero_and_warns_on_stale_log(tmp_path):
     import shutil
 
-    from parity.replay import FIXTURES
+    from bpsom.parity.replay import FIXTURES
 
     case = tmp_path / "c"
     shutil.copytree(FIXTURES / "wd_1h_som5_basic", case)
@@ -575,7 +575,7 @@ def test_parity_without_recordings_exits_nonzero_and_warns_on_stale_log(tmp_path
 def test_no_development_paths_or_planning_words_in_user_text():
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from bpsom.cli.main import bpsom.cli
 
     texts = [CliRunner().invoke(cli, [name, "--help"]).output for name in ("run", "train", "report", "parity")]
     texts += [p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]]
@@ -586,7 +586,7 @@ def test_no_development_paths_or_planning_words_in_user_text():
 
 
 def test_run_help_key_column_aligned():
-    from cli.run_cmd import PRM_HELP
+    from bpsom.cli.run_cmd import PRM_HELP
 
     cols = {line.index("  ", 2) + len(line[line.index("  ", 2):]) - len(line[line.index("  ", 2):].lstrip())
             for line in PRM_HELP.splitlines() if line.startswith("  ") and " = " in line and "  " in line[2:]}

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parity.grapho_data import DataSpec, render
-from cli.main import main
-from parity.runners import EngineInProcessRunner
+from bpsom.parity.grapho_data import DataSpec, render
+from bpsom.cli.main import main
+from bpsom.parity.runners import EngineInProcessRunner
 from fuzz_support import FUZZ, HANG_SECONDS, assert_clean_exit, fuzz_bytes, no_hang, run_cli
 
 TINY_PRM = b"""DUMP = 0

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpsom_core.errors import InputError
-from parity.replay import FIXTURES
+from bpsom.parity.replay import FIXTURES
 from fuzz_support import FUZZ, fuzz_bytes, no_hang, reader
 
 CASE = FIXTURES / "wd_old_env_continue"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from parity.generate import GenOptions
-from parity.live import run_live
-from parity.replay import list_cases, replay_case
-from cli.main import main
-from parity.runners import CRunner, EngineInProcessRunner
+from bpsom.parity.generate import GenOptions
+from bpsom.parity.live import run_live
+from bpsom.parity.replay import list_cases, replay_case
+from bpsom.cli.main import main
+from bpsom.parity.runners import CRunner, EngineInProcessRunner
 
 BINARY = os.environ.get("BPSOM_C_BINARY")
 EXAMPLES = int(os.environ.get("BPSOM_LIVE_EXAMPLES", "100"))

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from parity.replay import default_runner, list_cases, replay_case
-from cli.main import main
-from parity.runners import EngineInProcessRunner
+from bpsom.parity.replay import default_runner, list_cases, replay_case
+from bpsom.cli.main import main
+from bpsom.parity.runners import EngineInProcessRunner
 
 CASES = list_cases()
 IN_PROCESS = EngineInProcessRunner(main)
@@ -38,6 +38,6 @@ def test_fixture_set_is_complete():
 
 
 def test_replay_through_the_installed_command_line():
-    """The same bytes through `python -m cli.main run` in a fresh process."""
+    """The same bytes through `python -m bpsom run` in a fresh process."""
     result = replay_case(FIXTURES_CASE, runner=default_runner)
     assert result.identical, result.first_divergence()

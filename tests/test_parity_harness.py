@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parity.generate import GenOptions, cases, example_case
-from parity.grapho_data import ALPHABET, PCLASSES, DataSpec, render
-from parity.live import run_live
-from parity.replay import (Divergence, compare_outputs, first_difference, list_cases,
+from bpsom.parity.generate import GenOptions, cases, example_case
+from bpsom.parity.grapho_data import ALPHABET, PCLASSES, DataSpec, render
+from bpsom.parity.live import run_live
+from bpsom.parity.replay import (Divergence, compare_outputs, first_difference, list_cases,
                            normalise_log, replay_case)
 from parity_fakes import FakeC, dump_bug, oob_bug
 
@@ -158,7 +158,7 @@ def test_replay_reads_output_names_and_args_from_meta(tmp_path):
     spec.args = ["123"]
     spec.log_name, spec.bst_name = "run.log", "best.env"
     spec.prm.values.update(LOG="run.log", BEST_ENV="best.env")
-    from parity.casedir import run_side, write_case_dir
+    from bpsom.parity.casedir import run_side, write_case_dir
     write_case_dir(tmp_path / "c1", spec, run_side(FakeC(), spec, catch_all=False))
     meta = json.loads((tmp_path / "c1" / "meta.json").read_text())
     assert meta["args"] == ["123"] and meta["log"] == "run.log"
@@ -184,7 +184,7 @@ def test_out_of_bounds_differences_count_but_fail_only_when_strict(tmp_path):
 @pytest.mark.parametrize("case", list_cases(), ids=lambda p: p.name)
 def test_observed_tags_agree_with_the_recordings(case):
     """Our reading of the C's output gives the tags the fixtures were recorded with."""
-    from parity.tags import observed_tags
+    from bpsom.parity.tags import observed_tags
 
     recorded = {f for f in json.loads((case / "meta.json").read_text())["features"]
                 if f.startswith("observed:")}

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from parity.replay import FIXTURES
-from parity.runners import REPO_ROOT
+from bpsom.parity.replay import FIXTURES
+from bpsom.parity.runners import REPO_ROOT
 
 
 def bpsom(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("BPSOM_C_BINARY", None)
     full_env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "cli.main", "parity", *args], cwd=cwd or REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "bpsom.cli.main", "parity", *args], cwd=cwd or REPO_ROOT,
                           capture_output=True, text=True, env=full_env, timeout=600)
 
 
@@ -63,7 +63,7 @@ def test_replay_one_fixture_writes_json(tmp_path):
 def engine_as_c(tmp_path) -> Path:
     """A 'C binary' that is our engine; exits 0 like the C even on its fatal errors."""
     script = tmp_path / "engine_as_c.sh"
-    script.write_text(f"#!/bin/sh\nPYTHONPATH={REPO_ROOT} {sys.executable} -m cli.main run --quiet -- \"$@\"\n"
+    script.write_text(f"#!/bin/sh\nPYTHONPATH={REPO_ROOT} {sys.executable} -m bpsom run --quiet -- \"$@\"\n"
                       "exit 0\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from bpsom_core.exact.engine import run_experiment
-from parity.replay import FIXTURES
+from bpsom.parity.replay import FIXTURES
 
 CASE = FIXTURES / "wd_1h_som5_basic"
 
 
 def _bpsom(args, cwd, stdin=subprocess.DEVNULL):
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, capture_output=True, stdin=stdin,
+    return subprocess.run([sys.executable, "-m", "bpsom.cli.main", *args], cwd=cwd, capture_output=True, stdin=stdin,
                           env=_env(), timeout=300)
 
 

@@ -12,7 +12,7 @@ import yaml
 from bpsom_core.errors import InputError
 from bpsom_core.sweep.plots import pareto_front
 from bpsom_core.sweep.spec import check_spec
-from cli.main import main
+from bpsom.cli.main import main
 
 WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "patience": 3, "hidden": "8"},
               "grid": {"som-error-weight": [0.0, 0.25], "som": [3, 4], "prune-threshold": [0.0, 0.05]},

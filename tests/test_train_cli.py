@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cli.main import main
+from bpsom.cli.main import main
 
 CSV = "".join(["a,b,colour,label\n"] + [f"{i % 7 * 0.5},{(i * 3) % 5},{'red' if i % 2 else 'blue'},"
                                           f"{'yes' if (i % 7) > 3 else 'no'}\n" for i in range(40)])

@@ -92,13 +92,13 @@ def _click_options(command: click.Command, reserved: set) -> Dict[str, OptionKin
 def option_table(command: str) -> Dict[str, OptionKind]:
     """Every option a sweep of ``command`` may set, by the name the spec uses."""
     if command == "train":
-        from cli.train_cmd import train
+        from bpsom.cli.train_cmd import train
         table = _click_options(train, _RESERVED["train"])
         for name in ("hidden", "som"):            # text options that hold integers
             table[name] = OptionKind(name, table[name].param, "ints")
         return table
     if command == "glue":
-        from cli.glue_cmd import glue
+        from bpsom.cli.glue_cmd import glue
         table = _click_options(glue, _RESERVED["glue"])
         table["mode"] = OptionKind("mode", "mode", "choice", ("bpsom", "baseline"))
         return table

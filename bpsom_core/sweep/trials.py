@@ -71,7 +71,7 @@ def _sklearn_table(name: str):
 
 
 def _train(trial: Trial, out_dir: Path) -> Dict[str, Any]:
-    from cli.train_cmd import _check_split, classifier_params, train
+    from bpsom.cli.train_cmd import _check_split, classifier_params, train
 
     from ..tabular.experiment import SplitSpec, run_fold, run_split
     from .options import option_table
@@ -175,7 +175,7 @@ def glue_argv(trial: Trial, out_dir: Path) -> list:
 def _glue(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     import click
 
-    from cli.glue_cmd import glue
+    from bpsom.cli.glue_cmd import glue
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
