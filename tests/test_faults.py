@@ -575,7 +575,7 @@ def test_parity_without_recordings_exits_nonzero_and_warns_on_stale_log(tmp_path
 def test_no_development_paths_or_planning_words_in_user_text():
     from click.testing import CliRunner
 
-    from bpsom.cli.main import bpsom.cli
+    from bpsom.cli.main import cli
 
     texts = [CliRunner().invoke(cli, [name, "--help"]).output for name in ("run", "train", "report", "parity")]
     texts += [p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]]
