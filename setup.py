@@ -20,6 +20,6 @@ def mapped_packages() -> list[str]:
 
 
 setup(
-    packages=find_packages(include=["bpsom", "bpsom_core*", "bpsom_bert*"]) + mapped_packages(),
+    packages=find_packages(include=["bpsom", "bpsom.*", "bpsom_core*", "bpsom_bert*"]) + mapped_packages(),
     package_dir=MAPPED,
 )

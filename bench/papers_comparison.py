@@ -73,9 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the Markdown table here")
     args = ap.parse_args(argv)
     from bpsom_core.atomic import atomic_write_text
-    from bpsom_core.sweep.runner import run_sweep
-    from bpsom_core.sweep.spec import load_spec
-    from bpsom_core.sweep.summary import write_summary
+    from bpsom.sweep.runner import run_sweep
+    from bpsom.sweep.spec import load_spec
+    from bpsom.sweep.summary import write_summary
 
     spec = load_spec(args.spec)
     outcome = run_sweep(spec, args.sweep_dir, address=args.address, say=lambda s: print(s, file=sys.stderr))

@@ -44,8 +44,8 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     Rerunning into the same DIR skips finished trials; Ctrl-C keeps every
     finished row.
     """
-    from bpsom_core.sweep.runner import import_ray, run_sweep
-    from bpsom_core.sweep.spec import load_spec
+    from bpsom.sweep.runner import import_ray, run_sweep
+    from bpsom.sweep.spec import load_spec
 
     spec = load_spec(spec_path)
     import_ray()
@@ -59,8 +59,8 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
 
 
 def _summarise(spec, out_dir: Path, top: int, say) -> None:
-    from bpsom_core.sweep.plots import write_plots
-    from bpsom_core.sweep.summary import summary_table, write_summary
+    from bpsom.sweep.plots import write_plots
+    from bpsom.sweep.summary import summary_table, write_summary
 
     if not (out_dir / "results.csv").exists():
         return

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from bpsom_core.errors import InputError
-from bpsom_core.sweep.plots import pareto_front
-from bpsom_core.sweep.spec import check_spec
+from bpsom.sweep.plots import pareto_front
+from bpsom.sweep.spec import check_spec
 from bpsom.cli.main import main
 
 WINE_2x2x2 = {"command": "train", "data": "wine", "options": {"epochs": 3, "patience": 3, "hidden": "8"},
@@ -145,8 +145,8 @@ def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
 
 
 def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is_one(tmp_path):
-    from bpsom_core.sweep.runner import trial_resources
-    from bpsom_core.sweep.trials import glue_argv
+    from bpsom.sweep.runner import trial_resources
+    from bpsom.sweep.trials import glue_argv
 
     (tmp_path / "quick.yaml").write_text("training: {epochs: 1}\n")
     spec = check_spec({"command": "glue", "data": "sst2", "options": {"epochs": 1, "model": "m", "mode": "bpsom",
@@ -176,7 +176,7 @@ def test_glue_trials_translate_to_glue_arguments_and_ask_for_a_gpu_when_there_is
 
 def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path, monkeypatch):
     from bpsom_core.examples import install_example
-    from bpsom_core.sweep.trials import prm_with, run_trial
+    from bpsom.sweep.trials import prm_with, run_trial
 
     prm = install_example(tmp_path / "ex")
     text = prm.read_text(encoding="latin-1")

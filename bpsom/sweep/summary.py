@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from ..atomic import atomic_write_text
+from bpsom_core.atomic import atomic_write_text
 from .results import read_rows
 
 

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict
 
-from ..errors import InputError
+from bpsom_core.errors import InputError
 from .spec import Trial
 
 
@@ -46,10 +46,10 @@ def run_trial(trial: Trial, out_dir: str) -> Dict[str, Any]:
 
 def load_table(data: str):
     """The table a `train` trial reads: 'wine' (embedded), 'sklearn:NAME', or a data file."""
-    from ..readers.tabular import read_table
+    from bpsom_core.readers.tabular import read_table
 
     if data == "wine":
-        from ..data import DEFAULT_DATASET, DEFAULT_TARGET
+        from bpsom_core.data import DEFAULT_DATASET, DEFAULT_TARGET
         return read_table(DEFAULT_DATASET, DEFAULT_TARGET)
     if data.startswith("sklearn:"):
         return _sklearn_table(data[len("sklearn:"):])
@@ -61,7 +61,7 @@ def _sklearn_table(name: str):
     import numpy as np
     from sklearn import datasets
 
-    from ..readers.tabular import read_table
+    from bpsom_core.readers.tabular import read_table
 
     X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,7 +73,7 @@ def _sklearn_table(name: str):
 def _train(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     from bpsom.cli.train_cmd import _check_split, classifier_params, train
 
-    from ..tabular.experiment import SplitSpec, run_fold, run_split
+    from bpsom_core.tabular.experiment import SplitSpec, run_fold, run_split
     from .options import option_table
 
     opts = dict(train.make_context("train", []).params)      # the command's defaults
@@ -85,7 +85,7 @@ def _train(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     _check_split(opts["test_fraction"], opts["val_fraction"], opts["cv"])
     table = load_table(trial.data)
     if opts["target"] or opts["categorical"] or opts["numeric"]:
-        from ..readers.tabular import read_table
+        from bpsom_core.readers.tabular import read_table
         names = lambda v: [n.strip() for n in str(v or "").split(",") if n.strip()]
         table = read_table(table.path, opts["target"], names(opts["categorical"]), names(opts["numeric"]))
     split = SplitSpec(test_fraction=opts["test_fraction"], val_fraction=opts["val_fraction"],
@@ -113,9 +113,9 @@ def prm_with(text: str, values: Dict[str, Any]) -> str:
 
 def _run(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     """The .prm in a temp copy of its directory; its stdout, log and history go to DIR/trials/<id>/."""
-    from ..atomic import atomic_write_bytes
-    from ..exact.engine import run_experiment
-    from ..readers.prm import read_prm
+    from bpsom_core.atomic import atomic_write_bytes
+    from bpsom_core.exact.engine import run_experiment
+    from bpsom_core.readers.prm import read_prm
 
     prm = Path(trial.data)
     keep = (out_dir / "trials" / trial.trial_id).resolve()     # before the chdir below

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from ..errors import InputError
+from bpsom_core.errors import InputError
 from .results import ResultsFile, columns_for
 from .spec import SweepSpec, Trial
 

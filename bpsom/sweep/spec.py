@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import InputError
+from bpsom_core.errors import InputError
 from .options import OptionKind, glue_task, metric_names, option_table, suggest
 
 COMMANDS = ("train", "run", "glue")

@@ -9,7 +9,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .. import plots as base
+from bpsom_core import plots as base
 from .summary import SettingSummary
 
 PRUNE_NAMES = ("prune-threshold", "PRUNE_THRESHOLD")

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import click
 
-from ..errors import InputError
+from bpsom_core.errors import InputError
 
 # options a sweep sets itself (or that make no sense per trial)
 _RESERVED = {

@@ -12,8 +12,8 @@ import io
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from ..atomic import atomic_write_text
-from ..errors import InputError
+from bpsom_core.atomic import atomic_write_text
+from bpsom_core.errors import InputError
 from .spec import SweepSpec, Trial
 
 
