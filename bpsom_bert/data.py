@@ -160,6 +160,8 @@ def read_test_tsv(path: str | Path, task: TaskSpec) -> Split:
 
 def _label_column(header: Optional[list[str]], body, p: Path, is_label) -> int:
     """First or last column: by header name, else the column that holds only labels."""
+    if not body:
+        raise InputError("no examples after the header", str(p))
     last = len(body[0][1]) - 1
     if header is not None:
         for i in (0, last):

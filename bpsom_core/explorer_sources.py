@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+import zipfile
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -97,9 +98,14 @@ def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     texts = read_examples(run_dir / "som_examples.tsv")
     snaps, dim, names = [], 0, []
     for f in files:
-        z = np.load(f, allow_pickle=False)
-        dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
-        winner, d2 = z["winners"], z["winner_d2"]
+        try:
+            z = dict(np.load(f, allow_pickle=False))
+            dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
+            winner, d2 = z["winners"], z["winner_d2"]
+            z["labels"], z["reliability"]
+        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            raise InputError(f"not a readable SOM snapshot, corrupt or truncated ({type(exc).__name__})",
+                             str(f)) from None
         nearest = nearest_per_cell(winner, d2, dim * dim)
         examples = [[texts.get(int(i), f"example {int(i)}") for i in idx] for idx in nearest]
         counts = np.bincount(winner[winner >= 0], minlength=dim * dim)

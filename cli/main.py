@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="bpsom", standalone_mode=False)
         sys.stdout.flush()
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, EOFError):   # click turns any EOFError into Abort
+            _fail(f"error: unexpected end of input ({exc.__context__ or 'an empty or truncated file'})", 2)
         _fail("interrupted", 130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

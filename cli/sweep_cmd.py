@@ -10,6 +10,8 @@ from typing import Optional
 
 import click
 
+from bpsom_core.errors import InputError
+
 from bpsom.cli.commands import OneLineCommand
 
 
@@ -70,3 +72,6 @@ def _summarise(spec, out_dir: Path, top: int, say) -> None:
     click.echo(summary_table(summaries, spec.param_names, spec.metric, top), nl=False)
     say(f"{len(rows)} trials recorded ({failed} failed) in {out_dir / 'results.csv'}; "
         f"summary in {out_dir / 'summary.csv'}; plots: {', '.join(p.name for p in plots)}")
+    if rows and failed == len(rows):
+        first = next((r.get("error") for r in rows if r.get("error")), "") or "see results.csv"
+        raise InputError(f"every trial failed; the first: {first}", str(out_dir / "results.csv"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, read_input_bytes
 from .options import OptionKind, glue_task, metric_names, option_table, suggest
 
 COMMANDS = ("train", "run", "glue")
+MAX_TRIALS = 100_000   # past this, expanding and recording the trials alone takes minutes and GBs
 TOP_KEYS = ("command", "data", "options", "grid", "random", "seeds", "metric")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
@@ -108,7 +110,7 @@ def load_spec(path: Path, base_dir: Optional[Path] = None) -> SweepSpec:
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_input_bytes(path, "sweep spec").decode("utf-8"))
     except FileNotFoundError:
         raise InputError("sweep spec not found", str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -176,6 +178,11 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
         raise fail("options.cv", f"needs at least 2 folds, got {options['cv']}")
     if command == "glue" and options.get("mode") == "both":
         raise fail("options.mode", "sweep one mode per trial (bpsom or baseline)")
+    n_trials = math.prod(len(v) for v in grid.values()) * max(1, random.get("samples", 0)) * len(seeds) \
+        * (len(data) if isinstance(data, list) else 1) * (options.get("cv", 1) if command == "train" else 1)
+    if n_trials > MAX_TRIALS:
+        raise fail("grid", f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
+                           f"split it or sample with 'random'")
     metrics = metric_names(command, data)
     metric = raw.get("metric", metrics[0])
     if metric not in metrics:

@@ -1,0 +1,57 @@
+"""Hostile inputs found after the fault module was written: each ends as one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from bpsom_core.errors import InputError
+from test_faults import _one_error, run_cli
+
+
+def test_sweep_spec_that_is_a_fifo_is_refused_not_read_forever(tmp_path):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    _one_error(*run_cli(["sweep", str(fifo), "-o", str(tmp_path / "out")], tmp_path), "FIFO")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_grid_too_large_is_refused_before_expanding(tmp_path):
+    values = list(range(1, 11))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("command: train\ndata: wine\ngrid:\n" + "".join(
+        f"  {name}: {values}\n" for name in ("som", "hidden", "epochs", "patience", "momentum", "lr")))
+    _one_error(*run_cli(["sweep", str(spec), "-o", str(tmp_path / "out")], tmp_path),
+               "grid", "1,000,000 trials")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated"])
+def test_corrupt_glue_som_snapshot_is_an_input_error(tmp_path, content):
+    from bpsom_core.explorer_sources import glue_maps
+
+    (tmp_path / "som_snapshots").mkdir()
+    (tmp_path / "som_snapshots" / "epoch_1.npz").write_bytes(content)
+    with pytest.raises(InputError, match="epoch_1.npz.*corrupt or truncated"):
+        glue_maps(tmp_path)
+
+
+def test_glue_snapshot_missing_an_array_is_an_input_error(tmp_path):
+    from bpsom_core.explorer_sources import glue_maps
+
+    (tmp_path / "som_snapshots").mkdir()
+    np.savez(tmp_path / "som_snapshots" / "epoch_1.npz", grid_size=np.int64(2))
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        glue_maps(tmp_path)
+
+
+def test_glue_tsv_with_only_a_header_is_an_input_error(tmp_path):
+    pytest.importorskip("torch")
+    from bpsom_bert.data import get_task, read_tsv
+
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\n")
+    with pytest.raises(InputError, match="no examples after the header"):
+        read_tsv(path, get_task("sst2"))
