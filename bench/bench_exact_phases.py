@@ -31,15 +31,11 @@ sys.path.insert(0, str(REPO / "bench"))
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grapho-dir", default=os.environ.get("BPSOM_GRAPHO_DIR",
-                                                           str(REPO.parent / "shared" / "reference" / "grapho")))
+    from bench_exact_vs_c import DEFAULT_GRAPHO, grapho_dir_or_exit, prepare
+
+    ap.add_argument("--grapho-dir", default=os.environ.get("BPSOM_GRAPHO_DIR", str(DEFAULT_GRAPHO)))
     args = ap.parse_args()
-    grapho = Path(args.grapho_dir)
-    if not (grapho / "example-grapho.prm").exists():
-        sys.exit(f"bench_exact_phases: the grapho reference data (example-grapho.prm and its data files) is not "
-                 f"in {grapho}; it comes with the C program's repository (LanguageMachines/bp-som): "
-                 f"pass --grapho-dir or set BPSOM_GRAPHO_DIR")
-    from bench_exact_vs_c import prepare
+    grapho = grapho_dir_or_exit(args.grapho_dir, "bench_exact_phases")
 
     rows = []
     clock = [time.perf_counter(), time.process_time()]

@@ -52,6 +52,16 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, bytes]:
     return elapsed, proc.stdout
 
 
+def grapho_dir_or_exit(path: str, prog: str) -> Path:
+    """The grapho reference data's folder; without it the bench stops, saying where to get it."""
+    grapho = Path(path)
+    if not (grapho / "example-grapho.prm").exists():
+        sys.exit(f"{prog}: the grapho reference data (example-grapho.prm and its data files) is not "
+                 f"in {grapho}; get it from the C program's repository, LanguageMachines/bp-som (its "
+                 f"example-grapho files), and pass --grapho-dir DIR or set BPSOM_GRAPHO_DIR")
+    return grapho
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--c-binary", default=os.environ.get("BPSOM_C_BINARY"))
@@ -59,11 +69,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--compat", default="c", choices=["c", "fixed"])
     args = ap.parse_args()
-    grapho = Path(args.grapho_dir)
-    if not (grapho / "example-grapho.prm").exists():
-        sys.exit(f"bench_exact_vs_c: the grapho reference data (example-grapho.prm and its data files) is not "
-                 f"in {grapho}; get it from the C program's repository, LanguageMachines/bp-som (its "
-                 f"example-grapho files), and pass --grapho-dir DIR or set BPSOM_GRAPHO_DIR")
+    grapho = grapho_dir_or_exit(args.grapho_dir, "bench_exact_vs_c")
     bpsom = [sys.executable, "-m", "bpsom.cli.main", "run", "bench.prm", "--quiet", "--compat", args.compat]
     with tempfile.TemporaryDirectory(prefix="bpsom-bench-") as tmp:
         tmp = Path(tmp)
