@@ -10,6 +10,7 @@ a misspelt key lists the allowed ones.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,25 +217,38 @@ def config_from_dict(data: Any, path: Optional[str] = None,
             continue
         if not isinstance(body, dict):
             raise InputError("expected a mapping of keys", path, lines.get((sec,)), sec)
-        target = getattr(cfg, sec)
-        fields = {f.name: f for f in dataclasses.fields(target)}
         for key, value in body.items():
-            where = f"{sec}.{key}"
-            line = lines.get((sec, str(key)))
-            if key not in fields:
-                raise InputError(f"unknown key '{key}'; allowed keys in '{sec}': {', '.join(fields)}",
-                                 path, line, where)
-            ftype = str(fields[key].type)
-            if value is None and ftype.startswith("Optional"):
-                setattr(target, key, None)
-                continue
-            value = _coerce(value, ftype, where, path, line)
-            choices = _CHOICES.get((sec, key))
-            if choices and value not in choices:
-                raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", path, line, where)
-            setattr(target, key, value)
+            _set_key(cfg, sec, key, value, path, lines.get((sec, str(key))))
     _check_ranges(cfg, lines, path)
     return cfg
+
+
+def with_overrides(cfg: RunConfig, overrides: dict, where: str = "command line") -> RunConfig:
+    """A copy of ``cfg`` with ``{(section, key): value}`` set (None values skipped), checked as a file's keys."""
+    out = copy.deepcopy(cfg)
+    for (sec, key), value in overrides.items():
+        if value is not None:
+            _set_key(out, sec, key, value, where, None)
+    _check_ranges(out, {}, where)
+    return out
+
+
+def _set_key(cfg: RunConfig, sec: str, key: Any, value: Any, path, line) -> None:
+    """One key of one section: known, of its type, among its choices."""
+    target = getattr(cfg, sec)
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    where = f"{sec}.{key}"
+    if key not in fields:
+        raise InputError(f"unknown key '{key}'; allowed keys in '{sec}': {', '.join(fields)}", path, line, where)
+    ftype = str(fields[key].type)
+    if value is None and ftype.startswith("Optional"):
+        setattr(target, key, None)
+        return
+    value = _coerce(value, ftype, where, path, line)
+    choices = _CHOICES.get((sec, key))
+    if choices and value not in choices:
+        raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", path, line, where)
+    setattr(target, key, value)
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -104,7 +104,7 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     """
     import os
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from bpsom_bert.config import RunConfig, load_config
+    from bpsom_bert.config import RunConfig, load_config, with_overrides
     from bpsom_bert.run import MODES, GlueJob
 
     spec = _task_spec(task, text_columns, label_column)
@@ -129,13 +129,7 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
                  ("training", "batch_size"): batch_size, ("training", "seed"): seed,
                  ("training", "precision"): precision, ("training", "learning_rate"): learning_rate,
                  ("model", "max_length"): max_length}
-    if any(v is not None for v in overrides.values()):
-        from bpsom_bert.config import config_from_dict
-        data = cfg.to_dict()
-        for (sec, key), value in overrides.items():
-            if value is not None:
-                data[sec][key] = value
-        cfg = config_from_dict(data, "command line")
+    cfg = with_overrides(cfg, overrides)
     from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,

@@ -55,3 +55,15 @@ def test_glue_tsv_with_only_a_header_is_an_input_error(tmp_path):
     path.write_text("sentence\tlabel\n")
     with pytest.raises(InputError, match="no examples after the header"):
         read_tsv(path, get_task("sst2"))
+
+
+def test_glue_overrides_are_checked_like_file_keys_without_touching_the_original():
+    pytest.importorskip("torch")
+    from bpsom_bert.config import RunConfig, with_overrides
+
+    base = RunConfig()
+    cfg = with_overrides(base, {("training", "epochs"): 7, ("model", "max_length"): None})
+    assert cfg.training.epochs == 7 and base.training.epochs != 7
+    assert cfg.model.max_length == base.model.max_length
+    with pytest.raises(InputError, match="training.precision"):
+        with_overrides(base, {("training", "precision"): "fp8"})
