@@ -27,13 +27,13 @@ from bpsom_core.params import TABULAR_DEFAULTS as SOM
 from .commands import OneLineCommand
 
 
-def _ints(text: str, option: str) -> tuple:
+def _ints(text: str, option: str, minimum: int = 0) -> tuple:
     try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v != "")
+        values = tuple(int(v) for v in text.replace(" ", "").split(","))
     except ValueError:
         raise InputError(f"expected comma-separated integers, got {text!r}", field=option) from None
-    if not values:
-        raise InputError("expected at least one integer", field=option)
+    if any(v < minimum for v in values):
+        raise InputError(f"every value must be at least {minimum}, got {text!r}", field=option)
     return values
 
 
@@ -180,7 +180,7 @@ def classifier_params(opts: dict) -> dict:
     """BPSOMClassifier parameters from `train`'s option values (also used by `bpsom sweep`); checked."""
     from bpsom_core.tabular import BPSOMClassifier
 
-    params = dict(hidden_layer_sizes=_ints(opts["hidden"], "--hidden"), som_dims=_ints(opts["som_dims"], "--som"),
+    params = dict(hidden_layer_sizes=_ints(opts["hidden"], "--hidden", minimum=1), som_dims=_ints(opts["som_dims"], "--som"),
                   solver=opts["solver"], batch_size=opts["batch_size"], loss=opts["loss"],
                   learning_rate=opts["learning_rate"], momentum=opts["momentum"],
                   weight_decay=opts["weight_decay"], som_error_weight=opts["som_error_weight"],

@@ -67,3 +67,10 @@ def test_glue_overrides_are_checked_like_file_keys_without_touching_the_original
     assert cfg.model.max_length == base.model.max_length
     with pytest.raises(InputError, match="training.precision"):
         with_overrides(base, {("training", "precision"): "fp8"})
+
+
+@pytest.mark.parametrize("value, fragment", [("0", "at least 1"), ("3,,4", "comma-separated"),
+                                             ("", "comma-separated")])
+def test_train_hidden_sizes_are_checked_by_their_option_name(tmp_path, value, fragment):
+    _one_error(*run_cli(["train", "--hidden", value, "-o", str(tmp_path / "out")], tmp_path),
+               "--hidden", fragment)
