@@ -109,4 +109,4 @@ def compiling_note(module_names: Sequence[str]) -> Optional[str]:
             continue
     if not cold_kernels(*modules):
         return None
-    return "bpsom: compiling the kernels this command needs, first time only (about a minute; cached for later runs)"
+    return "bpsom: compiling the kernels this command needs, first time only (about half a minute; cached for later runs)"
