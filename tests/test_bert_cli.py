@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
@@ -18,27 +17,6 @@ bpsom: {hidden_size: 8, som_grid_size: 4, relabel: pass}
 pruning: {enabled: true, threshold: 0.02}
 training: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, warmup_steps: 2, early_stopping_patience: 0}
 """
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def bpsom(capsys):
-    """Run the `bpsom` entry point in-process (torch is imported once per session)."""
-    from bpsom.cli.main import main
-
-    def run(*args):
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return Result(e.value.code, out.out, out.err)
-    return run
 
 
 @pytest.fixture(scope="module")

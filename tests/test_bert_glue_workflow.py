@@ -21,19 +21,6 @@ training: {epochs: 2, batch_size: 16, learning_rate: 1.0e-3, warmup_ratio: 0.06,
 """
 
 
-@pytest.fixture
-def bpsom(capsys):
-    from bpsom.cli.main import main
-
-    def run(*args):
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return e.value.code, out.out, out.err
-    return run
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("workflow")
