@@ -101,12 +101,8 @@ def compiling_note(module_names: Sequence[str]) -> Optional[str]:
     """The status line to show before a run whose kernels are not cached yet, else None."""
     import importlib
 
-    modules = []
-    for name in module_names:
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError:
-            continue
+    # No ImportError is swallowed here: a renamed kernel module must fail loudly, not silence the note.
+    modules = [importlib.import_module(name) for name in module_names]
     if not cold_kernels(*modules):
         return None
     return "bpsom: compiling the kernels this command needs, first time only (about half a minute; cached for later runs)"

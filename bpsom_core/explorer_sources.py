@@ -99,17 +99,16 @@ def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     snaps, dim, names = [], 0, []
     for f in files:
         try:
-            z = dict(np.load(f, allow_pickle=False))
-            dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
-            winner, d2 = z["winners"], z["winner_d2"]
-            z["labels"], z["reliability"]
+            with np.load(f, allow_pickle=False) as z:
+                dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
+                winner, d2, labels, reliability = z["winners"], z["winner_d2"], z["labels"], z["reliability"]
         except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise InputError(f"not a readable SOM snapshot, corrupt or truncated ({type(exc).__name__})",
                              str(f)) from None
         nearest = nearest_per_cell(winner, d2, dim * dim)
         examples = [[texts.get(int(i), f"example {int(i)}") for i in idx] for idx in nearest]
         counts = np.bincount(winner[winner >= 0], minlength=dim * dim)
-        snaps.append(CellSnapshot(SNAPSHOT.search(f.name).group(1), z["labels"], z["reliability"], counts, examples))
+        snaps.append(CellSnapshot(SNAPSHOT.search(f.name).group(1), labels, reliability, counts, examples))
     return [LayerMap("BP-SOM head", dim, snaps)], names
 
 

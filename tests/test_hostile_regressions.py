@@ -74,3 +74,12 @@ def test_glue_overrides_are_checked_like_file_keys_without_touching_the_original
 def test_train_hidden_sizes_are_checked_by_their_option_name(tmp_path, value, fragment):
     _one_error(*run_cli(["train", "--hidden", value, "-o", str(tmp_path / "out")], tmp_path),
                "--hidden", fragment)
+
+
+def test_the_compile_note_lists_importable_kernel_modules():
+    import importlib
+
+    from bpsom_core._numba_cache import ENGINE_MODULES, PRIMITIVE_MODULES
+
+    for name in (*ENGINE_MODULES, *PRIMITIVE_MODULES):
+        importlib.import_module(name)
