@@ -182,6 +182,8 @@ def test_forked_child_runs_the_engine_after_its_parent(tmp_path):
     script = textwrap.dedent("""
         import io, os, sys
         from bpsom_core.exact.engine import run_experiment
+        from bpsom_core.primitives._fast import parallel
+        parallel.PAYBACK_WORK = 0  # the parent launches the parallel pass even before it is cached
         def run():
             out = io.BytesIO()
             run_experiment("example.prm", stdout=out)

@@ -425,14 +425,15 @@ def test_numpy_use_does_not_import_torch():
 @contextlib.contextmanager
 def forced_threads(on=True):
     """Split kernel rows over three threads in small chunks, even for tiny batches."""
+    from bpsom_core.primitives._fast import parallel as _parallel
     from bpsom_core.primitives._fast import threads as _threads
-    saved = _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads
-    if on:
-        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads = 0, 3, lambda: 3
+    saved = _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads, _parallel.PAYBACK_WORK
+    if on:  # PAYBACK_WORK 0: launch the parallel kernels even before they are compiled
+        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads, _parallel.PAYBACK_WORK = 0, 3, lambda: 3, 0
     try:
         yield
     finally:
-        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads = saved
+        _threads.MIN_WORK, _threads.CHUNKS_PER_THREAD, _threads.n_threads, _parallel.PAYBACK_WORK = saved
 
 
 @pytest.fixture

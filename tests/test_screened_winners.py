@@ -165,6 +165,7 @@ import os, sys
 import numpy as np
 from bpsom_core import primitives as P
 from bpsom_core.primitives._fast import parallel as _parallel
+_parallel.PAYBACK_WORK = 0  # launch the parallel kernels even before they are cached
 rng = np.random.default_rng(0)
 acts = rng.random((256, 128), dtype=np.float32)
 protos = rng.random((400, 128), dtype=np.float32)
@@ -241,14 +242,15 @@ def test_som_step_is_the_three_primitives(dtype, dim, n_b, h, context, method, m
     classes = rng.integers(0, 4, n_b)
     rel = rng.integers(0, 101, n_c)
     args = (acts, protos, labels, classes, rel, 60, dim, context, 0.3)
+    from bpsom_core.primitives._fast import parallel as _parallel
     from bpsom_core.primitives._fast import threads as _threads
-    saved = _threads.MIN_WORK, _threads.n_threads
+    saved = _threads.MIN_WORK, _threads.n_threads, _parallel.PAYBACK_WORK
     if split:  # the compiled step on two threads however small the batch
-        _threads.MIN_WORK, _threads.n_threads = 0, (lambda: 2)
+        _threads.MIN_WORK, _threads.n_threads, _parallel.PAYBACK_WORK = 0, (lambda: 2), 0
     try:
         got = P.som_step(*args, method=method, max_d2=max_d2)
     finally:
-        _threads.MIN_WORK, _threads.n_threads = saved
+        _threads.MIN_WORK, _threads.n_threads, _parallel.PAYBACK_WORK = saved
     want = composed(*args, method=method, max_d2=max_d2)
     assert isinstance(got, P.SomStep)
     for g, w in zip(got, want):

@@ -428,7 +428,8 @@ class ExactRun:
             chunk = 8192
             for k0 in range(0, n, chunk):
                 k1 = min(n, k0 + chunk)
-                n_chunks = chunks_for(k1 - k0, (k1 - k0) * (net.W.size + net.P.size))  # the thread policy
+                n_chunks = chunks_for(k1 - k0, (k1 - k0) * (net.W.size + net.P.size),  # the thread policy
+                                      kernel=K.evaluate_parallel)
                 if n_chunks:
                     K.evaluate_parallel(k0, k1, settings, state, data, n_chunks)
                 else:

@@ -611,6 +611,7 @@ def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
     replayed sequentially, so the results are the same bits as one by one.
     """
     material, dumping, stat_mode, cmode = ps.material, ps.dumping, ps.stat_mode, ps.cmode
+    lrn = ps.lrn  # 0 here; passed as a variable, so the callees share run_examples' compiled versions
     reliability_threshold = ps.reliability_threshold
     N, L, W, DOLD, woff, wstr, A, E, aoff, AVG, STD, dims, P, poff, LAB, PCT, CNT, coff, nlab1, somconf, \
         bpconf, LI, LF, CTR, ACC, T, dist, dbg_bp, dbg_som, S, G = net
@@ -646,7 +647,7 @@ def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
             err_o[r] = count_error(N, L, t_loc, a_loc, aoff)
             for l in range(nl):
                 if dims[l] > 0:
-                    win, wlab, md, part, mp = som_winners(l, 0, dumping, cmode, labels[k], N, a_loc, aoff, dims,
+                    win, wlab, md, part, mp = som_winners(l, lrn, dumping, cmode, labels[k], N, a_loc, aoff, dims,
                                                           P, poff, LAB, coff, d_loc)
                     win_o[r, l] = win
                     wlab_o[r, l] = wlab
@@ -672,7 +673,7 @@ def evaluate_parallel(k0, k1, ps, net, data, n_chunks):
         for l in range(nl):
             reset_example_records(l, LI)
             if dims[l] > 0:
-                som_bookkeeping(l, 0, material, dumping, cmode, labels[k], win_o[r, l], wlab_o[r, l], md_o[r, l],
+                som_bookkeeping(l, lrn, material, dumping, cmode, labels[k], win_o[r, l], wlab_o[r, l], md_o[r, l],
                                 part_o[r, l], mp_o[r, l], dims, PCT, CNT, coff, nlab1, somconf, LI, LF,
                                 reliability_threshold)
         if stat_mode == 2:

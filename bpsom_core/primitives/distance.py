@@ -429,7 +429,7 @@ def sq_distances(acts: Any, prototypes: Any, method: str = "exact") -> Any:
             d2 = (acts * acts).sum(1)[:, None] - 2.0 * (acts @ protos.T) + (protos * protos).sum(1)[None, :]
             return np.maximum(d2, 0).astype(dtype, copy=False)
         protos = np.ascontiguousarray(protos)
-        n_chunks = chunks_for(acts.shape[0], acts.shape[0] * protos.size)
+        n_chunks = chunks_for(acts.shape[0], acts.shape[0] * protos.size, kernel=_fast_d2_parallel)
         return _fast_d2_parallel(acts, protos, n_chunks) if n_chunks else _fast_d2_serial(acts, protos)
     return _sq_dist_seq(acts, transposed(protos))
 

@@ -293,7 +293,8 @@ def _inorder_numpy(prototypes, acts, winner, dim, context, lr, active):
     side = 2 * min(reach, dim) + 1
     args = (np.ascontiguousarray(prototypes), np.ascontiguousarray(acts), w, np.ascontiguousarray(ok),
             dim, context, powers)
-    n_chunks = chunks_for(dim, acts.shape[0] * side * side * acts.shape[1], _UPDATE_MIN_WORK)
+    n_chunks = chunks_for(dim, acts.shape[0] * side * side * acts.shape[1], _UPDATE_MIN_WORK,
+                          kernel=_inorder_parallel)
     out, in_range = _inorder_parallel(*args, n_chunks) if n_chunks else _inorder_serial(*args)
     if not in_range:
         raise ValueError(f"winner indices must lie in -1..{n_c - 1}")

@@ -41,35 +41,42 @@ class SomStep(NamedTuple):
 
 
 @_nb.njit(cache=True, nogil=True)
-def _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers, n_chunks):
-    """Update (on ``n_chunks`` bands of grid rows, 0: serially) and error term."""
-    n_b = acts.shape[0]
-    active = np.empty(n_b, np.bool_)
-    for b in range(n_b):
-        active[b] = wd[b] > min_distance
-    if n_chunks:
-        new, _ = _inorder_parallel(protos, acts, w, active, dim, context, powers, n_chunks)
-    else:
-        new, _ = _inorder_serial(protos, acts, w, active, dim, context, powers)
-    err = np.empty_like(acts)
-    use = np.empty(n_b, np.bool_)
-    _som_error_kernel(acts, new, p, rel, threshold, err, use)
-    return new, err, use
+def _moving(winner_d2, min_distance):  # pragma: no cover - compiled
+    """Which examples move the map: those whose winner is farther than ``min_distance``."""
+    active = np.empty(winner_d2.shape[0], np.bool_)
+    for b in range(winner_d2.shape[0]):
+        active[b] = winner_d2[b] > min_distance
+    return active
 
 
 @_nb.njit(cache=True, nogil=True)
-def _step(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
-          rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover - compiled
-    """The whole step; ``n_chunks`` 0 keeps it on the calling thread (no parallel
-    kernel is launched then, as a forked child requires)."""
-    if n_chunks:
-        w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit,
-                                            screened, slack, tiny, big, n_chunks)
-    else:
-        w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit,
-                                          screened, slack, tiny, big)
-    new, err, use = _step_tail(acts, protos, w, wd, p, rel, threshold, min_distance, dim, context, powers,
-                               n_chunks)
+def _error_term(acts, moved, partial, rel, threshold):  # pragma: no cover - compiled
+    """The SOM error term and its use flags, from the moved prototypes."""
+    err = np.empty_like(acts)
+    use = np.empty(acts.shape[0], np.bool_)
+    _som_error_kernel(acts, moved, partial, rel, threshold, err, use)
+    return err, use
+
+
+@_nb.njit(cache=True, nogil=True)
+def _step_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
+                 rel, threshold, min_distance, dim, context, powers):  # pragma: no cover - compiled
+    """The whole step on the calling thread (no parallel kernel is launched, or compiled)."""
+    w, wd, p, pd = _sk.winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                      screened, slack, tiny, big)
+    new, _ = _inorder_serial(protos, acts, w, _moving(wd, min_distance), dim, context, powers)
+    err, use = _error_term(acts, new, p, rel, threshold)
+    return w, p, wd, pd, new, err, use
+
+
+@_nb.njit(cache=True)
+def _step_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
+                   rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover
+    """The whole step with the search's rows and the update's grid rows in ``n_chunks`` chunks."""
+    w, wd, p, pd = _sk.winners_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit,
+                                        screened, slack, tiny, big, n_chunks)
+    new, _ = _inorder_parallel(protos, acts, w, _moving(wd, min_distance), dim, context, powers, n_chunks)
+    err, use = _error_term(acts, new, p, rel, threshold)
     return w, p, wd, pd, new, err, use
 
 
@@ -119,8 +126,8 @@ def _som_step_numpy(acts, prototypes, cell_labels, classes, reliability, thresho
     tail = (np.ascontiguousarray(rel, dtype=np.int64), float(threshold), float(min_distance), dim, context, powers)
     side = 2 * min(reach, dim) + 1
     n_b, n_h = acts.shape
-    n_chunks = chunks_for(n_b, n_b * prototypes.size)
-    if n_chunks and not chunks_for(dim, n_b * side * side * n_h, _UPDATE_MIN_WORK):
-        n_chunks = 0  # a batch big enough for the search but not for the update: keep it simple
-    got = _step(*args, *tail, n_chunks)
+    n_chunks = 0
+    if chunks_for(dim, n_b * side * side * n_h, _UPDATE_MIN_WORK):  # else keep it simple: all serial
+        n_chunks = chunks_for(n_b, n_b * prototypes.size, kernel=_step_parallel)
+    got = _step_parallel(*args, *tail, n_chunks) if n_chunks else _step_serial(*args, *tail)
     return SomStep(*got)

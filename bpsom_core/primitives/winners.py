@@ -113,7 +113,7 @@ def find_winners(acts: Any, prototypes: Any, cell_labels: Any, classes: Any, *,
     """
     args = search_args(acts, prototypes, cell_labels, classes, method, max_d2)
     if args is not None:
-        n_chunks = chunks_for(acts.shape[0], acts.shape[0] * prototypes.size)
+        n_chunks = chunks_for(acts.shape[0], acts.shape[0] * prototypes.size, kernel=_sk.winners_parallel)
         winner, winner_d2, partial, partial_d2 = (_sk.winners_parallel(*args, n_chunks) if n_chunks
                                                   else _sk.winners_serial(*args))
         return winner, partial, winner_d2, partial_d2

@@ -119,8 +119,9 @@ def winners_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, 
     protos_t, p_sq = _proto_layout(protos)
     wants, p_max, p_hi, p_lo, outs = _winner_setup(acts, labels, classes, p_sq, slack, tiny)
     w, wd, p, pd = outs
+    first = np.int64(0)  # not the literal 0: numba would compile the row search again for it
     _winner_rows(acts, protos, protos_t, p_sq, p_hi, p_lo, labels, wants, limit, limit_bits, screened, slack, big,
-                 p_max, w, wd, p, pd, 0, acts.shape[0])
+                 p_max, w, wd, p, pd, first, acts.shape[0])
     if has_limit:
         _limit_winners(w, wd, limit)
     return outs
