@@ -15,6 +15,8 @@ for other tasks from a ``ClassLabel`` feature or the sorted label values.
 
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Any, Optional
 
@@ -83,11 +85,24 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
             raise InputError("no such file", f, field="--data-dir")
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
     try:
-        ds = datasets.load_dataset(builder, data_files=files)
+        with _quiet_datasets(datasets):
+            ds = datasets.load_dataset(builder, data_files=files)
     except Exception as exc:
         raise InputError(f"cannot read the data files ({type(exc).__name__}: {str(exc)[:120]})", spec,
                          field="--data-dir") from None
     return from_datasets(ds, task, source=spec)
+
+
+@contextlib.contextmanager
+def _quiet_datasets(datasets: Any):
+    """Without datasets' own "Generating split" bars (our progress and errors speak for the run)."""
+    was_on = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
 
 
 def from_datasets(ds: Any, task: TaskSpec, source: str = "dataset") -> tuple[TaskSpec, dict]:

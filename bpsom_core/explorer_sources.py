@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import primitives as P
-from .errors import InputError
+from .errors import InputError, check_regular_file
 from .explorer import CellSnapshot, LayerMap
 
 NEAREST = 10
@@ -44,8 +44,21 @@ def tabular_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     from .tabular.model_io import load_model
 
     clf, meta = load_model(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    data = config["data"]
+    cfg_path = run_dir / "config.yaml"
+    check_regular_file(cfg_path, "run configuration")
+    try:
+        with open(cfg_path, encoding="utf-8") as fh:   # a file object: YAML errors name the file and line
+            config = yaml.safe_load(fh)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 text (byte {exc.start})", str(cfg_path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}", str(cfg_path),
+                         None if mark is None else mark.line + 1) from None
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str) or "target" not in data:
+        raise InputError("needs a mapping with path and target (written by bpsom train)", str(cfg_path),
+                         field="data")
     path = Path(data["path"])
     if data.get("embedded"):
         from .data import DEFAULT_DATASET
@@ -114,12 +127,27 @@ def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
 
 def read_examples(path: Path) -> dict:
     """index -> '#index [label] text' from som_examples.tsv (index, label, text)."""
-    if not path.is_file():
+    if not path.exists():
         return {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = csv.reader(fh, delimiter="\t")
-        next(rows, None)
-        return {int(r[0]): f"#{r[0]} [{r[1]}] {r[2]}" for r in rows if len(r) >= 3}
+    check_regular_file(path, "example texts")
+    out = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = csv.reader(fh, delimiter="\t")
+            next(rows, None)
+            for r in rows:
+                if len(r) < 3:
+                    continue
+                try:
+                    out[int(r[0])] = f"#{r[0]} [{r[1]}] {r[2]}"
+                except ValueError:
+                    raise InputError(f"not an example number: {r[0][:40]!r}", str(path), rows.line_num,
+                                     "index") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 text (byte {exc.start})", str(path)) from None
+    except csv.Error as exc:
+        raise InputError(f"not a readable TSV file ({exc})", str(path)) from None
+    return out
 
 
 def run_kind(run_dir: Path) -> Optional[str]:

@@ -103,3 +103,15 @@ def test_glue_cli_trains_on_a_saved_dataset_with_named_columns(tmp_path, capsys)
     config = json.loads((tmp_path / "out" / "reviews" / "bpsom" / "best_model" / "config.json").read_text())
     assert config["id2label"] == {"0": "bad", "1": "good"}
     assert "reviews" not in TASKS
+
+
+def test_data_files_load_without_datasets_progress_bars(tmp_path, capfd):
+    """A column error is the only line: datasets' "Generating split" bars stay off, and
+    are on again afterwards for the user's own datasets calls."""
+    (tmp_path / "train.csv").write_text("text,label\ngood movie,1\nbad movie,0\n")
+    (tmp_path / "dev.csv").write_text("text,label\nfine,1\n")
+    datasets.enable_progress_bars()
+    with pytest.raises(InputError, match="no column 'sentence'"):
+        load_task(custom_task("mine", ["sentence"], "label"), tmp_path)
+    assert "Generating" not in capfd.readouterr().err
+    assert datasets.is_progress_bar_enabled()

@@ -83,3 +83,32 @@ def test_the_compile_note_lists_importable_kernel_modules():
 
     for name in (*ENGINE_MODULES, *PRIMITIVE_MODULES):
         importlib.import_module(name)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"17\tpos\tfine\nx7\tneg\tbroken\n", "som_examples.tsv:3: index: not an example number: 'x7'"),
+    (b"index\tlabel\ttext\n\xff\xfe\tneg\tx\n", "som_examples.tsv: not valid UTF-8 text"),
+])
+def test_corrupt_example_texts_name_the_file(tmp_path, content, fragment):
+    from bpsom_core.errors import InputError
+    from bpsom_core.explorer_sources import read_examples
+    (tmp_path / "som_examples.tsv").write_bytes(b"index\tlabel\ttext\n" + content
+                                                if not content.startswith(b"index") else content)
+    with pytest.raises(InputError) as got:
+        read_examples(tmp_path / "som_examples.tsv")
+    assert fragment in str(got.value)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("a: [1, 2\n", "config.yaml:2: not valid YAML"),
+    ("data: 3\n", "config.yaml: data: needs a mapping with path and target"),
+    ("- just\n- a list\n", "config.yaml: data: needs a mapping"),
+])
+def test_corrupt_train_config_in_a_report_dir_names_the_file(tmp_path, text, fragment, bpsom):
+    code, _, err = bpsom("train", "--output-dir", tmp_path / "run", "--quiet", "--epochs", "2")
+    assert code == 0, err
+    (tmp_path / "run" / "config.yaml").write_text(text)
+    code, _, err = bpsom("report", tmp_path / "run")
+    assert code == 0, err                           # the plots stand; the explorer says why it is missing
+    assert "no SOM cell explorer: " in err and fragment in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
