@@ -201,3 +201,28 @@ def test_run_trials_set_prm_keys_in_a_copy_and_score_the_best_epoch(tmp_path, mo
 def test_pareto_front_keeps_only_undominated_settings():
     pts = [(20, 0.95), (10, 0.95), (15, 0.97), (5, 0.80), (12, 0.90)]
     assert pareto_front(pts) == [3, 1, 2]
+
+
+@pytest.mark.parametrize("row, fragment", [
+    ("t9,ok,extra\n", "results.csv:3: has 2 columns in the header but not on this row"),
+    ("t9\n", "results.csv:3: has 2 columns in the header but not on this row"),
+    ("t9,finished\n", "results.csv:3: status: 'finished' is not one of ok, failed"),
+    (",ok\n", "results.csv:3: trial_id: empty"),
+])
+def test_a_damaged_results_row_is_refused_naming_its_line(tmp_path, row, fragment):
+    from bpsom.sweep.results import ResultsFile
+    path = tmp_path / "results.csv"
+    path.write_text("trial_id,status\nt1,ok\n" + row)
+    with pytest.raises(InputError) as got:
+        ResultsFile(path, ["trial_id", "status"])
+    assert fragment in str(got.value)
+
+
+@pytest.mark.parametrize("address", ["nonsense://", "http://127.0.0.1:8265", "somehost", "ray://h:99999"])
+def test_an_address_ray_cannot_join_is_refused_before_the_plan(tmp_path, capsys, address):
+    pytest.importorskip("ray")
+    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s"),
+                          "--address", address], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
+    assert err.startswith("bpsom: error: --address: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    assert not (tmp_path / "s").exists()

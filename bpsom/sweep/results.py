@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from bpsom_core.atomic import atomic_write_text
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, check_regular_file
 from .spec import SweepSpec, Trial
 
 
@@ -33,13 +33,8 @@ class ResultsFile:
             self._load()
 
     def _load(self) -> None:
-        with open(self.path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames != self.columns:
-                raise InputError("holds the results of another spec (its columns differ); "
-                                 "choose another --output-dir", str(self.path))
-            for row in reader:
-                self.rows[row["trial_id"]] = row
+        for row in read_rows(self.path, self.columns):
+            self.rows[row["trial_id"]] = row
 
     def status(self, trial_id: str) -> str:
         """'ok', 'failed', or '' when the trial has no row yet."""
@@ -66,7 +61,40 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_rows(path: Path) -> List[Dict[str, str]]:
-    """All rows of a results.csv."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+STATUSES = ("ok", "failed")
+
+
+def read_rows(path: Path, columns: Optional[Sequence[str]] = None) -> List[Dict[str, str]]:
+    """All rows of a results.csv, each checked: a damaged row is an error naming its line,
+    never a trial silently counted as failed (or skipped) on a rerun.
+
+    ``columns``: the header the current spec writes (another spec's file is refused).
+    """
+    check_regular_file(path, "sweep results file")
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            if columns is not None and header != list(columns):
+                raise InputError("holds the results of another spec (its columns differ); "
+                                 "choose another --output-dir", str(path))
+            for need in ("trial_id", "status"):
+                if need not in header:
+                    raise InputError(f"no {need} column; not a bpsom sweep results file", str(path))
+            for row in reader:
+                where = (str(path), reader.line_num)
+                if None in row or None in row.values():
+                    raise InputError(f"has {len(header)} columns in the header but not on this row; "
+                                     "fix or delete the row", *where)
+                if not row["trial_id"]:
+                    raise InputError("empty; fix or delete the row", *where, field="trial_id")
+                if row["status"] not in STATUSES:
+                    raise InputError(f"{row['status'][:40]!r} is not one of {', '.join(STATUSES)}; "
+                                     "fix or delete the row", *where, field="status")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 text (byte {exc.start})", str(path)) from None
+    except csv.Error as exc:
+        raise InputError(f"not a readable CSV file ({exc})", str(path)) from None
+    return rows

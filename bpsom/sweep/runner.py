@@ -55,6 +55,20 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
     return ray
 
 
+ADDRESS_FORMS = "auto, local, HOST:PORT or ray://HOST:PORT"
+
+
+def check_address(address: str) -> None:
+    """Refuse an address Ray could not join, before anything is started or printed."""
+    if address in ("auto", "local"):
+        return
+    scheme, sep, rest = address.partition("://")
+    hostport = rest if sep else address
+    host, _, port = hostport.rpartition(":")
+    if (sep and scheme != "ray") or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"expected {ADDRESS_FORMS}, got {address[:80]!r}", field="--address")
+
+
 def reachable(address: str, timeout: float = 5.0) -> bool:
     """Whether HOST:PORT (or ray://HOST:PORT) accepts a connection; other forms ('auto') are left to Ray,
     which would otherwise retry an unreachable address for minutes."""
@@ -96,6 +110,8 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
     if not todo:
         say(f"all {len(trials)} trials already finished in {out_dir / 'results.csv'}; starting 0 trials")
         return outcome
+    if address:
+        check_address(address)
     if address and not reachable(address):
         raise InputError(f"no Ray cluster answers at {address}", field="--address")
     out_dir.mkdir(parents=True, exist_ok=True)
