@@ -69,7 +69,7 @@ def _step_serial(acts, protos, labels, classes, limit, limit_bits, has_limit, sc
     return w, p, wd, pd, new, err, use
 
 
-@_nb.njit(cache=True)
+@_nb.njit(cache=True, nogil=True)
 def _step_parallel(acts, protos, labels, classes, limit, limit_bits, has_limit, screened, slack, tiny, big,
                    rel, threshold, min_distance, dim, context, powers, n_chunks):  # pragma: no cover
     """The whole step with the search's rows and the update's grid rows in ``n_chunks`` chunks."""
