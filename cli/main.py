@@ -29,6 +29,7 @@ OPTIONAL_DEPENDENCIES = {
     "torch": "bert", "transformers": "bert", "datasets": "bert", "accelerate": "bert",
     "safetensors": "tabular", "tensorboard": "tensorboard",
     "sklearn": "tabular", "scipy": "tabular", "matplotlib": "tabular", "arff": "tabular",
+    "hypothesis": "parity",
 }
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from rich.console import Console
 from rich.table import Table
 
 from bpsom_core.atomic import atomic_write_text
-from bpsom.parity.live import LiveStats
 from bpsom.parity.replay import CaseResult
+
+if TYPE_CHECKING:  # live parity needs hypothesis; replaying recorded cases must not
+    from bpsom.parity.live import LiveStats
 
 
 def _status(r: CaseResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ def _run_without(module: str, *args: str) -> subprocess.CompletedProcess:
     ("torch", ["glue", "--task", "sst2", "--data-dir", "nowhere"], "bert"),
     ("transformers", ["glue", "--task", "sst2"], "bert"),
     ("sklearn", ["train", "--epochs", "1"], "tabular"),
+    ("hypothesis", ["parity", "--c-binary", "/bin/true", "--examples", "3"], "parity"),
 ])
 def test_missing_extra_is_one_line_exit_2(module, args, extra, tmp_path):
     r = _run_without(module, *args)
@@ -35,3 +37,10 @@ def test_missing_extra_is_one_line_exit_2(module, args, extra, tmp_path):
 def test_a_missing_non_optional_module_is_not_disguised():
     from bpsom.cli.main import missing_extra_message
     assert missing_extra_message("glue", ModuleNotFoundError("x", name="not_ours")) is None
+
+
+def test_replaying_recorded_cases_needs_no_hypothesis():
+    """Only generating live cases uses hypothesis; the recorded C cases replay without it."""
+    r = _run_without("hypothesis", "parity", "--cases", str(ROOT / "parity" / "fixtures" / "cases"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\n(\d+) cases: \1 identical;", r.stdout), r.stdout[-300:]
