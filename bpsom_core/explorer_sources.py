@@ -107,7 +107,8 @@ def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
                    key=lambda p: int(SNAPSHOT.search(p.name).group(1)))
     if not files:
         raise InputError("no SOM snapshots (som_snapshots/epoch_N.npz); the explorer needs a BP-SOM glue run "
-                         "with relabel: pass", str(run_dir))
+                         "trained with 'relabel: pass' in its config's bpsom section ('relabel: epoch' "
+                         "records no winners)", str(run_dir))
     texts = read_examples(run_dir / "som_examples.tsv")
     snaps, dim, names = [], 0, []
     for f in files:

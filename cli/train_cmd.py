@@ -139,7 +139,7 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
     _check_sizes(params, table)
     _warn_small(table, test_fraction, val_fraction, cv, quiet)
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)   # long lines are not broken at 80 columns in a log file
     n_layers = len(params["hidden_layer_sizes"])
     if not quiet:
         err.print(f"[bold]bpsom train[/] on {data_label}: {len(table)} rows, {len(table.names)} columns, "
@@ -289,7 +289,8 @@ def _summary(metrics: dict, run_dir: Path, plots: List[Path], seconds: float, as
             label = f"refit {part}" if "cv" in metrics else part
             lines.append(f"{label:>{16 if 'cv' in metrics else 10}}: accuracy {100 * m['accuracy']:6.2f}%  MSE {m['mse']:.4f}  ({m['n']} rows)")
     lines.append(f"best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; hidden units kept "
-                 f"{metrics['units_alive']}; {seconds:.1f} s")
+                 f"{metrics['units_alive']}; " + (f"{metrics['seconds']:.1f} s training, " if "seconds" in metrics
+                                                   else "") + f"{seconds:.1f} s in all")
     if plots:
         lines.append(f"plots: {', '.join(p.name for p in plots)} (in {run_dir / 'plots'})")
     click.echo("\n".join(lines))

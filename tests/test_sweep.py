@@ -226,3 +226,13 @@ def test_an_address_ray_cannot_join_is_refused_before_the_plan(tmp_path, capsys,
     assert code == 2 and out == "" and err.count("\n") == 1, (out, err)
     assert err.startswith("bpsom: error: --address: expected auto, local, HOST:PORT or ray://HOST:PORT")
     assert not (tmp_path / "s").exists()
+
+
+def test_progress_line_estimates_time_left_only_after_a_few_trials():
+    from bpsom.sweep.runner import SweepOutcome, progress_line
+    from bpsom.sweep.spec import Trial
+    trial = Trial("t1", "train", "wine", {"som": 5}, {"som": 5}, 0, None)
+    lines = [progress_line(trial, {"status": "ok", "accuracy": 0.9, "seconds": 1.0},
+                           SweepOutcome(10, 0, done, done, 0), 1, 10, 12.0 * done) for done in (1, 2, 3)]
+    assert "ETA -:--]" in lines[0] and "ETA -:--]" in lines[1]
+    assert "[done 3/10, running 1, failed 0, ETA 1:24] som=5 seed 0: accuracy 0.9 (1.0 s)" == lines[2]

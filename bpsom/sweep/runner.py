@@ -165,11 +165,17 @@ def _drive(ray, remote, todo: List[Trial], results: ResultsFile, out_dir: str, l
         raise
 
 
+ETA_AFTER = 3   # finished trials before the progress line estimates the time left
+
+
 def progress_line(trial: Trial, result: dict, outcome: SweepOutcome, running: int, total: int,
                   elapsed: float) -> str:
     """'[done 3/8, running 2, failed 0, ETA 0:12] som=5 seed 0 fold 1: accuracy 0.97 (1.2 s)'."""
     done = outcome.ok + outcome.failed
-    eta = elapsed / done * (total - done) if done else 0.0
+    eta = "-:--"   # the first trials carry Ray's start and the first compile: no estimate from them alone
+    if done >= ETA_AFTER or done == total:
+        left = int(elapsed / done * (total - done))
+        eta = f"{left // 60}:{left % 60:02d}"
     what = " ".join(f"{k}={v}" for k, v in trial.params.items() if k != "data") or "defaults"
     if "data" in trial.params:
         what = f"{Path(str(trial.params['data'])).name} {what}"
@@ -179,4 +185,4 @@ def progress_line(trial: Trial, result: dict, outcome: SweepOutcome, running: in
     else:
         score = f"FAILED: {result['error']}"
     return (f"[done {done}/{total}, running {running}, failed {outcome.failed}, "
-            f"ETA {int(eta // 60)}:{int(eta % 60):02d}] {what} {where}: {score} ({result.get('seconds', 0):.1f} s)")
+            f"ETA {eta}] {what} {where}: {score} ({result.get('seconds', 0):.1f} s)")

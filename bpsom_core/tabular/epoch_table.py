@@ -44,7 +44,8 @@ class EpochTable:
     def header(self, name: str) -> None:
         som = " ".join(f"SOM{l + 1}%" for l in range(self.n_layers))
         units = "units"
-        self._print(f"\n[bold cyan]{name}[/]")
+        # a title only where there is more than one fit to tell apart (the refit after --cv)
+        self._print(f"\n[bold cyan]{name}[/]" if name != "train" else "")
         self._print(f"[bold]{'epoch':>5} {'loss':>8} {'MSE':>7} {'CE%':>6} {'val MSE':>8} {'val CE%':>7} "
                     f"{som:>{7 * self.n_layers}} {units:>{6 * self.n_layers}} {'ctx':>3} {'som lr':>6} {'sec':>5}[/]")
         self._start_task(name)
