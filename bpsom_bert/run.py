@@ -125,7 +125,8 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
               test_labelled=test_split.labelled if test_split is not None else None,
               world_size=du.world_size())
     if mode == "bpsom" and du.is_main() and log.enabled:
-        from .som_snapshots import write_examples
+        from .som_snapshots import clear_snapshots, write_examples
+        clear_snapshots(out)
         write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
     reporter = EpochReporter(out, mode, job.report_to, enabled=du.is_main())
 

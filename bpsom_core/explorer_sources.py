@@ -63,10 +63,17 @@ def tabular_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     if data.get("embedded"):
         from .data import DEFAULT_DATASET
         path = DEFAULT_DATASET
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"the run's data file {path} is not there (the explorer maps its rows)", str(run_dir))
+    check_regular_file(path, "data file")
+    try:
+        pre = Preprocessor.from_dict(meta.get("preprocessing"), clf.n_features_in_)
+    except ValueError as exc:
+        raise InputError(str(exc), str(run_dir / "model.json"), field="preprocessing") from None
     table = read_table(path, data["target"])
-    pre = Preprocessor.from_dict(meta["preprocessing"])
+    if list(table.names) != pre.names:
+        raise InputError(f"the run's data file {path} no longer has the columns the model was trained on",
+                         str(cfg_path), field="data.path")
     X = pre.transform(table)
     classes = [str(c) for c in clf.classes_.tolist()]
     y1 = np.searchsorted(np.asarray(classes), table.y.astype(str)) + 1
@@ -110,20 +117,54 @@ def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
                          "trained with 'relabel: pass' in its config's bpsom section ('relabel: epoch' "
                          "records no winners)", str(run_dir))
     texts = read_examples(run_dir / "som_examples.tsv")
-    snaps, dim, names = [], 0, []
+    snaps, dim, names, n_examples = [], 0, [], None
     for f in files:
+        check_regular_file(f, "SOM snapshot")
         try:
             with np.load(f, allow_pickle=False) as z:
-                dim, names = int(z["grid_size"]), [str(n) for n in z["class_names"]]
+                grid, class_names = z["grid_size"], z["class_names"]
                 winner, d2, labels, reliability = z["winners"], z["winner_d2"], z["labels"], z["reliability"]
         except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise InputError(f"not a readable SOM snapshot, corrupt or truncated ({type(exc).__name__})",
                              str(f)) from None
+        dim, names = check_snapshot(f, grid, class_names, winner, d2, labels, reliability)
+        if n_examples is not None and (len(winner), dim) != n_examples:
+            raise InputError("holds another run's map (its grid or example count differs from the other "
+                             "epochs'); remove the stale snapshots", str(f))
+        n_examples = (len(winner), dim)
         nearest = nearest_per_cell(winner, d2, dim * dim)
         examples = [[texts.get(int(i), f"example {int(i)}") for i in idx] for idx in nearest]
         counts = np.bincount(winner[winner >= 0], minlength=dim * dim)
         snaps.append(CellSnapshot(SNAPSHOT.search(f.name).group(1), labels, reliability, counts, examples))
     return [LayerMap("BP-SOM head", dim, snaps)], names
+
+
+MAX_GRID = 1000   # as the tabular SOMs (model.json som_dims)
+
+
+def check_snapshot(path: Path, grid, class_names, winner, d2, labels, reliability) -> Tuple[int, List[str]]:
+    """A snapshot's arrays, each checked against the others (a hand-made or damaged file must
+    not crash or hang the explorer); returns (grid side, class names)."""
+    def bad(field: str, what: str) -> InputError:
+        return InputError(what, str(path), field=field)
+
+    if grid.shape != () or grid.dtype.kind not in "iu" or not 1 <= int(grid) <= MAX_GRID:
+        raise bad("grid_size", f"must be a whole number 1..{MAX_GRID}")
+    dim = int(grid)
+    cells = dim * dim
+    if class_names.ndim != 1 or class_names.dtype.kind != "U" or not 1 <= len(class_names) <= 1000:
+        raise bad("class_names", "must be a list of 1..1000 names")
+    if labels.shape != (cells,) or labels.dtype.kind not in "iu" or labels.size and not (
+            0 <= labels.min() and labels.max() <= len(class_names)):
+        raise bad("labels", f"must be {cells} whole numbers 0..{len(class_names)} (0 = no label)")
+    if reliability.shape != (cells,) or reliability.dtype.kind not in "iuf" or not np.isfinite(reliability).all():
+        raise bad("reliability", f"must be {cells} finite numbers")
+    if winner.ndim != 1 or winner.dtype.kind not in "iu" or winner.size and not (
+            -1 <= winner.min() and winner.max() < cells):
+        raise bad("winners", f"must be a list of cell numbers -1..{cells - 1}")
+    if d2.shape != winner.shape or d2.dtype.kind != "f":
+        raise bad("winner_d2", "must be one distance per example in winners")
+    return dim, [str(n) for n in class_names]
 
 
 def read_examples(path: Path) -> dict:

@@ -112,3 +112,133 @@ def test_corrupt_train_config_in_a_report_dir_names_the_file(tmp_path, text, fra
     assert code == 0, err                           # the plots stand; the explorer says why it is missing
     assert "no SOM cell explorer: " in err and fragment in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def wine_run(tmp_path_factory):
+    """One small `bpsom train` run directory, copied by each test that damages it."""
+    from bpsom.cli.main import main
+    out = tmp_path_factory.mktemp("wine") / "run"
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--output-dir", str(out), "--quiet", "--epochs", "3", "--no-report"])
+    assert info.value.code in (0, None)
+    return out
+
+
+def _edit_json(path, change):
+    import json
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("file, change, fragment", [
+    ("model.json", lambda m: m.pop("preprocessing"), "model.json: preprocessing: must be an object"),
+    ("model.json", lambda m: m["preprocessing"]["names"].pop(), "model.json: preprocessing: names and kinds"),
+    ("model.json", lambda m: m["preprocessing"]["scales"].update(alcohol=0), "needs a finite mean and a positive"),
+    ("model.json", lambda m: m["preprocessing"]["means"].clear(), "column 'alcohol' needs a finite mean"),
+])
+def test_damaged_preprocessing_is_named_in_the_explorer_note(wine_run, tmp_path, bpsom, file, change, fragment):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(wine_run, run)
+    _edit_json(run / file, change)
+    code, _, err = bpsom("report", run)
+    assert code == 0 and "no SOM cell explorer: " in err and fragment in err, err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("file, change, fragment", [
+    ("history.json", lambda h: h["history"][1].update(units_alive=[20, 20]),
+     "history.json: history: record 2: units_alive must have one value per hidden layer (1)"),
+    ("history.json", lambda h: h["history"][0].update(epoch=10 ** 30), 'record 1 is not an object with an integer'),
+    ("model.json", lambda m: m.update(hidden_std=[[0.1] * 50]), "model.json: hidden_std: must hold one list"),
+    ("model.json", lambda m: m.update(hidden_std=[m["hidden_std"][0] * 2]), "one value per unit ([20])"),
+    ("metrics.json", lambda m: m["confusion"][0].__setitem__(0, 10 ** 20), "metrics.json: confusion: must be a 3x3"),
+])
+def test_damaged_run_files_are_one_line_naming_file_and_field(wine_run, tmp_path, bpsom, file, change, fragment):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(wine_run, run)
+    _edit_json(run / file, change)
+    code, _, err = bpsom("report", run)
+    assert code == 2 and fragment in err, err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_deeply_nested_history_is_refused(wine_run, tmp_path, bpsom):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(wine_run, run)
+    (run / "history.json").write_text("[" * 100000 + "]" * 100000)
+    code, _, err = bpsom("report", run)
+    assert code == 2 and "history.json: nested too deeply" in err, err
+
+
+def test_long_class_names_are_shortened_in_plots():
+    from bpsom_core.tabular.report import _short
+    assert _short("x" * 100000) == "x" * 39 + "\u2026" and _short("setosa") == "setosa"
+
+
+def _snapshot(path, **change):
+    arrays = dict(grid_size=np.int64(2), class_names=np.asarray(["neg", "pos"]), labels=np.array([0, 1, 2, 1]),
+                  reliability=np.array([0, 90, 80, 100]), winners=np.array([0, 3, -1], np.int32),
+                  winner_d2=np.array([0.1, 0.2, np.inf], np.float32))
+    arrays.update(change)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (dict(grid_size=np.int64(0)), "grid_size: must be a whole number 1..1000"),
+    (dict(grid_size=np.int64(100000)), "grid_size: must be a whole number 1..1000"),
+    (dict(grid_size=np.float64(2.5)), "grid_size: must be a whole number"),
+    (dict(winners=np.array([0.5, 1.0, 2.0])), "winners: must be a list of cell numbers -1..3"),
+    (dict(winners=np.array([0, 4, 1], np.int32)), "winners: must be a list of cell numbers -1..3"),
+    (dict(winners=np.array([0, 1], np.int32)), "winner_d2: must be one distance per example"),
+    (dict(labels=np.array([0, 1, 2])), "labels: must be 4 whole numbers 0..2"),
+    (dict(labels=np.array([0, 1, 3, 1])), "labels: must be 4 whole numbers 0..2"),
+    (dict(reliability=np.array([0, np.nan, 1, 2])), "reliability: must be 4 finite numbers"),
+    (dict(class_names=np.asarray([], dtype=str)), "class_names: must be a list of 1..1000 names"),
+])
+def test_damaged_snapshot_arrays_are_named(tmp_path, change, fragment):
+    from bpsom_core.errors import InputError
+    from bpsom_core.explorer_sources import glue_maps
+    (tmp_path / "som_snapshots").mkdir()
+    _snapshot(tmp_path / "som_snapshots" / "epoch_1.npz", **change)
+    with pytest.raises(InputError) as got:
+        glue_maps(tmp_path)
+    assert "epoch_1.npz: " + fragment in str(got.value)
+
+
+def test_snapshots_of_two_runs_are_not_mixed(tmp_path):
+    from bpsom_core.errors import InputError
+    from bpsom_core.explorer_sources import glue_maps
+    (tmp_path / "som_snapshots").mkdir()
+    _snapshot(tmp_path / "som_snapshots" / "epoch_1.npz")
+    _snapshot(tmp_path / "som_snapshots" / "epoch_2.npz", grid_size=np.int64(1), labels=np.array([1]),
+              reliability=np.array([50]), winners=np.array([0, 0, 0], np.int32))
+    with pytest.raises(InputError, match="epoch_2.npz: holds another run's map"):
+        glue_maps(tmp_path)
+    (tmp_path / "som_snapshots" / "epoch_2.npz").unlink()
+    maps, names = glue_maps(tmp_path)
+    assert names == ["neg", "pos"] and maps[0].dim == 2
+
+
+def test_a_fifo_snapshot_is_refused_not_read(tmp_path):
+    import os
+    from bpsom_core.errors import InputError
+    from bpsom_core.explorer_sources import glue_maps
+    (tmp_path / "som_snapshots").mkdir()
+    os.mkfifo(tmp_path / "som_snapshots" / "epoch_1.npz")
+    with pytest.raises(InputError, match="FIFO"):
+        glue_maps(tmp_path)
+
+
+def test_a_glue_rerun_clears_the_earlier_runs_snapshots(tmp_path):
+    pytest.importorskip("torch")
+    from bpsom_bert.som_snapshots import clear_snapshots
+    (tmp_path / "som_snapshots").mkdir()
+    _snapshot(tmp_path / "som_snapshots" / "epoch_7.npz")
+    (tmp_path / "som_snapshots" / "notes.txt").write_text("kept")
+    clear_snapshots(tmp_path)
+    assert [p.name for p in (tmp_path / "som_snapshots").iterdir()] == ["notes.txt"]

@@ -405,6 +405,29 @@ class Preprocessor:
                 "categories": self.categories}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessor":
-        return cls(list(d["names"]), list(d["kinds"]), dict(d["means"]), dict(d["scales"]),
-                   {k: list(v) for k, v in d["categories"].items()})
+    def from_dict(cls, d: dict, n_features: Optional[int] = None) -> "Preprocessor":
+        """The saved preprocessing, checked (a hand-edited model.json must not crash a transform):
+        ValueError naming what is wrong; ``n_features``: the model's input width to match."""
+        if not isinstance(d, dict) or not all(k in d for k in ("names", "kinds", "means", "scales", "categories")):
+            raise ValueError("must be an object with names, kinds, means, scales and categories")
+        names, kinds, means, scales, cats = d["names"], d["kinds"], d["means"], d["scales"], d["categories"]
+        if not (isinstance(names, list) and isinstance(kinds, list) and len(names) == len(kinds)
+                and all(isinstance(n, str) for n in names) and all(k in ("numeric", "categorical") for k in kinds)):
+            raise ValueError("names and kinds must be equally long lists (kinds numeric or categorical)")
+        if not (isinstance(means, dict) and isinstance(scales, dict) and isinstance(cats, dict)):
+            raise ValueError("means, scales and categories must be objects keyed by column name")
+        for name, kind in zip(names, kinds):
+            if kind == "numeric":
+                m, sd = means.get(name), scales.get(name)
+                if not (_finite_number(m) and _finite_number(sd) and sd > 0):
+                    raise ValueError(f"column {name!r} needs a finite mean and a positive finite scale")
+            elif not (isinstance(cats.get(name), list) and all(isinstance(c, str) for c in cats[name])):
+                raise ValueError(f"column {name!r} needs a list of categories")
+        pre = cls(list(names), list(kinds), dict(means), dict(scales), {k: list(v) for k, v in cats.items()})
+        if n_features is not None and len(pre.feature_names_out) != n_features:
+            raise ValueError(f"gives {len(pre.feature_names_out)} features, the model takes {n_features}")
+        return pre
+
+
+def _finite_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

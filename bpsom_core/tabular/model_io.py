@@ -119,6 +119,8 @@ def read_json_file(path: Path, what: str):
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc.msg}); the {what} is corrupt or truncated", path=str(path),
                          line=exc.lineno) from None
+    except RecursionError:
+        raise InputError(f"nested too deeply to be a {what}", path=str(path)) from None
 
 
 def _is_int(x) -> bool:
