@@ -7,7 +7,9 @@ only when used, so `bpsom run` never pays for importing torch.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import click
 
@@ -98,12 +100,15 @@ def main(argv: list[str] | None = None) -> None:
     """
     from bpsom_core.errors import user_message
 
+    _terminate_like_ctrl_c()
     try:
         cli.main(args=argv, prog_name="bpsom", standalone_mode=False)
         sys.stdout.flush()
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, EOFError):   # click turns any EOFError into Abort
             _fail(f"error: unexpected end of input ({exc.__context__ or 'an empty or truncated file'})", 2)
+        if isinstance(exc.__context__, Terminated):  # and KeyboardInterrupt, Terminated's base
+            _fail("terminated", 143)
         _fail("interrupted", 130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"error: {exc.format_message()}{hint}", 2)
     except click.ClickException as exc:
         _fail(f"error: {exc.format_message()}", 2 if exc.exit_code in (1, 2) else exc.exit_code)
+    except Terminated:
+        _fail("terminated", 143)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:
@@ -129,6 +136,20 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"error: {message}", 2)
     sys.exit(0)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit), raised where the program is, so that it
+    cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _terminate_like_ctrl_c() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _fail(message: str, code: int) -> None:

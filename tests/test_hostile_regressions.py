@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +243,31 @@ def test_a_glue_rerun_clears_the_earlier_runs_snapshots(tmp_path):
     (tmp_path / "som_snapshots" / "notes.txt").write_text("kept")
     clear_snapshots(tmp_path)
     assert [p.name for p in (tmp_path / "som_snapshots").iterdir()] == ["notes.txt"]
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_one_line(tmp_path, bpsom):
+    data = tmp_path / "long.csv"
+    data.write_text("a,b\n" + "x" * 200000 + ",1\n2,0\n")
+    code, _, err = bpsom("train", data, "--output-dir", tmp_path / "out")
+    assert code == 2 and "long.csv:2: not readable as CSV (field larger than field limit" in err, err
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """kill (SIGTERM) mid-run: one line, exit 143, no lock or temporary left, no run directory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "bpsom", "train", "--output-dir", str(tmp_path / "run"),
+                             "--epochs", "100000", "--patience", "100000"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(p.name.startswith(".run.") for p in tmp_path.iterdir()):
+        time.sleep(0.2)                             # training has begun: its locked temporary exists
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "bpsom: terminated" and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())

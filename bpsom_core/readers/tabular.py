@@ -139,7 +139,7 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
     header: Optional[List[str]] = None
     rows: List[List[str]] = []
     lines: List[int] = []
-    for record in reader:
+    for record in _records(reader, path):
         if not record or all(not c.strip() for c in record):
             continue
         if header is None:
@@ -183,6 +183,19 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
     if not names:
         raise InputError("no feature columns besides the target", path=path, line=header_line)
     return Table(path, names, kinds, columns, header[t_idx], y.astype(str), line_arr)
+
+
+def _records(reader, path: str):
+    """The reader's rows; the csv module's own errors (a field over its size limit, a NUL byte)
+    become InputErrors naming the line."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"not readable as CSV ({exc})", path=path, line=reader.line_num) from None
+        yield record
 
 
 def _sniff(text: str) -> str:
