@@ -271,3 +271,11 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "bpsom: terminated" and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+def test_classes_missing_from_the_training_rows_are_named_before_training(tmp_path, bpsom):
+    data = tmp_path / "c60.csv"
+    data.write_text("a,b,cls\n" + "".join(f"{i * 0.1:.1f},{i % 7},k{i}\n" for i in range(60)))
+    code, _, err = bpsom("train", data, "--output-dir", tmp_path / "out")
+    assert code == 2 and "class(es) have no training rows after the split ('k" in err, err
+    assert "UserWarning" not in err and "not seen in fit" not in err

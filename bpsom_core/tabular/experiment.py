@@ -8,6 +8,8 @@ own validation split), as usual for CV-then-refit.
 
 from __future__ import annotations
 
+import warnings
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -63,6 +65,11 @@ def _split(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int):
 
 def _fit_one(table: Table, classes: List[str], train_idx: np.ndarray, val_idx: np.ndarray,
              params: dict, name: str, on_epoch: Optional[EpochHook]):
+    missing = sorted(set(classes) - set(table.y[train_idx].tolist()))
+    if missing:   # the classifier would meet them first when scoring held-out rows
+        shown = ", ".join(repr(c) for c in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ValueError(f"{len(missing)} class(es) have no training rows after the split ({shown}); "
+                         "use more rows per class, smaller --test-fraction/--val-fraction, or merge rare classes")
     pre = Preprocessor.fit(table.take(train_idx))
     X_train = pre.transform(table.take(train_idx))
     hook = None if on_epoch is None else (lambda rec: on_epoch(name, rec))
@@ -70,7 +77,9 @@ def _fit_one(table: Table, classes: List[str], train_idx: np.ndarray, val_idx: n
     validation = None
     if len(val_idx):
         validation = (pre.transform(table.take(val_idx)), table.y[val_idx])
-    clf.fit(X_train, table.y[train_idx], validation_data=validation)
+    with warnings.catch_warnings():   # sklearn's "regression problem?" hint: the CLI warns of small data itself
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        clf.fit(X_train, table.y[train_idx], validation_data=validation)
     clf.set_params(callback=None)
     return clf, pre
 
