@@ -218,6 +218,53 @@ def test_a_damaged_results_row_is_refused_naming_its_line(tmp_path, row, fragmen
     assert fragment in str(got.value)
 
 
+HEADER = "trial_id,status,accuracy,seconds\n"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (HEADER + "t1,ok,0.9,1.0\nt2,ok,abc,1.0\n", "results.csv:3: accuracy: not a number ('abc'); fix or delete"),
+    (HEADER + "t1,ok,0.9,xyz\n", "results.csv:2: seconds: not a number ('xyz')"),
+    (HEADER + "t1,ok,0.9\x00,1\n", "results.csv:2: accuracy: not a number ('0.9\\x00')"),
+    (HEADER + "t1,ok,0.9,1\nt1,failed,,1\n", "results.csv:3: trial_id: 't1' repeats line 2"),
+    (HEADER + 't1,"ok,0.9,1\nt2,ok,0.8,1\nt3,ok,0.7,1\n', "results.csv:2: "),
+    (HEADER + 't1,ok,0.9,1\n"t2,ok,0.8,1\nt3",ok,0.7,1\n', "results.csv:3: trial_id: runs over several lines"),
+])
+def test_a_hand_edited_results_cell_is_refused_naming_line_and_column(tmp_path, text, fragment):
+    from bpsom.sweep.results import ResultsFile, read_rows
+    path = tmp_path / "results.csv"
+    path.write_text(text)
+    for read in (lambda: ResultsFile(path, ["trial_id", "status", "accuracy", "seconds"], ["accuracy", "seconds"]),
+                 lambda: read_rows(path, numeric=["accuracy", "seconds"])):
+        with pytest.raises(InputError) as got:
+            read()
+        assert fragment in str(got.value) and "\n" not in str(got.value)
+
+
+def test_an_empty_results_file_has_no_rows_and_a_bom_is_accepted(tmp_path):
+    from bpsom.sweep.results import ResultsFile
+    path = tmp_path / "results.csv"
+    path.write_bytes(b"")
+    assert ResultsFile(path, ["trial_id", "status", "seconds"], ["seconds"]).rows == {}
+    path.write_bytes("\ufefftrial_id,status,seconds\nt1,ok,1.5\nt2,failed,\n".encode())
+    assert list(ResultsFile(path, ["trial_id", "status", "seconds"], ["seconds"]).rows) == ["t1", "t2"]
+
+
+def test_a_non_numeric_metric_in_results_is_one_line_from_the_command(tmp_path, capsys):
+    from bpsom.sweep.results import columns_for
+    pytest.importorskip("ray")
+    spec = dict(WINE_2x2x2, grid={"som": [3]})
+    out_dir = tmp_path / "s"
+    out_dir.mkdir()
+    checked = check_spec(spec, "s.yaml", tmp_path)
+    columns = columns_for(checked)
+    row = {c: "1" for c in columns} | {"trial_id": checked.trials()[0].trial_id, "fold": "", "accuracy": "abc",
+                                       "status": "ok", "error": ""}
+    (out_dir / "results.csv").write_text(",".join(columns) + "\n" + ",".join(row[c] for c in columns) + "\n")
+    code, out, err = run(["sweep", str(write_spec(tmp_path, spec)), "-o", str(out_dir)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.strip().endswith("results.csv:2: accuracy: not a number ('abc'); fix or delete the row")
+
+
 @pytest.mark.parametrize("address", ["nonsense://", "http://127.0.0.1:8265", "somehost", "ray://h:99999"])
 def test_an_address_ray_cannot_join_is_refused_before_the_plan(tmp_path, capsys, address):
     pytest.importorskip("ray")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from bpsom_core.errors import InputError
-from .results import ResultsFile, columns_for
+from .results import ResultsFile, columns_for, numeric_columns
 from .spec import SweepSpec, Trial
 
 MISSING_RAY = "bpsom sweep needs Ray: pip install 'bpsom[sweep]'"
@@ -101,7 +101,7 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
               max_concurrent: Optional[int] = None, num_cpus: Optional[int] = None,
               retry_failed: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
     """Run every unfinished trial of ``spec``; rows go to ``out_dir/results.csv`` as they finish."""
-    results = ResultsFile(out_dir / "results.csv", columns_for(spec))
+    results = ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
     trials = spec.trials()
     finished = ("ok",) if retry_failed else ("ok", "failed")
     todo = [t for t in trials if results.status(t.trial_id) not in finished]
