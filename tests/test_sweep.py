@@ -113,6 +113,20 @@ def test_cross_validation_makes_one_trial_per_fold(tmp_path):
     ({"command": "fit"}, "command"),
     ({"data": "no-such.csv"}, "data"),
     ({"random": {"samples": 2, "params": {"lr": {"normal": [0, 1]}}}}, "random.params.lr"),
+    ({"random": {"seed": -1, "params": {"lr": {"uniform": [0.1, 0.2]}}}}, "random.seed"),
+    ({"random": {"seed": 2**32, "params": {"lr": {"uniform": [0.1, 0.2]}}}}, "random.seed"),
+    ({"random": {"params": {"lr": {"uniform": [0, float("inf")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [0, float("nan")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [0.5, 0.1]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [-1.7e308, 1.7e308]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"loguniform": [0, 0.5]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"loguniform": [0.1, float("inf")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"epochs": {"randint": [1, 2**70]}}}}, "random.params.epochs"),
+    ({"random": {"params": {"epochs": {"randint": [1.5, 4]}}}}, "random.params.epochs"),
+    ({"grid": {"som": [3, 3, 3]}}, "grid.som"),
+    ({"data": ["wine", "wine"]}, "data"),
+    ({"options": {"epochs": 3, "cv": 100000}}, "options.cv"),
+    ({"options": {"epochs": 3, "cv": 60}}, "options.cv"),
 ])
 def test_bad_specs_are_refused_with_one_line_naming_the_key(tmp_path, capsys, change, key):
     spec = write_spec(tmp_path, {**WINE_2x2x2, **change})
