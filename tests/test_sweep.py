@@ -297,3 +297,16 @@ def test_progress_line_estimates_time_left_only_after_a_few_trials():
                            SweepOutcome(10, 0, done, done, 0), 1, 10, 12.0 * done) for done in (1, 2, 3)]
     assert "ETA -:--]" in lines[0] and "ETA -:--]" in lines[1]
     assert "[done 3/10, running 1, failed 0, ETA 1:24] som=5 seed 0: accuracy 0.9 (1.0 s)" == lines[2]
+
+
+def test_a_second_sweep_into_a_directory_in_use_is_refused(tmp_path, capsys):
+    from bpsom_core.atomic import exclusive_lock
+    from bpsom.sweep.runner import LOCK_NAME
+    pytest.importorskip("ray")
+    out_dir = tmp_path / "s"
+    out_dir.mkdir()
+    with exclusive_lock(out_dir / LOCK_NAME, "held by the test"):      # as a running sweep holds it
+        code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(out_dir)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"bpsom: error: {out_dir / LOCK_NAME}: another bpsom sweep is running in {out_dir}")
+    assert not (out_dir / "results.csv").exists()
