@@ -131,10 +131,7 @@ def train(data: Optional[Path], target, categorical, numeric, hidden, som_dims, 
         data_path, data_label = data, str(data)
     table = read_table(data_path, target, _names(categorical), _names(numeric))
     if cv is not None:
-        _, counts = _class_counts(table)
-        if min(counts) < cv:
-            raise InputError(f"--cv {cv} needs at least {cv} rows of every class; the smallest class has "
-                             f"{min(counts)}", path=str(data_path), field=table.target)
+        check_cv_fits(table, cv, data_path)
     final_dir = output_dir or Path("runs") / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _check_sizes(params, table)
     _warn_small(table, test_fraction, val_fraction, cv, quiet)
@@ -246,6 +243,14 @@ def _warn_small(table, test_fraction: float, val_fraction: float, cv: Optional[i
     if notes:
         click.echo(f"bpsom: warning: {n} rows are too few for the requested splits ({'; '.join(notes)}); "
                    f"the scores will mostly be noise", err=True)
+
+
+def check_cv_fits(table, cv: int, data_path) -> None:
+    """Every one of the ``cv`` stratified folds needs a row of every class; else each fold fails alike."""
+    _, counts = _class_counts(table)
+    if min(counts) < cv:
+        raise InputError(f"--cv {cv} needs at least {cv} rows of every class; the smallest class has "
+                         f"{min(counts)}", path=str(data_path), field=table.target)
 
 
 def _class_counts(table):

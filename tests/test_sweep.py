@@ -113,6 +113,20 @@ def test_cross_validation_makes_one_trial_per_fold(tmp_path):
     ({"command": "fit"}, "command"),
     ({"data": "no-such.csv"}, "data"),
     ({"random": {"samples": 2, "params": {"lr": {"normal": [0, 1]}}}}, "random.params.lr"),
+    ({"random": {"seed": -1, "params": {"lr": {"uniform": [0.1, 0.2]}}}}, "random.seed"),
+    ({"random": {"seed": 2**32, "params": {"lr": {"uniform": [0.1, 0.2]}}}}, "random.seed"),
+    ({"random": {"params": {"lr": {"uniform": [0, float("inf")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [0, float("nan")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [0.5, 0.1]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"uniform": [-1.7e308, 1.7e308]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"loguniform": [0, 0.5]}}}}, "random.params.lr"),
+    ({"random": {"params": {"lr": {"loguniform": [0.1, float("inf")]}}}}, "random.params.lr"),
+    ({"random": {"params": {"epochs": {"randint": [1, 2**70]}}}}, "random.params.epochs"),
+    ({"random": {"params": {"epochs": {"randint": [1.5, 4]}}}}, "random.params.epochs"),
+    ({"grid": {"som": [3, 3, 3]}}, "grid.som"),
+    ({"data": ["wine", "wine"]}, "data"),
+    ({"options": {"epochs": 3, "cv": 100000}}, "options.cv"),
+    ({"options": {"epochs": 3, "cv": 60}}, "options.cv"),
 ])
 def test_bad_specs_are_refused_with_one_line_naming_the_key(tmp_path, capsys, change, key):
     spec = write_spec(tmp_path, {**WINE_2x2x2, **change})
@@ -218,6 +232,53 @@ def test_a_damaged_results_row_is_refused_naming_its_line(tmp_path, row, fragmen
     assert fragment in str(got.value)
 
 
+HEADER = "trial_id,status,accuracy,seconds\n"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    (HEADER + "t1,ok,0.9,1.0\nt2,ok,abc,1.0\n", "results.csv:3: accuracy: not a number ('abc'); fix or delete"),
+    (HEADER + "t1,ok,0.9,xyz\n", "results.csv:2: seconds: not a number ('xyz')"),
+    (HEADER + "t1,ok,0.9\x00,1\n", "results.csv:2: accuracy: not a number ('0.9\\x00')"),
+    (HEADER + "t1,ok,0.9,1\nt1,failed,,1\n", "results.csv:3: trial_id: 't1' repeats line 2"),
+    (HEADER + 't1,"ok,0.9,1\nt2,ok,0.8,1\nt3,ok,0.7,1\n', "results.csv:2: "),
+    (HEADER + 't1,ok,0.9,1\n"t2,ok,0.8,1\nt3",ok,0.7,1\n', "results.csv:3: trial_id: runs over several lines"),
+])
+def test_a_hand_edited_results_cell_is_refused_naming_line_and_column(tmp_path, text, fragment):
+    from bpsom.sweep.results import ResultsFile, read_rows
+    path = tmp_path / "results.csv"
+    path.write_text(text)
+    for read in (lambda: ResultsFile(path, ["trial_id", "status", "accuracy", "seconds"], ["accuracy", "seconds"]),
+                 lambda: read_rows(path, numeric=["accuracy", "seconds"])):
+        with pytest.raises(InputError) as got:
+            read()
+        assert fragment in str(got.value) and "\n" not in str(got.value)
+
+
+def test_an_empty_results_file_has_no_rows_and_a_bom_is_accepted(tmp_path):
+    from bpsom.sweep.results import ResultsFile
+    path = tmp_path / "results.csv"
+    path.write_bytes(b"")
+    assert ResultsFile(path, ["trial_id", "status", "seconds"], ["seconds"]).rows == {}
+    path.write_bytes("\ufefftrial_id,status,seconds\nt1,ok,1.5\nt2,failed,\n".encode())
+    assert list(ResultsFile(path, ["trial_id", "status", "seconds"], ["seconds"]).rows) == ["t1", "t2"]
+
+
+def test_a_non_numeric_metric_in_results_is_one_line_from_the_command(tmp_path, capsys):
+    from bpsom.sweep.results import columns_for
+    pytest.importorskip("ray")
+    spec = dict(WINE_2x2x2, grid={"som": [3]})
+    out_dir = tmp_path / "s"
+    out_dir.mkdir()
+    checked = check_spec(spec, "s.yaml", tmp_path)
+    columns = columns_for(checked)
+    row = {c: "1" for c in columns} | {"trial_id": checked.trials()[0].trial_id, "fold": "", "accuracy": "abc",
+                                       "status": "ok", "error": ""}
+    (out_dir / "results.csv").write_text(",".join(columns) + "\n" + ",".join(row[c] for c in columns) + "\n")
+    code, out, err = run(["sweep", str(write_spec(tmp_path, spec)), "-o", str(out_dir)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.strip().endswith("results.csv:2: accuracy: not a number ('abc'); fix or delete the row")
+
+
 @pytest.mark.parametrize("address", ["nonsense://", "http://127.0.0.1:8265", "somehost", "ray://h:99999"])
 def test_an_address_ray_cannot_join_is_refused_before_the_plan(tmp_path, capsys, address):
     pytest.importorskip("ray")
@@ -236,3 +297,16 @@ def test_progress_line_estimates_time_left_only_after_a_few_trials():
                            SweepOutcome(10, 0, done, done, 0), 1, 10, 12.0 * done) for done in (1, 2, 3)]
     assert "ETA -:--]" in lines[0] and "ETA -:--]" in lines[1]
     assert "[done 3/10, running 1, failed 0, ETA 1:24] som=5 seed 0: accuracy 0.9 (1.0 s)" == lines[2]
+
+
+def test_a_second_sweep_into_a_directory_in_use_is_refused(tmp_path, capsys):
+    from bpsom_core.atomic import exclusive_lock
+    from bpsom.sweep.runner import LOCK_NAME
+    pytest.importorskip("ray")
+    out_dir = tmp_path / "s"
+    out_dir.mkdir()
+    with exclusive_lock(out_dir / LOCK_NAME, "held by the test"):      # as a running sweep holds it
+        code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(out_dir)], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"bpsom: error: {out_dir / LOCK_NAME}: another bpsom sweep is running in {out_dir}")
+    assert not (out_dir / "results.csv").exists()

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from bpsom_core.atomic import exclusive_lock
 from bpsom_core.errors import InputError
-from .results import ResultsFile, columns_for
+from .results import ResultsFile, columns_for, numeric_columns
 from .spec import SweepSpec, Trial
 
 MISSING_RAY = "bpsom sweep needs Ray: pip install 'bpsom[sweep]'"
@@ -101,21 +102,43 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
               max_concurrent: Optional[int] = None, num_cpus: Optional[int] = None,
               retry_failed: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
     """Run every unfinished trial of ``spec``; rows go to ``out_dir/results.csv`` as they finish."""
-    results = ResultsFile(out_dir / "results.csv", columns_for(spec))
     trials = spec.trials()
-    finished = ("ok",) if retry_failed else ("ok", "failed")
-    todo = [t for t in trials if results.status(t.trial_id) not in finished]
-    skipped = len(trials) - len(todo)
-    outcome = SweepOutcome(len(trials), skipped, 0, 0, 0)
+    todo = _unfinished(spec, trials, out_dir, retry_failed)
+    outcome = SweepOutcome(len(trials), len(trials) - len(todo), 0, 0, 0)
+    if todo:
+        if address:
+            check_address(address)
+        if address and not reachable(address):
+            raise InputError(f"no Ray cluster answers at {address}", field="--address")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out_dir / LOCK_NAME, f"another bpsom sweep is running in {out_dir}; "
+                                                 "wait for it to finish or choose another --output-dir"):
+            results = ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
+            todo = _unfinished(spec, trials, out_dir, retry_failed, results)   # rows written before the lock
+            outcome.skipped = len(trials) - len(todo)
+            if todo:
+                _run_locked(spec, todo, results, out_dir, address, max_concurrent, num_cpus, outcome, say)
     if not todo:
         say(f"all {len(trials)} trials already finished in {out_dir / 'results.csv'}; starting 0 trials")
-        return outcome
-    if address:
-        check_address(address)
-    if address and not reachable(address):
-        raise InputError(f"no Ray cluster answers at {address}", field="--address")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    say(f"{len(trials)} trials ({skipped} already finished); starting {len(todo)}")
+    return outcome
+
+
+LOCK_NAME = ".sweep.lock"   # one sweep at a time writes a directory, or one's rows would overwrite the other's
+
+
+def _unfinished(spec: SweepSpec, trials: List[Trial], out_dir: Path, retry_failed: bool,
+                results: Optional[ResultsFile] = None) -> List[Trial]:
+    """The trials without a finished row (failed ones too with ``retry_failed``)."""
+    results = results or ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
+    finished = ("ok",) if retry_failed else ("ok", "failed")
+    return [t for t in trials if results.status(t.trial_id) not in finished]
+
+
+def _run_locked(spec: SweepSpec, todo: List[Trial], results: ResultsFile, out_dir: Path,
+                address: Optional[str], max_concurrent: Optional[int], num_cpus: Optional[int],
+                outcome: SweepOutcome, say: Callable[[str], None]) -> None:
+    """Start (or join) Ray and run ``todo``; the caller holds the directory's lock."""
+    say(f"{outcome.total} trials ({outcome.skipped} already finished); starting {len(todo)}")
     own_ray = not import_ray().is_initialized()      # a caller's running Ray is used, and left running
     ray = start_ray(address, num_cpus) if own_ray else import_ray()
     try:
@@ -132,7 +155,6 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
     finally:
         if own_ray:
             ray.shutdown()
-    return outcome
 
 
 def _drive(ray, remote, todo: List[Trial], results: ResultsFile, out_dir: str, limit: int,

@@ -25,6 +25,7 @@ MAX_TRIALS = 100_000   # past this, expanding and recording the trials alone tak
 TOP_KEYS = ("command", "data", "options", "grid", "random", "seeds", "metric")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
+MAX_SEED = 2**32 - 1   # numpy's seed range
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
         for value in values:
             check_option("grid", name, value)
+        if _repeated(values) is not None:
+            raise fail(f"grid.{name}", f"repeats a value ({_repeated(values)!r}); each value is tried once")
         grid[name] = [absolute(name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
@@ -174,8 +177,8 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
     if not isinstance(seeds, list) or not seeds or \
             not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise fail("seeds", f"expected a list of non-negative integers, got {seeds!r}")
-    if command == "train" and "cv" in options and (isinstance(options["cv"], bool) or options["cv"] < 2):
-        raise fail("options.cv", f"needs at least 2 folds, got {options['cv']}")
+    if command == "train" and "cv" in options:
+        _check_cv(options, data, fail)
     if command == "glue" and options.get("mode") == "both":
         raise fail("options.mode", "sweep one mode per trial (bpsom or baseline)")
     n_trials = math.prod(len(v) for v in grid.values()) * max(1, random.get("samples", 0)) * len(seeds) \
@@ -219,10 +222,29 @@ def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
         if not p.is_file():
             raise fail("data", f"no such file: {item}")
         out.append(str(p.resolve()))
+    if _repeated(out) is not None:
+        raise fail("data", f"repeats a value ({_repeated(out)!r}); each data set is tried once")
     return out if isinstance(data, list) else out[0]
 
 
 SKLEARN_SETS = ("iris", "wine", "breast_cancer", "digits")
+
+
+def _check_cv(options: Dict[str, Any], data: Any, fail) -> None:
+    """2..(smallest class) folds, checked on the data (read once here): too many folds fail every
+    trial alike, and a cv of 100000 would queue 100000 failing trials."""
+    from bpsom.cli.train_cmd import check_cv_fits
+    from .trials import train_table
+
+    cv = options["cv"]
+    if isinstance(cv, bool) or cv < 2:
+        raise fail("options.cv", f"needs at least 2 folds, got {cv}")
+    for item in data if isinstance(data, list) else [data]:
+        table = train_table(item, options)     # a bad data file is its own error, naming the file
+        try:
+            check_cv_fits(table, cv, item)
+        except InputError as exc:
+            raise fail("options.cv", exc.one_line()) from None
 
 
 def _check_random(raw: Any, table: Dict[str, OptionKind], grid, options, check_option, fail) -> Dict[str, Any]:
@@ -237,8 +259,8 @@ def _check_random(raw: Any, table: Dict[str, OptionKind], grid, options, check_o
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise fail("random.samples", f"expected a positive integer, got {samples!r}")
     seed = raw.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise fail("random.seed", f"expected an integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise fail("random.seed", f"expected an integer in 0..{MAX_SEED}, got {seed!r}")
     params = _mapping(raw.get("params"), "random.params", fail)
     if not params:
         raise fail("random.params", "name at least one option and its distribution")
@@ -255,8 +277,36 @@ def _check_random(raw: Any, table: Dict[str, OptionKind], grid, options, check_o
             for value in arg:
                 check_option("random.params", name, value)
             continue
-        if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, (int, float)) for a in arg)
-                and arg[0] < arg[1]) or (kind == "loguniform" and arg[0] <= 0):
-            raise fail(key, f"{kind} needs [low, high] with low < high" + (" and low > 0" if kind == "loguniform" else ""))
+        problem = _bounds_problem(kind, arg)
+        if problem:
+            raise fail(key, problem)
         check_option("random.params", name, int(arg[0]) if kind == "randint" else float(arg[0]))
     return {"samples": samples, "seed": seed, "params": params}
+
+
+def _bounds_problem(kind: str, arg: Any) -> str:
+    """Why [low, high] cannot be drawn from (numpy overflows on an infinite or too wide range), or ''."""
+    need = f"{kind} needs [low, high]: finite numbers with low < high"
+    if kind == "randint":
+        need = f"randint needs [low, high]: integers in {-2**63}..{2**63 - 2} with low < high"
+    elif kind == "loguniform":
+        need += " and low > 0"
+    if not (isinstance(arg, list) and len(arg) == 2):
+        return need
+    low, high = arg
+    if kind == "randint":
+        ok = all(isinstance(a, int) and not isinstance(a, bool) and -2**63 <= a <= 2**63 - 2 for a in arg)
+    else:
+        ok = all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in arg) \
+            and math.isfinite(float(high) - float(low))
+    if not ok or not low < high or (kind == "loguniform" and low <= 0):
+        return f"{need}, got {arg!r}"
+    return ""
+
+
+def _repeated(values: List[Any]) -> Any:
+    """The first value that appears twice in a list (a repeat would run the same trials twice), or None."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            return value
+    return None

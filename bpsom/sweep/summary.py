@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from bpsom_core.atomic import atomic_write_text
-from .results import read_rows
+from .results import numeric_columns, read_rows
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _pm(mean: float, sd: float) -> str:
 
 def write_summary(out_dir: Path, param_names: Sequence[str], metrics: Sequence[str], metric: str):
     """Read results.csv, write summary.csv; returns the ranked settings and the rows."""
-    rows = read_rows(out_dir / "results.csv")
+    rows = read_rows(out_dir / "results.csv", numeric=numeric_columns(metrics))
     summaries = summarise(rows, param_names, metrics, metric)
     atomic_write_text(out_dir / "summary.csv", summary_csv(summaries, param_names, metrics))
     return summaries, rows

@@ -56,6 +56,17 @@ def load_table(data: str):
     return read_table(data, None)
 
 
+def train_table(data: str, opts: Dict[str, Any]):
+    """The table a `train` trial fits: ``data`` read with the options' target, categorical and numeric columns."""
+    table = load_table(data)
+    if opts.get("target") or opts.get("categorical") or opts.get("numeric"):
+        from bpsom_core.readers.tabular import read_table
+        names = lambda v: [n.strip() for n in str(v or "").split(",") if n.strip()]
+        table = read_table(table.path, opts.get("target"), names(opts.get("categorical")),
+                           names(opts.get("numeric")))
+    return table
+
+
 def _sklearn_table(name: str):
     """A scikit-learn toy data set as a table (written once to a temp .npz, read by the usual reader)."""
     import numpy as np
@@ -83,11 +94,7 @@ def _train(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     opts["seed"] = trial.seed
     params = classifier_params(opts)
     _check_split(opts["test_fraction"], opts["val_fraction"], opts["cv"])
-    table = load_table(trial.data)
-    if opts["target"] or opts["categorical"] or opts["numeric"]:
-        from bpsom_core.readers.tabular import read_table
-        names = lambda v: [n.strip() for n in str(v or "").split(",") if n.strip()]
-        table = read_table(table.path, opts["target"], names(opts["categorical"]), names(opts["numeric"]))
+    table = train_table(trial.data, opts)
     split = SplitSpec(test_fraction=opts["test_fraction"], val_fraction=opts["val_fraction"],
                       cv=opts["cv"], seed=trial.seed)
     try:
