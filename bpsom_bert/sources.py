@@ -16,6 +16,7 @@ for other tasks from a ``ClassLabel`` feature or the sorted label values.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from pathlib import Path
 from typing import Any, Optional
@@ -84,23 +85,51 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
         if not Path(f).is_file():
             raise InputError("no such file", f, field="--data-dir")
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
-    try:
-        with _quiet_datasets(datasets):
+    with _quiet_datasets(datasets):
+        try:
             ds = datasets.load_dataset(builder, data_files=files)
-    except Exception as exc:
-        raise InputError(f"cannot read the data files ({type(exc).__name__}: {str(exc)[:120]})", spec,
-                         field="--data-dir") from None
+        except Exception as exc:
+            raise InputError(f"cannot read the data file ({_root_cause(exc)})",
+                             _failing_file(datasets, builder, files) or spec, field="--data-dir") from None
     return from_datasets(ds, task, source=spec)
+
+
+def _root_cause(exc: BaseException, limit: int = 160) -> str:
+    """``Type: message`` of the innermost exception: datasets wraps the useful one in a
+    DatasetGenerationError that says only "An error occurred while generating the dataset"."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _failing_file(datasets: Any, builder: str, files: dict[str, str]) -> Optional[str]:
+    """The data file that fails on its own (datasets' error does not say which); None if none does."""
+    for path in files.values():
+        try:
+            datasets.load_dataset(builder, data_files={"train": path})
+        except Exception:
+            return path
+    return None
 
 
 @contextlib.contextmanager
 def _quiet_datasets(datasets: Any):
-    """Without datasets' own "Generating split" bars (our progress and errors speak for the run)."""
+    """Without datasets' own "Generating split" bars and error log lines: our progress and
+    our one-line errors speak for the run."""
     was_on = datasets.is_progress_bar_enabled()
+    verbosity = datasets.utils.logging.get_verbosity()
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity(logging.CRITICAL + 1)
     try:
         yield
     finally:
+        datasets.utils.logging.set_verbosity(verbosity)
         if was_on:
             datasets.enable_progress_bars()
 

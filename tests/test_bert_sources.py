@@ -115,3 +115,29 @@ def test_data_files_load_without_datasets_progress_bars(tmp_path, capfd):
         load_task(custom_task("mine", ["sentence"], "label"), tmp_path)
     assert "Generating" not in capfd.readouterr().err
     assert datasets.is_progress_bar_enabled()
+
+
+_BINARY = bytes(range(128, 256)) * 3
+
+
+@pytest.mark.parametrize("name, train, dev, bad, fragment", [
+    ("train.csv", b"sentence,label\n", b"sentence,label\nfine,1\n", "train", "TypeError: Couldn't write column"),
+    ("train.csv", b"", b"sentence,label\nfine,1\n", "train", "EmptyDataError: No columns to parse"),
+    ("train.csv", _BINARY, b"sentence,label\nfine,1\n", "train", "UnicodeDecodeError: 'utf-8' codec"),
+    ("train.csv", b"sentence,label\na,1000000000000000000000000000000\nb,1\n", b"sentence,label\nfine,1\n",
+     "train", "OverflowError: Python int too large"),
+    ("train.json", b'{"sentence": "a", "label": 1}\n', b'{"sentence": "x", "label": \n', "dev", "Error: "),
+    ("train.parquet", b"garbage\n", b"garbage\n", "train", "ArrowInvalid: Parquet magic bytes not found"),
+])
+def test_unreadable_data_file_names_the_file_and_the_cause_on_one_line(tmp_path, capfd, name, train, dev,
+                                                                       bad, fragment):
+    """datasets' DatasetGenerationError says only "An error occurred"; the cause and the file
+    are in the one line, and datasets' own error log line stays off stderr."""
+    ext = name.split(".")[1]
+    (tmp_path / name).write_bytes(train)
+    (tmp_path / f"dev.{ext}").write_bytes(dev)
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.path == str(tmp_path / f"{bad}.{ext}")
+    assert fragment in e.value.message and "An error occurred" not in e.value.message
+    assert capfd.readouterr().err == ""
