@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 
 from pathlib import Path
 from typing import Any, Optional
@@ -168,7 +169,7 @@ def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:
     feature = train.features[task.label_field]
     names = getattr(feature, "names", None)
     if names is None:
-        names = sorted({str(v) for v in train[task.label_field]},
+        names = sorted({str(v) for v in train[task.label_field] if not _is_missing(v)},
                        key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s))
         if all(n.isdigit() for n in names) and names != [str(i) for i in range(len(names))]:
             raise InputError(f"integer labels must be 0..n-1, got {', '.join(names[:10])}", source,
@@ -190,14 +191,41 @@ def _split(rows, task: TaskSpec, source: str):
     texts = list(zip(*(rows[f] for f in task.text_fields)))
     split = Split()
     for i, (text, value) in enumerate(zip(texts, rows[task.label_field])):
-        label = task.label_index(value)
-        if label is None:
-            raise InputError(f"row {i + 1}: label {value!r} is not one of {', '.join(task.label_names)} "
-                             f"(or 0..{task.num_labels - 1})", source, field=task.label_field)
-        if any(t is None for t in text):
-            raise InputError(f"row {i + 1}: empty text", source, field=",".join(task.text_fields))
-        split.texts.append(tuple(str(t) for t in text))
-        split.labels.append(label)
+        split.labels.append(_label(task, value, i + 1, source))
+        split.texts.append(_texts(task, text, i + 1, source))
     if not split.labels:
         raise InputError("no examples", source)
     return split
+
+
+def _is_missing(value: Any) -> bool:
+    """An empty cell: CSV readers give None or NaN for it."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _label(task: TaskSpec, value: Any, row: int, source: str) -> int:
+    """The 0-based label of one row's label cell.
+
+    A label column with an empty cell is read as floats, so ``1`` arrives
+    as ``1.0``: a whole float counts as its integer.
+    """
+    if _is_missing(value):
+        raise InputError(f"row {row}: label is empty (missing value)", source, field=task.label_field)
+    label = task.label_index(value)
+    if label is None and isinstance(value, float) and value.is_integer():
+        label = task.label_index(int(value))
+    if label is None:
+        raise InputError(f"row {row}: label {value!r} is not one of {', '.join(task.label_names)} "
+                         f"(or 0..{task.num_labels - 1})", source, field=task.label_field)
+    return label
+
+
+def _texts(task: TaskSpec, text: tuple, row: int, source: str) -> tuple[str, ...]:
+    """One row's text cells as strings; a JSON object or list is no text (its repr would be trained on)."""
+    for column, cell in zip(task.text_fields, text):
+        if cell is None:
+            raise InputError(f"row {row}: empty text", source, field=column)
+        if isinstance(cell, (dict, list, tuple)):
+            kind = "an object" if isinstance(cell, dict) else "a list"
+            raise InputError(f"row {row}: text must be a string, got {kind}", source, field=column)
+    return tuple(str(t) for t in text)

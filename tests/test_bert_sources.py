@@ -141,3 +141,37 @@ def test_unreadable_data_file_names_the_file_and_the_cause_on_one_line(tmp_path,
     assert e.value.path == str(tmp_path / f"{bad}.{ext}")
     assert fragment in e.value.message and "An error occurred" not in e.value.message
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("train", [
+    "sentence,label\na,negative\nb,positive\nc,negative\nd,\ne,positive\n",
+    "sentence,label\na,0\nb,1\nc,0\nd,nan\ne,1\n",
+    "sentence,label\na,0\nb,1\nc,0\nd,\ne,1\n",
+])
+def test_empty_label_names_its_row_not_the_first_float(tmp_path, train):
+    """An empty cell makes the label column float (0.0, 1.0, nan): the empty row is the one named."""
+    (tmp_path / "train.csv").write_text(train)
+    (tmp_path / "dev.csv").write_text("sentence,label\nx,1\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.field == "label" and e.value.message == "row 4: label is empty (missing value)"
+
+
+def test_whole_float_labels_count_as_integers(tmp_path):
+    pd = pytest.importorskip("pandas")
+    for split, labels in (("train", [0.0, 1.0, 1.0]), ("dev", [1.0])):
+        pd.DataFrame({"sentence": [f"s{i}" for i in range(len(labels))], "label": labels}).to_parquet(
+            tmp_path / f"{split}.parquet")
+    _, splits = load_task(get_task("sst2"), tmp_path)
+    assert splits["train"].labels == [0, 1, 1] and splits["validation"].labels == [1]
+
+
+@pytest.mark.parametrize("cell, kind", [({"a": 1}, "an object"), (["a", "b"], "a list")])
+def test_jsonl_text_that_is_not_a_string_is_refused(tmp_path, cell, kind):
+    """Such a cell would be trained on as its Python repr."""
+    rows = [{"sentence": cell, "label": 1}, {"sentence": cell, "label": 0}]
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.field == "sentence" and e.value.message == f"row 1: text must be a string, got {kind}"
