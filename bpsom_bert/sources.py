@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, check_regular_file
 
 from .tasks import TaskSpec, with_labels
 
@@ -39,12 +39,7 @@ def is_saved_dataset(path: Path) -> bool:
 def data_files_of(spec: str) -> Optional[dict[str, str]]:
     """``{"train": file, "validation": file}`` of a data files spec, or None if ``spec`` is none."""
     if "=" in spec:
-        files = {}
-        for part in spec.split(","):
-            split, _, path = part.partition("=")
-            split = "validation" if split.strip() in DEV_NAMES else split.strip()
-            files[split] = path.strip()
-        return files
+        return _spec_files(spec)
     d = Path(spec)
     if not d.is_dir():
         return None
@@ -56,6 +51,26 @@ def data_files_of(spec: str) -> Optional[dict[str, str]]:
                 files[split] = str(found[0])
                 break
     return files or None
+
+
+def _spec_files(spec: str) -> dict[str, str]:
+    """``train=FILE,validation=FILE`` (``dev=`` for validation) as a dict; an unknown, repeated
+    or empty part is refused, since a typo would otherwise drop a file silently."""
+    files: dict[str, str] = {}
+    for part in spec.split(","):
+        key, eq, path = (p.strip() for p in part.partition("="))
+        if not eq:
+            raise InputError(f"expected SPLIT=FILE, got {part.strip()!r}", spec, field="--data-dir")
+        if key not in TRAIN_NAMES + DEV_NAMES:
+            raise InputError(f"unknown split '{key}'; allowed: {', '.join(TRAIN_NAMES + DEV_NAMES)}", spec,
+                             field="--data-dir")
+        split = "validation" if key in DEV_NAMES else "train"
+        if split in files:
+            raise InputError(f"split '{key}' given twice", spec, field="--data-dir")
+        if not path:
+            raise InputError(f"no file after '{key}='", spec, field="--data-dir")
+        files[split] = path
+    return files
 
 
 def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
@@ -83,8 +98,10 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
         raise InputError(f"data files must share one format of {', '.join(DATA_FILE_BUILDERS)}, "
                          f"got {', '.join(sorted(suffixes))}", spec, field="--data-dir")
     for f in files.values():
-        if not Path(f).is_file():
-            raise InputError("no such file", f, field="--data-dir")
+        try:
+            check_regular_file(f, "data file")
+        except InputError as exc:
+            raise InputError(exc.message, exc.path, field="--data-dir") from None
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
     with _quiet_datasets(datasets):
         try:

@@ -175,3 +175,28 @@ def test_jsonl_text_that_is_not_a_string_is_refused(tmp_path, cell, kind):
     with pytest.raises(InputError) as e:
         load_task_data(get_task("sst2"), tmp_path)
     assert e.value.field == "sentence" and e.value.message == f"row 1: text must be a string, got {kind}"
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("train={T},validation={D},foo={T}", "unknown split 'foo'; allowed: train, dev, validation"),
+    ("train={T},train={D},validation={D}", "split 'train' given twice"),
+    ("train={T},dev={D},validation={D}", "split 'validation' given twice"),
+    ("train={T},validation=", "no file after 'validation='"),
+    ("train={T},{D}", "expected SPLIT=FILE, got"),
+])
+def test_data_files_spec_refuses_unknown_repeated_and_empty_parts(tmp_path, spec, needle):
+    """A typo in a split name would otherwise drop that file without a word."""
+    for name in ("t", "d"):
+        (tmp_path / f"{name}.csv").write_text("sentence,label\nfine,1\ndull,0\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), spec.format(T=tmp_path / "t.csv", D=tmp_path / "d.csv"))
+    assert e.value.field == "--data-dir" and needle in e.value.message, e.value.one_line()
+
+
+def test_data_files_spec_naming_a_fifo_says_so(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "train.csv")
+    (tmp_path / "dev.csv").write_text("sentence,label\nfine,1\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), f"train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.csv'}")
+    assert e.value.path == str(tmp_path / "train.csv") and "FIFO" in e.value.message
