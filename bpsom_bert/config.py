@@ -102,6 +102,8 @@ def warmup_steps(t: TrainingSection, total_steps: int) -> int:
     return min(t.warmup_steps, total_steps)
 
 
+SEED_MAX = 2**32 - 1   # numpy and torch refuse seeds outside 0..2**32-1
+
 _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
              "pruning": PruningSection, "training": TrainingSection}
 _CHOICES = {("bpsom", "relabel"): ("pass", "epoch"),
@@ -190,6 +192,11 @@ def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
             raise bad("training", k, "must be 0 or more")
     if t.warmup_ratio is not None and not 0.0 <= t.warmup_ratio <= 1.0:
         raise bad("training", "warmup_ratio", "must lie in [0, 1]")
+    for k in ("weight_decay", "max_grad_norm"):
+        if not getattr(t, k) >= 0:
+            raise bad("training", k, "must be 0 or more")
+    if not 0 <= t.seed <= SEED_MAX:
+        raise bad("training", "seed", f"must be 0..{SEED_MAX}")
     if t.learning_rate <= 0:
         raise bad("training", "learning_rate", "must be positive")
     if t.head_learning_rate is not None and t.head_learning_rate <= 0:

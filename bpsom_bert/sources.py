@@ -16,11 +16,13 @@ for other tasks from a ``ClassLabel`` feature or the sorted label values.
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 
 from pathlib import Path
 from typing import Any, Optional
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, check_regular_file
 
 from .tasks import TaskSpec, with_labels
 
@@ -37,12 +39,7 @@ def is_saved_dataset(path: Path) -> bool:
 def data_files_of(spec: str) -> Optional[dict[str, str]]:
     """``{"train": file, "validation": file}`` of a data files spec, or None if ``spec`` is none."""
     if "=" in spec:
-        files = {}
-        for part in spec.split(","):
-            split, _, path = part.partition("=")
-            split = "validation" if split.strip() in DEV_NAMES else split.strip()
-            files[split] = path.strip()
-        return files
+        return _spec_files(spec)
     d = Path(spec)
     if not d.is_dir():
         return None
@@ -54,6 +51,26 @@ def data_files_of(spec: str) -> Optional[dict[str, str]]:
                 files[split] = str(found[0])
                 break
     return files or None
+
+
+def _spec_files(spec: str) -> dict[str, str]:
+    """``train=FILE,validation=FILE`` (``dev=`` for validation) as a dict; an unknown, repeated
+    or empty part is refused, since a typo would otherwise drop a file silently."""
+    files: dict[str, str] = {}
+    for part in spec.split(","):
+        key, eq, path = (p.strip() for p in part.partition("="))
+        if not eq:
+            raise InputError(f"expected SPLIT=FILE, got {part.strip()!r}", spec, field="--data-dir")
+        if key not in TRAIN_NAMES + DEV_NAMES:
+            raise InputError(f"unknown split '{key}'; allowed: {', '.join(TRAIN_NAMES + DEV_NAMES)}", spec,
+                             field="--data-dir")
+        split = "validation" if key in DEV_NAMES else "train"
+        if split in files:
+            raise InputError(f"split '{key}' given twice", spec, field="--data-dir")
+        if not path:
+            raise InputError(f"no file after '{key}='", spec, field="--data-dir")
+        files[split] = path
+    return files
 
 
 def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
@@ -81,26 +98,56 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
         raise InputError(f"data files must share one format of {', '.join(DATA_FILE_BUILDERS)}, "
                          f"got {', '.join(sorted(suffixes))}", spec, field="--data-dir")
     for f in files.values():
-        if not Path(f).is_file():
-            raise InputError("no such file", f, field="--data-dir")
+        try:
+            check_regular_file(f, "data file")
+        except InputError as exc:
+            raise InputError(exc.message, exc.path, field="--data-dir") from None
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
-    try:
-        with _quiet_datasets(datasets):
+    with _quiet_datasets(datasets):
+        try:
             ds = datasets.load_dataset(builder, data_files=files)
-    except Exception as exc:
-        raise InputError(f"cannot read the data files ({type(exc).__name__}: {str(exc)[:120]})", spec,
-                         field="--data-dir") from None
+        except Exception as exc:
+            raise InputError(f"cannot read the data file ({_root_cause(exc)})",
+                             _failing_file(datasets, builder, files) or spec, field="--data-dir") from None
     return from_datasets(ds, task, source=spec)
+
+
+def _root_cause(exc: BaseException, limit: int = 160) -> str:
+    """``Type: message`` of the innermost exception: datasets wraps the useful one in a
+    DatasetGenerationError that says only "An error occurred while generating the dataset"."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _failing_file(datasets: Any, builder: str, files: dict[str, str]) -> Optional[str]:
+    """The data file that fails on its own (datasets' error does not say which); None if none does."""
+    for path in files.values():
+        try:
+            datasets.load_dataset(builder, data_files={"train": path})
+        except Exception:
+            return path
+    return None
 
 
 @contextlib.contextmanager
 def _quiet_datasets(datasets: Any):
-    """Without datasets' own "Generating split" bars (our progress and errors speak for the run)."""
+    """Without datasets' own "Generating split" bars and error log lines: our progress and
+    our one-line errors speak for the run."""
     was_on = datasets.is_progress_bar_enabled()
+    verbosity = datasets.utils.logging.get_verbosity()
     datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity(logging.CRITICAL + 1)
     try:
         yield
     finally:
+        datasets.utils.logging.set_verbosity(verbosity)
         if was_on:
             datasets.enable_progress_bars()
 
@@ -139,7 +186,7 @@ def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:
     feature = train.features[task.label_field]
     names = getattr(feature, "names", None)
     if names is None:
-        names = sorted({str(v) for v in train[task.label_field]},
+        names = sorted({str(v) for v in train[task.label_field] if not _is_missing(v)},
                        key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s))
         if all(n.isdigit() for n in names) and names != [str(i) for i in range(len(names))]:
             raise InputError(f"integer labels must be 0..n-1, got {', '.join(names[:10])}", source,
@@ -161,14 +208,41 @@ def _split(rows, task: TaskSpec, source: str):
     texts = list(zip(*(rows[f] for f in task.text_fields)))
     split = Split()
     for i, (text, value) in enumerate(zip(texts, rows[task.label_field])):
-        label = task.label_index(value)
-        if label is None:
-            raise InputError(f"row {i + 1}: label {value!r} is not one of {', '.join(task.label_names)} "
-                             f"(or 0..{task.num_labels - 1})", source, field=task.label_field)
-        if any(t is None for t in text):
-            raise InputError(f"row {i + 1}: empty text", source, field=",".join(task.text_fields))
-        split.texts.append(tuple(str(t) for t in text))
-        split.labels.append(label)
+        split.labels.append(_label(task, value, i + 1, source))
+        split.texts.append(_texts(task, text, i + 1, source))
     if not split.labels:
         raise InputError("no examples", source)
     return split
+
+
+def _is_missing(value: Any) -> bool:
+    """An empty cell: CSV readers give None or NaN for it."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _label(task: TaskSpec, value: Any, row: int, source: str) -> int:
+    """The 0-based label of one row's label cell.
+
+    A label column with an empty cell is read as floats, so ``1`` arrives
+    as ``1.0``: a whole float counts as its integer.
+    """
+    if _is_missing(value):
+        raise InputError(f"row {row}: label is empty (missing value)", source, field=task.label_field)
+    label = task.label_index(value)
+    if label is None and isinstance(value, float) and value.is_integer():
+        label = task.label_index(int(value))
+    if label is None:
+        raise InputError(f"row {row}: label {value!r} is not one of {', '.join(task.label_names)} "
+                         f"(or 0..{task.num_labels - 1})", source, field=task.label_field)
+    return label
+
+
+def _texts(task: TaskSpec, text: tuple, row: int, source: str) -> tuple[str, ...]:
+    """One row's text cells as strings; a JSON object or list is no text (its repr would be trained on)."""
+    for column, cell in zip(task.text_fields, text):
+        if cell is None:
+            raise InputError(f"row {row}: empty text", source, field=column)
+        if isinstance(cell, (dict, list, tuple)):
+            kind = "an object" if isinstance(cell, dict) else "a list"
+            raise InputError(f"row {row}: text must be a string, got {kind}", source, field=column)
+    return tuple(str(t) for t in text)

@@ -62,6 +62,14 @@ def test_bad_arguments_exit_2_with_one_line(tiny, bpsom, args, needle):
     assert len(lines) == 1 and needle in lines[0], r.stderr
 
 
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_out_of_range_seed_exit_2_naming_training_seed(tiny, bpsom, seed):
+    """numpy refuses seeds outside 0..2**32-1 with a traceback; the config check names the field."""
+    r = bpsom("glue", "--task", "sst2", f"--seed={seed}", "--data-dir", tiny["data"], "--model", tiny["model"])
+    assert r.returncode == 2
+    assert r.stderr.strip() == "bpsom: error: command line: training.seed: must be 0..4294967295", r.stderr
+
+
 def test_bad_config_key_exit_2(tiny, bpsom):
     cfg = tiny["root"] / "bad.yaml"
     cfg.write_text("bpsom:\n  som_grid: 4\n")

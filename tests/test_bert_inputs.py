@@ -43,6 +43,10 @@ def test_adaptation_style_numbers_are_accepted(tmp_path):
     ("bpsom:\n  reliability_threshold: 95\n", "2: bpsom.reliability_threshold", "fraction in [0, 1]"),
     ("bpsom:\n  som_lr_max: 0.1\n  som_lr_min: 0.2\n", "3: bpsom.som_lr_min", "must not exceed"),
     ("bpsom:\n  relabel: sometimes\n", "2: bpsom.relabel", "one of pass, epoch"),
+    ("training:\n  seed: -1\n", "2: training.seed", "must be 0..4294967295"),
+    ("training:\n  seed: 4294967296\n", "2: training.seed", "must be 0..4294967295"),
+    ("training:\n  weight_decay: -5\n", "2: training.weight_decay", "must be 0 or more"),
+    ("training:\n  max_grad_norm: -1\n", "2: training.max_grad_norm", "must be 0 or more"),
 ])
 def test_bad_configs_are_named_on_one_line(tmp_path, text, where, needle):
     p = tmp_path / "bad.yaml"

@@ -115,3 +115,88 @@ def test_data_files_load_without_datasets_progress_bars(tmp_path, capfd):
         load_task(custom_task("mine", ["sentence"], "label"), tmp_path)
     assert "Generating" not in capfd.readouterr().err
     assert datasets.is_progress_bar_enabled()
+
+
+_BINARY = bytes(range(128, 256)) * 3
+
+
+@pytest.mark.parametrize("name, train, dev, bad, fragment", [
+    ("train.csv", b"sentence,label\n", b"sentence,label\nfine,1\n", "train", "TypeError: Couldn't write column"),
+    ("train.csv", b"", b"sentence,label\nfine,1\n", "train", "EmptyDataError: No columns to parse"),
+    ("train.csv", _BINARY, b"sentence,label\nfine,1\n", "train", "UnicodeDecodeError: 'utf-8' codec"),
+    ("train.csv", b"sentence,label\na,1000000000000000000000000000000\nb,1\n", b"sentence,label\nfine,1\n",
+     "train", "OverflowError: Python int too large"),
+    ("train.json", b'{"sentence": "a", "label": 1}\n', b'{"sentence": "x", "label": \n', "dev", "Error: "),
+    ("train.parquet", b"garbage\n", b"garbage\n", "train", "ArrowInvalid: Parquet magic bytes not found"),
+])
+def test_unreadable_data_file_names_the_file_and_the_cause_on_one_line(tmp_path, capfd, name, train, dev,
+                                                                       bad, fragment):
+    """datasets' DatasetGenerationError says only "An error occurred"; the cause and the file
+    are in the one line, and datasets' own error log line stays off stderr."""
+    ext = name.split(".")[1]
+    (tmp_path / name).write_bytes(train)
+    (tmp_path / f"dev.{ext}").write_bytes(dev)
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.path == str(tmp_path / f"{bad}.{ext}")
+    assert fragment in e.value.message and "An error occurred" not in e.value.message
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("train", [
+    "sentence,label\na,negative\nb,positive\nc,negative\nd,\ne,positive\n",
+    "sentence,label\na,0\nb,1\nc,0\nd,nan\ne,1\n",
+    "sentence,label\na,0\nb,1\nc,0\nd,\ne,1\n",
+])
+def test_empty_label_names_its_row_not_the_first_float(tmp_path, train):
+    """An empty cell makes the label column float (0.0, 1.0, nan): the empty row is the one named."""
+    (tmp_path / "train.csv").write_text(train)
+    (tmp_path / "dev.csv").write_text("sentence,label\nx,1\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.field == "label" and e.value.message == "row 4: label is empty (missing value)"
+
+
+def test_whole_float_labels_count_as_integers(tmp_path):
+    pd = pytest.importorskip("pandas")
+    for split, labels in (("train", [0.0, 1.0, 1.0]), ("dev", [1.0])):
+        pd.DataFrame({"sentence": [f"s{i}" for i in range(len(labels))], "label": labels}).to_parquet(
+            tmp_path / f"{split}.parquet")
+    _, splits = load_task(get_task("sst2"), tmp_path)
+    assert splits["train"].labels == [0, 1, 1] and splits["validation"].labels == [1]
+
+
+@pytest.mark.parametrize("cell, kind", [({"a": 1}, "an object"), (["a", "b"], "a list")])
+def test_jsonl_text_that_is_not_a_string_is_refused(tmp_path, cell, kind):
+    """Such a cell would be trained on as its Python repr."""
+    rows = [{"sentence": cell, "label": 1}, {"sentence": cell, "label": 0}]
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), tmp_path)
+    assert e.value.field == "sentence" and e.value.message == f"row 1: text must be a string, got {kind}"
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("train={T},validation={D},foo={T}", "unknown split 'foo'; allowed: train, dev, validation"),
+    ("train={T},train={D},validation={D}", "split 'train' given twice"),
+    ("train={T},dev={D},validation={D}", "split 'validation' given twice"),
+    ("train={T},validation=", "no file after 'validation='"),
+    ("train={T},{D}", "expected SPLIT=FILE, got"),
+])
+def test_data_files_spec_refuses_unknown_repeated_and_empty_parts(tmp_path, spec, needle):
+    """A typo in a split name would otherwise drop that file without a word."""
+    for name in ("t", "d"):
+        (tmp_path / f"{name}.csv").write_text("sentence,label\nfine,1\ndull,0\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), spec.format(T=tmp_path / "t.csv", D=tmp_path / "d.csv"))
+    assert e.value.field == "--data-dir" and needle in e.value.message, e.value.one_line()
+
+
+def test_data_files_spec_naming_a_fifo_says_so(tmp_path):
+    import os
+    os.mkfifo(tmp_path / "train.csv")
+    (tmp_path / "dev.csv").write_text("sentence,label\nfine,1\n")
+    with pytest.raises(InputError) as e:
+        load_task_data(get_task("sst2"), f"train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.csv'}")
+    assert e.value.path == str(tmp_path / "train.csv") and "FIFO" in e.value.message
