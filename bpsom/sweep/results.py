@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from bpsom_core.atomic import atomic_write_text
 from bpsom_core.errors import InputError, check_regular_file
+from bpsom_core.readers.tabular import is_number
 from .spec import SweepSpec, Trial
 
 
@@ -128,13 +129,6 @@ def _check_row(row: Dict[str, Any], n_columns: int, numeric: Sequence[str], wher
         raise InputError(f"{row['status'][:40]!r} is not one of {', '.join(STATUSES)}; "
                          "fix or delete the row", *where, field="status")
     for name in numeric:                      # empty: a failed trial has no metrics
-        if row[name] != "" and not _is_number(row[name]):
+        if row[name] != "" and not is_number(row[name]):
             raise InputError(f"not a number ({row[name][:40]!r}); fix or delete the row", *where, field=name)
 
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True

@@ -105,7 +105,7 @@ def _check_not_continuous(table: Table) -> None:
     """
     labels = table.y.tolist()
     distinct = set(labels)
-    if len(distinct) < CONTINUOUS_MIN_CLASSES or not all(_is_number(v) for v in distinct):
+    if len(distinct) < CONTINUOUS_MIN_CLASSES or not all(is_number(v) for v in distinct):
         return
     values = np.asarray([float(v) for v in distinct])
     singletons = sum(1 for c in _counts(labels).values() if c == 1)
@@ -173,7 +173,7 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
         elif name in numeric:
             kind = "numeric"
         else:
-            parsed = sum(_is_number(v) for v in col)
+            parsed = sum(is_number(v) for v in col)
             kind = "numeric" if parsed > NUMERIC_MAJORITY * len(col) else "categorical"
         names.append(name)
         kinds.append(kind)
@@ -225,7 +225,8 @@ def _target_index(header: List[str], target: Optional[str], path: str, line: int
                      path=path, line=line, field=target)
 
 
-def _is_number(value: str) -> bool:
+def is_number(value: str) -> bool:
+    """True when ``float`` reads the text (a number cell of a table or a results file)."""
     try:
         float(value)
     except ValueError:
