@@ -13,6 +13,7 @@ gets ``comparison_*.png`` (copied into each mode's ``visualizations/``) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from bpsom_core.atomic import atomic_write_bytes, atomic_write_text
+from bpsom_core.atomic import RunDirectory, atomic_write_bytes, atomic_write_text
 from bpsom_core.errors import InputError
 
 from . import distributed as du
@@ -105,10 +106,32 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
              on_progress: Callable[[str, dict], None],
              model: Optional[BPSOMForSequenceClassification] = None) -> TrainResult:
     """Train one mode ('bpsom' or 'baseline') and write its files."""
+    with _run_directory(job.output_dir / job.task.name / mode) as out:
+        return _train_mode(job, mode, splits, tokenizer, on_progress, model, out)
+
+
+@contextlib.contextmanager
+def _run_directory(final: Path):
+    """Where one mode's files go while it trains.  The main rank writes a temporary directory
+    beside ``final``, locked against a second run, and swaps it in when the mode has finished:
+    an interrupted run or a full disk leaves the earlier run's directory as it was.  (TensorBoard
+    sees the running one under ``.<mode>.*.tmp/tensorboard`` beside it.)  Other ranks write nothing."""
+    if not du.is_main():
+        yield final
+        return
+    run_dir = RunDirectory(final, force=True)
+    with run_dir as tmp:
+        yield tmp
+        run_dir.commit()
+
+
+def _train_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
+                on_progress: Callable[[str, dict], None], model: Optional[BPSOMForSequenceClassification],
+                out: Path) -> TrainResult:
+    """run_mode's work, its files written to ``out``."""
     cfg = job.cfg
     device = pick_device(job.device)
     set_seed(cfg.training.seed)
-    out = job.output_dir / job.task.name / mode
     log = RunLog(out, enabled=du.is_main(), mode=mode)
     if model is None:
         model = build_model(cfg, job.task, "bpsom" if mode == "bpsom" else "plain")
@@ -125,8 +148,7 @@ def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,
               test_labelled=test_split.labelled if test_split is not None else None,
               world_size=du.world_size())
     if mode == "bpsom" and du.is_main() and log.enabled:
-        from .som_snapshots import clear_snapshots, write_examples
-        clear_snapshots(out)
+        from .som_snapshots import write_examples
         write_examples(out, splits["train"].head(job.max_train), job.task.label_names)
     reporter = EpochReporter(out, mode, job.report_to, enabled=du.is_main())
 

@@ -34,13 +34,6 @@ def save_snapshot(out_dir: Path, epoch: int, head, class_names: Sequence[str]) -
     atomic_write_bytes(snap_dir / f"epoch_{epoch}.npz", buf.getvalue())
 
 
-def clear_snapshots(out_dir: Path) -> None:
-    """Remove an earlier run's snapshots from ``out_dir``: a rerun into the same directory with
-    fewer epochs or another grid must not leave maps that the explorer would mix with its own."""
-    for old in (Path(out_dir) / "som_snapshots").glob("epoch_*.npz"):
-        old.unlink(missing_ok=True)
-
-
 def write_examples(out_dir: Path, split, label_names: Sequence[str]) -> None:
     """som_examples.tsv: index, label and text (sentence pairs joined by ' || ') of each training example."""
     buf = io.StringIO()

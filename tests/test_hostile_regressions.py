@@ -235,14 +235,36 @@ def test_a_fifo_snapshot_is_refused_not_read(tmp_path):
         glue_maps(tmp_path)
 
 
-def test_a_glue_rerun_clears_the_earlier_runs_snapshots(tmp_path):
+def test_glue_reruns_replace_the_run_directory_whole_and_an_interrupted_one_keeps_the_last(tmp_path, bpsom,
+                                                                                            monkeypatch):
+    """A rerun with fewer epochs leaves only its own files; a rerun that fails midway leaves the
+    earlier run's directory exactly as it was, with no temporary beside it."""
     pytest.importorskip("torch")
-    from bpsom_bert.som_snapshots import clear_snapshots
-    (tmp_path / "som_snapshots").mkdir()
-    _snapshot(tmp_path / "som_snapshots" / "epoch_7.npz")
-    (tmp_path / "som_snapshots" / "notes.txt").write_text("kept")
-    clear_snapshots(tmp_path)
-    assert [p.name for p in (tmp_path / "som_snapshots").iterdir()] == ["notes.txt"]
+    pytest.importorskip("transformers")
+    from test_bert_support import make_glue_dir, make_tiny_model_dir
+    data, model = make_glue_dir(tmp_path, 24, 8), make_tiny_model_dir(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {max_length: 16}\nbpsom: {hidden_size: 6, som_grid_size: 3, relabel: pass}\n"
+                   "training: {batch_size: 8, early_stopping_patience: 0}\n")
+    args = ["glue", "--task", "sst2", "--config", cfg, "--model", model, "--data-dir", data,
+            "--output-dir", tmp_path / "out", "--quiet"]
+    run = tmp_path / "out" / "sst2" / "bpsom"
+    assert bpsom(*args, "--epochs", "2")[0] == 0
+    assert sorted(p.name for p in (run / "som_snapshots").iterdir()) == ["epoch_1.npz", "epoch_2.npz"]
+    assert bpsom(*args, "--epochs", "1")[0] == 0
+    assert sorted(p.name for p in (run / "som_snapshots").iterdir()) == ["epoch_1.npz"]
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    import bpsom_bert.trainer as trainer_mod
+
+    def disk_full(self, *a, **k):
+        raise OSError(28, "No space left on device", str(run / "best_model" / "model.safetensors"))
+    monkeypatch.setattr(trainer_mod.GlueTrainer, "evaluate", disk_full)
+    code, _, err = bpsom(*args, "--epochs", "1")
+    assert code == 2 and "no space left on device" in err, err
+    after = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in run.parent.iterdir() if p.name.startswith(".")] == []   # no lock, no temporary
 
 
 def test_a_csv_field_over_the_csv_modules_limit_is_one_line(tmp_path, bpsom):
