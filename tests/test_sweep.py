@@ -310,3 +310,23 @@ def test_a_second_sweep_into_a_directory_in_use_is_refused(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1, err
     assert err.startswith(f"bpsom: error: {out_dir / LOCK_NAME}: another bpsom sweep is running in {out_dir}")
     assert not (out_dir / "results.csv").exists()
+
+
+def test_ray_does_not_take_over_sigterm(monkeypatch):
+    """Ray's core installs a SIGTERM handler that dumps its stack; the program's own handler
+    (clean exit, rows kept) must stay in place after Ray starts."""
+    import signal
+    import types
+
+    from bpsom.sweep import runner
+
+    def fake_init(**kw):
+        signal.signal(signal.SIGTERM, lambda *a: None)
+    monkeypatch.setattr(runner, "import_ray", lambda: types.SimpleNamespace(init=fake_init))
+    mine = lambda *a: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        runner.start_ray(None, 1)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

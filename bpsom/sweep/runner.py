@@ -9,6 +9,8 @@ progress.  Ray is imported here only, so the rest of bpsom never needs it.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
     ray = import_ray()
     kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                   configure_logging=True)
+    on_term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
         if address:
             ray.init(address=address, **kwargs)
@@ -53,6 +56,9 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise InputError(f"cannot start or join Ray ({str(exc).splitlines()[0]})", field="--address") from None
+    finally:
+        if on_term is not None:   # Ray's core installs a SIGTERM handler that dumps its stack and exits;
+            signal.signal(signal.SIGTERM, on_term)   # the program's own (rows kept, one line) stays
     return ray
 
 
