@@ -194,8 +194,8 @@ def read_examples(path: Path) -> dict:
 
 def run_kind(run_dir: Path) -> Optional[str]:
     """'train', 'glue' or None, from the files a run directory holds."""
-    if (run_dir / "model.json").is_file() and (run_dir / "model.safetensors").is_file():
-        return "train"
+    if (run_dir / "model.json").exists() and (run_dir / "model.safetensors").exists():
+        return "train"       # the loader then refuses a FIFO or directory under either name, by name
     if (run_dir / "som_snapshots").is_dir() or (run_dir / "log.json").is_file():
         return "glue"
     return None

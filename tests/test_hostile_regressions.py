@@ -301,3 +301,13 @@ def test_classes_missing_from_the_training_rows_are_named_before_training(tmp_pa
     code, _, err = bpsom("train", data, "--output-dir", tmp_path / "out")
     assert code == 2 and "class(es) have no training rows after the split ('k" in err, err
     assert "UserWarning" not in err and "not seen in fit" not in err
+
+
+def test_a_fifo_weights_file_in_a_run_dir_is_named_as_such(wine_run, tmp_path, bpsom):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(wine_run, run)
+    (run / "model.safetensors").unlink()
+    os.mkfifo(run / "model.safetensors")
+    code, _, err = bpsom("report", run)
+    assert code == 2 and "model.safetensors: is a FIFO (named pipe), not a regular weights file" in err, err
