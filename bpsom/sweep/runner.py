@@ -114,8 +114,8 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
     if todo:
         if address:
             check_address(address)
-        if address and not reachable(address):
-            raise InputError(f"no Ray cluster answers at {address}", field="--address")
+            if not reachable(address):
+                raise InputError(f"no Ray cluster answers at {address}", field="--address")
         out_dir.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(out_dir / LOCK_NAME, f"another bpsom sweep is running in {out_dir}; "
                                                  "wait for it to finish or choose another --output-dir"):

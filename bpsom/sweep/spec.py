@@ -165,8 +165,8 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
         for value in values:
             check_option("grid", name, value)
-        if _repeated(values) is not None:
-            raise fail(f"grid.{name}", f"repeats a value ({_repeated(values)!r}); each value is tried once")
+        if (i := _first_repeat(values)) is not None:
+            raise fail(f"grid.{name}", f"repeats a value ({values[i]!r}); each value is tried once")
         grid[name] = [absolute(name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
@@ -222,8 +222,8 @@ def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
         if not p.is_file():
             raise fail("data", f"no such file: {item}")
         out.append(str(p.resolve()))
-    if _repeated(out) is not None:
-        raise fail("data", f"repeats a value ({_repeated(out)!r}); each data set is tried once")
+    if (i := _first_repeat(out)) is not None:
+        raise fail("data", f"repeats a value ({out[i]!r}); each data set is tried once")
     return out if isinstance(data, list) else out[0]
 
 
@@ -304,9 +304,10 @@ def _bounds_problem(kind: str, arg: Any) -> str:
     return ""
 
 
-def _repeated(values: List[Any]) -> Any:
-    """The first value that appears twice in a list (a repeat would run the same trials twice), or None."""
+def _first_repeat(values: List[Any]) -> Optional[int]:
+    """Where a value first appears for the second time (a repeat would run the same trials twice),
+    or None; an index, so that a repeated None is found too."""
     for i, value in enumerate(values):
         if value in values[:i]:
-            return value
+            return i
     return None
