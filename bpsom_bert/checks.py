@@ -19,6 +19,9 @@ from bpsom_core.atomic import check_output_dir
 from bpsom_core.errors import InputError, check_regular_file
 from bpsom_core.memory import check_fits, network_bytes
 
+# The smallest an encoder layer's activations can be per token and unit (one float32):
+# a batch that does not fit even this cannot run.
+ACTIVATION_BYTES_PER_WIDTH = 4
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 SAFETENSORS = ".safetensors"
 
@@ -92,15 +95,29 @@ def check_safetensors_header(path: Path) -> None:
             raise InputError(f"tensor {name} lies outside the file: truncated or corrupt", path=str(path))
 
 
-def encoder_width(name: str) -> Optional[int]:
-    """The encoder's hidden size from a local config.json, when there is one."""
+def encoder_config(name: str) -> dict:
+    """The local encoder's config.json as a dict ({} for a hub name or an unreadable file)."""
     cfg = Path(name).expanduser() / "config.json"
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    width = data.get("hidden_size", data.get("dim", data.get("d_model"))) if isinstance(data, dict) else None
-    return width if isinstance(width, int) and width > 0 else None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _positive_int(data: dict, *keys: str) -> Optional[int]:
+    value = next((data[k] for k in keys if k in data), None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def encoder_width(name: str) -> Optional[int]:
+    """The encoder's hidden size from a local config.json, when there is one."""
+    return _positive_int(encoder_config(name), "hidden_size", "dim", "d_model")
+
+
+def encoder_positions(name: str) -> Optional[int]:
+    """How many tokens the encoder's position embeddings cover, from a local config.json."""
+    return _positive_int(encoder_config(name), "max_position_embeddings", "n_positions")
 
 
 def _numbers(tree, where: str = "") -> Iterable[tuple]:
@@ -131,10 +148,19 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
             if os.path.lexists(d / n):
                 check_regular_file(d / n, "data file")
     check_model_dir(cfg.model.name)
+    where = None if config_path is None else str(config_path)
+    positions = encoder_positions(cfg.model.name)
+    if positions is not None and cfg.model.max_length > positions:
+        raise InputError(f"{cfg.model.max_length} tokens are more than the encoder's {positions} positions",
+                         path=where, field="model.max_length")
     width = encoder_width(cfg.model.name) or 1024
     b = cfg.bpsom
     grid = b.som_grid_size
-    need = network_bytes([width, b.hidden_size, max(job.task.num_labels, 2)], [grid],
-                         rows=cfg.training.batch_size)
-    check_fits(need, f"a BP-SOM head of {b.hidden_size} units with a {grid}x{grid} SOM on a {width}-wide "
-               f"encoder", path=None if config_path is None else str(config_path), field="bpsom")
+    check_fits(network_bytes([width, b.hidden_size, max(job.task.num_labels, 2)], [grid], rows=1),
+               f"a BP-SOM head of {b.hidden_size} units with a {grid}x{grid} SOM on a {width}-wide encoder",
+               path=where, field="bpsom.hidden_size")
+    t = cfg.training
+    tokens = max(t.batch_size, t.eval_batch_size) * min(cfg.model.max_length, positions or cfg.model.max_length)
+    check_fits(tokens * width * ACTIVATION_BYTES_PER_WIDTH, f"a batch of {max(t.batch_size, t.eval_batch_size)} "
+               f"examples of up to {cfg.model.max_length} tokens", path=where,
+               field="training.batch_size" if t.batch_size >= t.eval_batch_size else "training.eval_batch_size")

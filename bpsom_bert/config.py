@@ -19,6 +19,7 @@ from typing import Any, Optional
 import yaml
 
 from bpsom_core.errors import InputError
+from bpsom_core.params import MAX_EPOCHS
 
 
 @dataclass
@@ -187,6 +188,8 @@ def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
     for k in ("epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "log_interval"):
         if getattr(t, k) < 1:
             raise bad("training", k, "must be at least 1")
+    if t.epochs > MAX_EPOCHS:
+        raise bad("training", "epochs", f"must be at most {MAX_EPOCHS}")
     for k in ("warmup_steps", "early_stopping_patience"):
         if getattr(t, k) < 0:
             raise bad("training", k, "must be 0 or more")

@@ -118,6 +118,9 @@ def check_output_dir(path: PathLike, what: str = "output directory") -> None:
     from .errors import InputError
 
     p = Path(os.path.abspath(path))
+    if p.is_symlink() and not p.exists():
+        raise InputError(f"is a broken symbolic link (to {os.readlink(p)}); cannot be the {what}",
+                         path=str(path))
     if p.exists() and not p.is_dir():
         raise InputError(f"exists and is not a directory; cannot be the {what}", path=str(path))
     parent = p
@@ -256,8 +259,10 @@ class RunDirectory:
             shutil.rmtree(aside, ignore_errors=True)
         self.tmp = None
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
+            if isinstance(exc, OSError) and self.tmp is not None:
+                self._name_final_path(exc)
             if self.tmp is not None:
                 shutil.rmtree(self.tmp, ignore_errors=True)
                 self.tmp = None
@@ -265,6 +270,19 @@ class RunDirectory:
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)
                 self._lock = None
+
+
+    def _name_final_path(self, exc: OSError) -> None:
+        """A write that failed in the temporary directory (a full disk) names the file the
+        user asked for: ``-o out``'s ``out/model.json``, not ``.out.x1y2.tmp/model.json``."""
+        for attr in ("filename", "filename2"):
+            name = getattr(exc, attr, None)
+            if isinstance(name, (str, os.PathLike)):
+                try:
+                    inside = Path(name).relative_to(self.tmp)
+                except ValueError:
+                    continue
+                setattr(exc, attr, str(self.final / inside))
 
 
 def _exchange(a: Path, b: Path) -> bool:

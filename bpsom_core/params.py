@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 SOM_UPDATES = ("inorder", "summed")
+# Most epochs any front end accepts: the C program counts them in an int, and the
+# schedules raise the count to the 4th power (a float overflows past about 1e77).
+MAX_EPOCHS = 2**31 - 1
 
 
 def check_int(name: str, value: Any, low: Optional[int] = None, high: Optional[int] = None) -> int:

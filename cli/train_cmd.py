@@ -22,7 +22,7 @@ import click
 
 from bpsom_core.atomic import RunDirectory
 from bpsom_core.errors import InputError
-from bpsom_core.params import TABULAR_DEFAULTS as SOM
+from bpsom_core.params import MAX_EPOCHS, TABULAR_DEFAULTS as SOM
 
 from .commands import OneLineCommand
 
@@ -64,7 +64,7 @@ def _names(values: tuple) -> List[str]:
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Mini-batch size (minibatch solver).")
 @click.option("--loss", type=click.Choice(["mse", "cross_entropy"]), default="mse", show_default=True,
               help="mse: sigmoid outputs, 0.1/0.9 targets (the C); cross_entropy: softmax.")
-@click.option("--epochs", type=click.IntRange(1), default=100, show_default=True, help="Maximum number of epochs.")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=100, show_default=True, help="Maximum number of epochs.")
 @click.option("--patience", type=click.IntRange(0), default=30, show_default=True,
               help="Stop after this many epochs without a better validation score.")
 @click.option("--lr", "learning_rate", type=float, default=0.15, show_default=True, help="BP learning rate.")

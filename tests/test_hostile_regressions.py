@@ -311,3 +311,89 @@ def test_a_fifo_weights_file_in_a_run_dir_is_named_as_such(wine_run, tmp_path, b
     os.mkfifo(run / "model.safetensors")
     code, _, err = bpsom("report", run)
     assert code == 2 and "model.safetensors: is a FIFO (named pipe), not a regular weights file" in err, err
+
+
+def test_absurd_epoch_counts_are_refused_with_the_value_shortened(tmp_path):
+    huge = "9" * 300
+    line = _one_error(*run_cli(["train", "--epochs", huge, "-o", str(tmp_path / "out")], tmp_path),
+                      "--epochs", "(300 characters)", "2147483647")
+    assert len(line) < 300
+    assert not (tmp_path / "out").exists()
+
+
+def test_classifier_refuses_epoch_counts_the_schedules_cannot_hold():
+    from bpsom_core.tabular import BPSOMClassifier
+
+    with pytest.raises(ValueError, match=r"max_epochs must be in \[1, 2147483647\]"):
+        BPSOMClassifier(max_epochs=10**300).fit(np.random.rand(10, 2), [0, 1] * 5)
+
+
+def test_glue_config_refuses_absurd_epochs():
+    pytest.importorskip("yaml")
+    from bpsom_bert.config import config_from_dict
+
+    with pytest.raises(InputError, match="training.epochs.*at most 2147483647"):
+        config_from_dict({"training": {"epochs": 10**300}})
+
+
+def _glue_job(tmp_path, positions=64, **training):
+    from types import SimpleNamespace
+
+    from safetensors.numpy import save
+
+    from bpsom_bert.config import RunConfig
+
+    cfg = RunConfig()
+    cfg.model.name = str(tmp_path)
+    for key, value in training.items():
+        section, name = key.split("__")
+        setattr(getattr(cfg, section), name, value)
+    (tmp_path / "config.json").write_text(f'{{"hidden_size": 32, "max_position_embeddings": {positions}}}')
+    (tmp_path / "model.safetensors").write_bytes(save({"w": np.ones(2, dtype=np.float32)}))
+    return SimpleNamespace(cfg=cfg, output_dir=tmp_path / "out", data_dir=None,
+                           task=SimpleNamespace(num_labels=2))
+
+
+def test_glue_max_length_beyond_the_encoders_positions_is_refused(tmp_path):
+    pytest.importorskip("safetensors")
+    from bpsom_bert.checks import check_job
+
+    check_job(_glue_job(tmp_path, model__max_length=64))
+    with pytest.raises(InputError, match="model.max_length: 65 tokens are more than the encoder's 64 positions"):
+        check_job(_glue_job(tmp_path, model__max_length=65))
+
+
+def test_glue_batch_that_cannot_fit_names_the_batch_size(tmp_path):
+    pytest.importorskip("safetensors")
+    from bpsom_bert.checks import check_job
+
+    with pytest.raises(InputError, match=r"^training.batch_size: a batch of 100000000000 examples") as info:
+        check_job(_glue_job(tmp_path, positions=512, training__batch_size=10**11))
+    assert "bpsom:" not in str(info.value)
+
+
+def test_broken_symlink_as_run_directory_is_refused_before_training(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "missing")
+    _one_error(*run_cli(["train", "--epochs", "1", "-o", "link"], tmp_path),
+               "link: is a broken symbolic link", "cannot be the run directory")
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link"]
+
+
+def test_failed_write_in_a_run_directory_names_the_final_path(tmp_path):
+    import errno
+
+    from bpsom_core.atomic import RunDirectory
+
+    run = RunDirectory(tmp_path / "out")
+    with pytest.raises(OSError) as info:
+        with run as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp / "plots" / "som.png"))
+    assert info.value.filename == str(tmp_path / "out" / "plots" / "som.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_table_with_a_nul_byte_is_refused_naming_the_line(tmp_path):
+    (tmp_path / "t.csv").write_bytes(b"a,b,class\n1,2,x\n2,3,z\0y\n1,1,z\n")
+    _one_error(*run_cli(["train", "t.csv", "-o", "out"], tmp_path), "t.csv:3: NUL byte")
+    assert not (tmp_path / "out").exists()

@@ -134,6 +134,8 @@ def _read_delimited(p: Path, target: Optional[str], categorical: Sequence[str],
         raise InputError(f"not UTF-8 text (byte {exc.start})", path=path) from None
     if not text.strip():
         raise InputError("empty file", path=path)
+    if (nul := text.find("\0")) >= 0:   # binary data, or a file cut and padded by a crash
+        raise InputError("NUL byte in the text: not a CSV/TSV table", path=path, line=text.count("\n", 0, nul) + 1)
     delim = "\t" if p.suffix.lower() in (".tsv", ".tab") else _sniff(text)
     reader = csv.reader(io.StringIO(text), delimiter=delim)
     header: Optional[List[str]] = None

@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ..params import TABULAR_DEFAULTS as _SOM
-from ..params import BPSOMParams, check_float as _float, check_int as _int
+from ..params import MAX_EPOCHS, BPSOMParams, check_float as _float, check_int as _int
 from .model import BPSOMModel
 from .settings import LOSSES, SOLVERS, TrainSettings
 from .trainer import EpochData, evaluate, fit_epochs, hidden_stats, targets_for
@@ -164,7 +164,7 @@ class BPSOMClassifier(ClassifierMixin, BaseEstimator):
             momentum=_float("momentum", self.momentum, 0.0, 1.0, high_open=True),
             weight_decay=_float("weight_decay", self.weight_decay, 0.0, 1.0),
             error_threshold=_float("error_threshold", self.error_threshold, 0.0, 1.0),
-            som=som, max_epochs=_int("max_epochs", self.max_epochs, low=1), patience=patience,
+            som=som, max_epochs=_int("max_epochs", self.max_epochs, low=1, high=MAX_EPOCHS), patience=patience,
             shuffle=bool(self.shuffle), init_scale=_float("init_scale", self.init_scale, 0.0, 100.0, low_open=True))
 
     # ------------------------------------------------------------ fitting
