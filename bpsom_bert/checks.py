@@ -120,6 +120,13 @@ def encoder_positions(name: str) -> Optional[int]:
     return _positive_int(encoder_config(name), "max_position_embeddings", "n_positions")
 
 
+def shorter_max_length(cfg) -> Optional[int]:
+    """The encoder's position count when ``model.max_length`` asks for more tokens than it has
+    positions (a longer example would index past its position embeddings); None when it fits."""
+    positions = encoder_positions(cfg.model.name)
+    return positions if positions is not None and cfg.model.max_length > positions else None
+
+
 def _numbers(tree, where: str = "") -> Iterable[tuple]:
     if isinstance(tree, dict):
         for k, v in tree.items():
@@ -150,9 +157,6 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
     check_model_dir(cfg.model.name)
     where = None if config_path is None else str(config_path)
     positions = encoder_positions(cfg.model.name)
-    if positions is not None and cfg.model.max_length > positions:
-        raise InputError(f"{cfg.model.max_length} tokens are more than the encoder's {positions} positions",
-                         path=where, field="model.max_length")
     width = encoder_width(cfg.model.name) or 1024
     b = cfg.bpsom
     grid = b.som_grid_size

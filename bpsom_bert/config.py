@@ -46,6 +46,7 @@ class BPSOMSection:
     relabel: str = "pass"          # "pass": labelling pass over train (the C); "epoch": counts gathered while training
     som_update: str = "inorder"    # "inorder": per-example order as the C; "summed": one summed step per batch
     som_init: str = "pca"          # "pca": ordered map on the activations' 2 main axes; "random": the C's (-0.5, 1.5]
+    som_input: str = "dropout"     # "dropout": the SOM sees the units as trained (dropout on [CLS]); "clean": without
 
     @property
     def threshold_percent(self) -> int:
@@ -110,7 +111,20 @@ _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
 _CHOICES = {("bpsom", "relabel"): ("pass", "epoch"),
             ("bpsom", "som_update"): ("inorder", "summed"),
             ("bpsom", "som_init"): ("pca", "random"),
+            ("bpsom", "som_input"): ("dropout", "clean"),
             ("training", "precision"): ("auto", "fp32", "bf16", "fp16")}
+
+
+def config_keys() -> dict[str, tuple[str, tuple, bool]]:
+    """Every ``SECTION.KEY`` of a run configuration: its type (int, float, str, bool), its choices,
+    and whether null is allowed (the optional keys)."""
+    out = {}
+    for sec, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            ftype = str(f.type)
+            out[f"{sec}.{f.name}"] = (ftype.replace("Optional[", "").rstrip("]"), _CHOICES.get((sec, f.name), ()),
+                                      ftype.startswith("Optional["))
+    return out
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
@@ -233,11 +247,19 @@ def config_from_dict(data: Any, path: Optional[str] = None,
     return cfg
 
 
-def with_overrides(cfg: RunConfig, overrides: dict, where: str = "command line") -> RunConfig:
-    """A copy of ``cfg`` with ``{(section, key): value}`` set (None values skipped), checked as a file's keys."""
+def with_overrides(cfg: RunConfig, overrides: dict, where: str = "command line",
+                   keep_none: bool = False) -> RunConfig:
+    """A copy of ``cfg`` with ``{(section, key): value}`` set, checked as a file's keys.
+
+    None values are skipped (an option not given), or with ``keep_none`` set
+    (``--set training.warmup_ratio=null`` clears an optional key).
+    """
     out = copy.deepcopy(cfg)
     for (sec, key), value in overrides.items():
-        if value is not None:
+        if sec not in _SECTIONS:
+            raise InputError(f"unknown section '{sec}'; allowed sections: {', '.join(_SECTIONS)}",
+                             where, None, f"{sec}.{key}")
+        if value is not None or keep_none:
             _set_key(out, sec, key, value, where, None)
     _check_ranges(out, {}, where)
     return out

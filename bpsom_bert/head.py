@@ -89,6 +89,9 @@ class PlainHead(nn.Module):
         return HeadOutput(logits=self.classifier(self.dropout(x)), activations=x)
 
 
+SOM_INPUTS = ("dropout", "clean")
+
+
 class BPSOMHead(nn.Module):
     """Linear(in -> H) + sigmoid, one D x D SOM over the H units, Linear(H -> labels).
 
@@ -104,10 +107,15 @@ class BPSOMHead(nn.Module):
                  reliability_threshold: int = 95, dropout: float = 0.1,
                  update_mode: str = "inorder", distance: Optional[str] = None,
                  collect_epoch_counts: bool = False, seed: Optional[int] = None,
-                 backend: str = "auto", cuda_graph: bool = True):
+                 backend: str = "auto", cuda_graph: bool = True, som_input: str = "dropout"):
         super().__init__()
         if update_mode not in ("inorder", "summed"):
             raise ValueError(f"update_mode must be inorder or summed, got {update_mode!r}")
+        if som_input not in SOM_INPUTS:
+            raise ValueError(f"som_input must be {' or '.join(SOM_INPUTS)}, got {som_input!r}")
+        # "dropout": the SOM sees the activations the classifier sees (dropout on [CLS]);
+        # "clean": the same units without dropout, as the labelling pass and inference see them
+        self.som_input = som_input
         self.num_labels = num_labels
         self.grid_size = grid_size
         som = BPSOMParams(som_error_weight=som_error_weight, reliability_threshold=int(reliability_threshold),
@@ -277,7 +285,11 @@ class BPSOMHead(nn.Module):
         z = self.hidden(self.dropout(x))
         objective, used, n = None, None, 0
         if self.training and classes is not None and self.n_cells > 0:
-            acts = torch.sigmoid(z.detach().float())
+            if self.som_input == "clean" and self.dropout.p > 0:
+                with torch.no_grad():
+                    acts = torch.sigmoid(self.hidden(x).float())
+            else:
+                acts = torch.sigmoid(z.detach().float())
             err, use = self.som_step(acts, classes.long() + 1)
             n, used = z.shape[0], use.sum()
             alpha = self.som_error_weight

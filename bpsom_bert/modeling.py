@@ -50,7 +50,8 @@ class BPSOMConfig(PretrainedConfig):
                  som_error_weight: float = 0.25, reliability_threshold: int = 95,
                  classifier_dropout: float = 0.1, som_update: str = "inorder",
                  som_distance: Optional[str] = None, num_labels: int = 2,
-                 encoder_pooler: bool = True, som_backend: str = "auto", **kwargs):
+                 encoder_pooler: bool = True, som_backend: str = "auto", som_input: str = "dropout",
+                 **kwargs):
         if isinstance(encoder, PretrainedConfig):
             encoder = encoder.to_dict()
         self.encoder = dict(encoder or {})
@@ -64,6 +65,7 @@ class BPSOMConfig(PretrainedConfig):
         self.classifier_dropout = classifier_dropout
         self.som_update = som_update
         self.som_distance = som_distance
+        self.som_input = som_input
         if "id2label" not in kwargs and "label2id" not in kwargs:
             kwargs["num_labels"] = num_labels
         super().__init__(**kwargs)
@@ -120,7 +122,8 @@ class BPSOMForSequenceClassification(PreTrainedModel):
                                   dropout=config.classifier_dropout,
                                   update_mode=config.som_update,
                                   distance=config.som_distance, seed=seed,
-                                  backend=config.som_backend)
+                                  backend=config.som_backend,
+                                  som_input=config.som_input)
         else:
             raise ValueError(f"head_type must be 'bpsom' or 'plain', got {config.head_type!r}")
         self._accepts_token_types = "token_type_ids" in self.encoder.forward.__code__.co_varnames

@@ -96,7 +96,7 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
             label_names=list(task.label_names),
             hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=som.som_error_weight,
             reliability_threshold=som.reliability_threshold, classifier_dropout=cfg.model.dropout,
-            som_update=som.som_update)
+            som_update=som.som_update, som_input=b.som_input)
     except OSError as exc:
         raise InputError(f"cannot load encoder '{cfg.model.name}' ({str(exc).splitlines()[0][:160]})",
                          field="--model") from None

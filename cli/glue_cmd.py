@@ -18,6 +18,27 @@ ALIASES = {"--output_dir": "--output-dir", "--batch_size": "--batch-size",
            "--max_train_examples": "--max-train-examples", "--max_eval_examples": "--max-eval-examples"}
 
 
+def parse_settings(settings: tuple) -> dict:
+    """``("bpsom.som_error_weight=0.1", ...)`` -> ``{("bpsom", "som_error_weight"): 0.1}`` (values as YAML)."""
+    import yaml
+
+    out = {}
+    for item in settings:
+        key, eq, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not (eq and dot and section and name) or "." in name:
+            raise InputError(f"expected SECTION.KEY=VALUE (e.g. bpsom.som_error_weight=0.1), got {item!r}",
+                             field="--set")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"the value of {key} is not valid YAML: {text!r}", field="--set") from None
+        if not text.strip():
+            raise InputError(f"{key} needs a value (null clears an optional key)", field="--set")
+        out[(section, name)] = value
+    return out
+
+
 def rewrite_aliases(args: list[str]) -> list[str]:
     """``--output_dir X`` / ``--output_dir=X`` -> ``--output-dir ...``; everything else unchanged."""
     out = []
@@ -48,6 +69,9 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
               help="bpsom (BP-SOM head), baseline (plain head, same encoder) or both (and compare).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML configuration (see configs/bpsom.yaml); built-in defaults otherwise.")
+@click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Set one configuration key (repeatable), after --config and before the options below, "
+                   "e.g. --set bpsom.som_error_weight=0.1 --set pruning.threshold=0.05; VALUE is read as YAML.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
               show_default=True, help="Results go to OUTPUT_DIR/<task>/<mode>/.")
 @click.option("--model", "model_name", metavar="PATH|NAME",
@@ -77,7 +101,7 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr (default: only when stderr is a terminal).")
 @click.option("--quiet", "-q", is_flag=True, help="No epoch lines or progress bars on stderr.")
-def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
+def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, output_dir: Path,
          model_name: Optional[str], data_dir: Optional[str], text_columns: Optional[str],
          label_column: Optional[str], max_train_examples: Optional[int],
          max_eval_examples: Optional[int], epochs: Optional[int], batch_size: Optional[int],
@@ -125,11 +149,18 @@ def glue(task: str, mode: str, config_path: Optional[Path], output_dir: Path,
     if learning_rate is not None and not learning_rate > 0:
         raise InputError("must be positive", field="--learning-rate")
     cfg = load_config(config_path) if config_path else RunConfig()
+    cfg = with_overrides(cfg, parse_settings(settings), where="--set", keep_none=True)
     overrides = {("model", "name"): model_name, ("training", "epochs"): epochs,
                  ("training", "batch_size"): batch_size, ("training", "seed"): seed,
                  ("training", "precision"): precision, ("training", "learning_rate"): learning_rate,
                  ("model", "max_length"): max_length}
     cfg = with_overrides(cfg, overrides)
+    from bpsom_bert.checks import shorter_max_length
+    if (positions := shorter_max_length(cfg)) is not None:
+        if not quiet and cfg.model.max_length != RunConfig().model.max_length:   # the user asked for it
+            click.echo(f"bpsom: note: model.max_length {cfg.model.max_length} is more than the encoder's "
+                       f"{positions} positions; using {positions}", err=True)
+        cfg = with_overrides(cfg, {("model", "max_length"): positions})
     from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,

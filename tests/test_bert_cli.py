@@ -86,3 +86,34 @@ def test_bad_tsv_exit_2(tiny, bpsom):
     r = bpsom("glue", "--task", "sst2", "--data-dir", d, "--model", tiny["model"])
     assert r.returncode == 2
     assert r.stderr.strip() == f"bpsom: error: {d / 'train.tsv'}:3: label: label 5 out of range 0..1 for sst2"
+
+
+def test_set_overrides_configuration_keys_and_is_recorded(tiny, bpsom):
+    out = tiny["root"] / "out_set"
+    r = bpsom("glue", "--task", "sst2", "--config", tiny["cfg"], "--model", tiny["model"], "--data-dir", tiny["data"],
+              "--output-dir", out, "--max-train-examples", 32, "--epochs", 1,
+              "--set", "bpsom.som_input=clean", "--set", "bpsom.hidden_size=6", "--set", "training.epochs=5",
+              "--max-length", 100000)
+    assert r.returncode == 0, r.stderr
+    assert "model.max_length 100000 is more than the encoder's 64 positions; using 64" in r.stderr
+    events = json.loads((out / "sst2" / "bpsom" / "log.json").read_text())
+    config = next(e for e in events["events"] if e["event"] == "start")["config"]
+    assert config["bpsom"]["som_input"] == "clean" and config["bpsom"]["hidden_size"] == 6
+    assert config["training"]["epochs"] == 1          # the --epochs option wins over --set
+    assert config["model"]["max_length"] == 64
+    saved = json.loads((out / "sst2" / "bpsom" / "best_model" / "config.json").read_text())
+    assert saved["som_input"] == "clean"
+
+
+@pytest.mark.parametrize("setting,needle", [
+    ("bpsom.som_error_weight=heavy", "--set: bpsom.som_error_weight: expected a number, got 'heavy'"),
+    ("bpsom.som_input=noisy", "--set: bpsom.som_input: must be one of dropout, clean, got 'noisy'"),
+    ("head.size=3", "--set: head.size: unknown section 'head'"),
+    ("som_error_weight=0.1", "--set: expected SECTION.KEY=VALUE"),
+    ("training.epochs=", "--set: training.epochs needs a value"),
+])
+def test_bad_set_exits_2_naming_the_key(tiny, bpsom, setting, needle):
+    r = bpsom("glue", "--task", "sst2", "--set", setting, "--data-dir", tiny["data"], "--model", tiny["model"])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr

@@ -242,3 +242,32 @@ def test_graph_dispatch_captures_per_shape_and_schedule_and_equals_the_plain_ste
         h.set_schedule(2, 4, 0.05, 0.2, 0, 1)  # a new learning rate: captured again
     graphed.som_step(*batches[0])
     assert len(made) == 3
+
+
+@pytest.mark.parametrize("som_input", ["dropout", "clean"])
+def test_som_input_chooses_whether_the_som_sees_dropout(monkeypatch, som_input):
+    torch.manual_seed(0)
+    head = BPSOMHead(6, 4, 2, grid_size=2, dropout=0.5, seed=0, som_input=som_input)
+    head.train()
+    seen = {}
+    step = head.som_step
+
+    def spy(acts, classes):
+        seen["acts"] = acts.clone()
+        return step(acts, classes)
+    monkeypatch.setattr(head, "som_step", spy)
+    x = torch.randn(16, 6)
+    z = []
+    handle = head.hidden.register_forward_hook(lambda mod, inp, out: z.append(out.detach()))
+    head(x, torch.zeros(16, dtype=torch.long))
+    handle.remove()
+    clean = head.hidden_activations(x)
+    dropped = torch.sigmoid(z[0])                       # the first Linear call: the classifier's input
+    assert not torch.allclose(clean, dropped)           # dropout changed what the classifier saw
+    expected = clean if som_input == "clean" else dropped
+    assert torch.equal(seen["acts"], expected)
+
+
+def test_som_input_is_checked():
+    with pytest.raises(ValueError, match="som_input must be dropout or clean"):
+        BPSOMHead(6, 4, 2, som_input="noisy")

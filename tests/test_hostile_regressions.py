@@ -354,13 +354,14 @@ def _glue_job(tmp_path, positions=64, **training):
                            task=SimpleNamespace(num_labels=2))
 
 
-def test_glue_max_length_beyond_the_encoders_positions_is_refused(tmp_path):
+def test_glue_max_length_beyond_the_encoders_positions_is_cut_to_them(tmp_path):
     pytest.importorskip("safetensors")
-    from bpsom_bert.checks import check_job
+    from bpsom_bert.checks import check_job, shorter_max_length
 
-    check_job(_glue_job(tmp_path, model__max_length=64))
-    with pytest.raises(InputError, match="model.max_length: 65 tokens are more than the encoder's 64 positions"):
-        check_job(_glue_job(tmp_path, model__max_length=65))
+    job = _glue_job(tmp_path, model__max_length=64)
+    check_job(job)
+    assert shorter_max_length(job.cfg) is None
+    assert shorter_max_length(_glue_job(tmp_path, model__max_length=99999999999999).cfg) == 64
 
 
 def test_glue_batch_that_cannot_fit_names_the_batch_size(tmp_path):

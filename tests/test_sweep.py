@@ -330,3 +330,27 @@ def test_ray_does_not_take_over_sigterm(monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_glue_sweeps_set_configuration_keys_through_set(tmp_path):
+    pytest.importorskip("torch")
+    from bpsom.cli.glue_cmd import parse_settings
+    from bpsom.sweep.trials import glue_argv
+
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"bpsom.som_input": "clean"},
+                       "grid": {"bpsom.som_error_weight": [0.05, 0.1], "training.warmup_ratio": [0.06, None]}},
+                      "g.yaml", tmp_path)
+    assert len(spec.trials()) == 4
+    argv = glue_argv(spec.trials()[-1], tmp_path)
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert sorted(sets) == ["bpsom.som_error_weight=0.1", "bpsom.som_input=\"clean\"", "training.warmup_ratio=null"]
+    assert parse_settings(tuple(sets)) == {("bpsom", "som_error_weight"): 0.1, ("bpsom", "som_input"): "clean",
+                                           ("training", "warmup_ratio"): None}
+    with pytest.raises(InputError, match=r"grid.bpsom.som_input: expected one of dropout, clean"):
+        check_spec({"command": "glue", "data": "sst2", "grid": {"bpsom.som_input": ["clean", "noisy"]}},
+                   "g.yaml", tmp_path)
+    with pytest.raises(InputError, match=r"grid.bpsom.som_eror_weight: unknown option.*did you mean "
+                                         r"bpsom.som_error_weight"):
+        check_spec({"command": "glue", "data": "sst2", "grid": {"bpsom.som_eror_weight": [0.1]}}, "g.yaml", tmp_path)
+    with pytest.raises(InputError, match=r"options.set: unknown option"):
+        check_spec({"command": "glue", "data": "sst2", "options": {"set": "bpsom.hidden_size=4"}}, "g.yaml", tmp_path)

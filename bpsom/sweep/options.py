@@ -19,12 +19,15 @@ from bpsom_core.errors import InputError
 # options a sweep sets itself (or that make no sense per trial)
 _RESERVED = {
     "train": {"output-dir", "force", "no-report", "json", "quiet", "seed"},
-    "glue": {"task", "output-dir", "seed", "progress"},
+    "glue": {"task", "output-dir", "seed", "progress", "set"},
 }
 METRICS = {
     "train": ("accuracy", "mse", "train_accuracy", "best_epoch", "epochs_run", "units_kept"),
     "run": ("accuracy", "val_accuracy", "mse", "best_epoch", "epochs_run", "units_kept"),
 }
+
+
+SET_OPTION = "set"   # the param of a glue configuration key: the trial gets --set KEY=VALUE
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,12 @@ class OptionKind:
     kind: str                      # int, float, str, bool, choice, numbers (a .prm list key)
     choices: Tuple[str, ...] = ()
     count: int = 1
+    nullable: bool = False         # null is a value (an optional configuration key left unset)
 
     def check(self, value: Any) -> Optional[str]:
         """None if ``value`` fits, else what is wrong (one line)."""
+        if value is None and self.nullable:
+            return None
         is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
             return f"expected an integer, got {value!r}"
@@ -101,7 +107,7 @@ def option_table(command: str) -> Dict[str, OptionKind]:
         from bpsom.cli.glue_cmd import glue
         table = _click_options(glue, _RESERVED["glue"])
         table["mode"] = OptionKind("mode", "mode", "choice", ("bpsom", "baseline"))
-        return table
+        return {**table, **_glue_config_keys()}
     from bpsom_core.readers.prm import _SEQUENCE
     kinds = {"d": "int", "f": "float", "s": "str"}
     out = {}
@@ -109,6 +115,16 @@ def option_table(command: str) -> Dict[str, OptionKind]:
         if key != "SEED":
             out[key] = OptionKind(key, key, "numbers" if count > 1 else kinds[kind], count=count)
     return out
+
+
+def _glue_config_keys() -> Dict[str, OptionKind]:
+    """The configuration keys (``bpsom.som_error_weight``, ...), passed to a trial as ``--set KEY=VALUE``."""
+    try:
+        from bpsom_bert.config import config_keys
+    except ImportError:
+        return {}
+    return {name: OptionKind(name, SET_OPTION, "choice" if choices else kind, tuple(choices), nullable=nullable)
+            for name, (kind, choices, nullable) in config_keys().items()}
 
 
 def suggest(name: str, known) -> str:

@@ -172,7 +172,9 @@ def glue_argv(trial: Trial, out_dir: Path) -> list:
     argv = ["--task", trial.data, "--output-dir", str((out_dir / "trials" / trial.trial_id).resolve()),
             "--seed", str(trial.seed), "--no-progress"]
     for name, value in trial.options.items():
-        if isinstance(value, bool):
+        if "." in name:                      # a configuration key, bpsom.som_error_weight
+            argv += ["--set", f"{name}={json.dumps(value)}"]
+        elif isinstance(value, bool):
             argv += [f"--{name}"] if value else []
         else:
             argv += [f"--{name}", str(value)]
