@@ -70,8 +70,9 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML configuration (see configs/bpsom.yaml); built-in defaults otherwise.")
 @click.option("--set", "settings", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Set one configuration key (repeatable), after --config and before the options below, "
-                   "e.g. --set bpsom.som_error_weight=0.1 --set pruning.threshold=0.05; VALUE is read as YAML.")
+              help="Set one configuration key (repeatable), e.g. --set bpsom.som_error_weight=0.1 --set "
+                   "pruning.threshold=0.05; VALUE is read as YAML (null clears an optional key).  Applied "
+                   "after --config; --epochs, --seed and the other options below win over it.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
               show_default=True, help="Results go to OUTPUT_DIR/<task>/<mode>/.")
 @click.option("--model", "model_name", metavar="PATH|NAME",
