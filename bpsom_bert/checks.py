@@ -120,11 +120,21 @@ def encoder_positions(name: str) -> Optional[int]:
     return _positive_int(encoder_config(name), "max_position_embeddings", "n_positions")
 
 
-def shorter_max_length(cfg) -> Optional[int]:
-    """The encoder's position count when ``model.max_length`` asks for more tokens than it has
-    positions (a longer example would index past its position embeddings); None when it fits."""
+def fit_to_encoder(cfg, asked: bool):
+    """``(cfg, note)``: ``model.max_length`` cut to the encoder's position embeddings when it asks
+    for more (a longer example would index past them), and the note to show when the user asked
+    for that length (``asked``); None when there is nothing to say."""
     positions = encoder_positions(cfg.model.name)
-    return positions if positions is not None and cfg.model.max_length > positions else None
+    if positions is None or cfg.model.max_length <= positions:
+        return cfg, None
+    if positions < 4:
+        raise InputError(f"the encoder has {positions} positions; bpsom needs at least 4 tokens per example",
+                         path=cfg.model.name, field="--model")
+    from .config import with_overrides
+
+    note = (f"model.max_length {cfg.model.max_length} is more than the encoder's {positions} positions; "
+            f"using {positions}") if asked else None
+    return with_overrides(cfg, {("model", "max_length"): positions}), note
 
 
 def _numbers(tree, where: str = "") -> Iterable[tuple]:
@@ -155,16 +165,17 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
             if os.path.lexists(d / n):
                 check_regular_file(d / n, "data file")
     check_model_dir(cfg.model.name)
-    where = None if config_path is None else str(config_path)
+    # sizes may come from the file, --set or an option: the messages name the key, not a file
     positions = encoder_positions(cfg.model.name)
     width = encoder_width(cfg.model.name) or 1024
     b = cfg.bpsom
-    grid = b.som_grid_size
-    check_fits(network_bytes([width, b.hidden_size, max(job.task.num_labels, 2)], [grid], rows=1),
-               f"a BP-SOM head of {b.hidden_size} units with a {grid}x{grid} SOM on a {width}-wide encoder",
-               path=where, field="bpsom.hidden_size")
+    layers = [width, b.hidden_size, max(job.task.num_labels, 2)]
+    check_fits(network_bytes(layers, [0], rows=1),
+               f"a BP-SOM head of {b.hidden_size} units on a {width}-wide encoder", field="bpsom.hidden_size")
+    check_fits(network_bytes(layers, [b.som_grid_size], rows=1),
+               f"a {b.som_grid_size}x{b.som_grid_size} SOM over {b.hidden_size} units", field="bpsom.som_grid_size")
     t = cfg.training
     tokens = max(t.batch_size, t.eval_batch_size) * min(cfg.model.max_length, positions or cfg.model.max_length)
     check_fits(tokens * width * ACTIVATION_BYTES_PER_WIDTH, f"a batch of {max(t.batch_size, t.eval_batch_size)} "
-               f"examples of up to {cfg.model.max_length} tokens", path=where,
+               f"examples of up to {cfg.model.max_length} tokens",
                field="training.batch_size" if t.batch_size >= t.eval_batch_size else "training.eval_batch_size")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, shown
 from bpsom_core.params import MAX_EPOCHS
 
 
@@ -151,23 +152,28 @@ def _coerce(value: Any, ftype: str, where: str, path, line) -> Any:
     if ftype == "bool":
         if isinstance(value, bool):
             return value
-        raise InputError(f"expected true or false, got {value!r}", path, line, where)
+        raise InputError(f"expected true or false, got {shown(value)}", path, line, where)
     if ftype == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise InputError(f"expected an integer, got {value!r}", path, line, where)
+            raise InputError(f"expected an integer, got {shown(value)}", path, line, where)
         return value
     if ftype == "float":
-        if isinstance(value, bool):
-            raise InputError(f"expected a number, got {value!r}", path, line, where)
+        if isinstance(value, bool) or isinstance(value, (list, dict)):
+            raise InputError(f"expected a number, got {shown(value)}", path, line, where)
         try:
-            return float(value)  # PyYAML reads "2e-5" as a string: accept it
+            number = float(value)  # PyYAML reads "2e-5" as a string: accept it
         except (TypeError, ValueError):
-            raise InputError(f"expected a number, got {value!r}", path, line, where) from None
+            raise InputError(f"expected a number, got {shown(value)}", path, line, where) from None
+        except OverflowError:
+            raise InputError(f"{shown(value)} is too large for a number", path, line, where) from None
+        if not math.isfinite(number):
+            raise InputError(f"must be a finite number, got {shown(value)}", path, line, where)
+        return number
     if ftype == "str":
         if not isinstance(value, str):
-            raise InputError(f"expected a string, got {value!r}", path, line, where)
+            raise InputError(f"expected a string, got {shown(value)}", path, line, where)
         return value
     raise AssertionError(ftype)  # pragma: no cover
 
@@ -279,7 +285,7 @@ def _set_key(cfg: RunConfig, sec: str, key: Any, value: Any, path, line) -> None
     value = _coerce(value, ftype, where, path, line)
     choices = _CHOICES.get((sec, key))
     if choices and value not in choices:
-        raise InputError(f"must be one of {', '.join(choices)}, got {value!r}", path, line, where)
+        raise InputError(f"must be one of {', '.join(choices)}, got {shown(value)}", path, line, where)
     setattr(target, key, value)
 
 
@@ -299,4 +305,6 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", str(p),
                          None if mark is None else mark.line + 1) from None
+    except RecursionError:
+        raise InputError("not a configuration: nested too deeply", str(p)) from None
     return config_from_dict(data, str(p), _key_lines(text))

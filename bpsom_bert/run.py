@@ -97,6 +97,11 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
             hidden_size=b.hidden_size, som_grid_size=b.som_grid_size, som_error_weight=som.som_error_weight,
             reliability_threshold=som.reliability_threshold, classifier_dropout=cfg.model.dropout,
             som_update=som.som_update, som_input=b.som_input)
+    except RuntimeError as exc:
+        if "mismatched" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        raise InputError("the weights do not fit the encoder's config.json (tensor shapes differ)",
+                         path=str(Path(cfg.model.name) / "model.safetensors"), field="--model") from None
     except OSError as exc:
         raise InputError(f"cannot load encoder '{cfg.model.name}' ({str(exc).splitlines()[0][:160]})",
                          field="--model") from None

@@ -543,7 +543,7 @@ class GlueTrainer:
         self.log.event("som", epoch=epoch, labelled_cells=figures["som_labelled_cells"],
                        mean_reliability=figures["som_mean_reliability"],
                        som_lr=float(head.som_lr), som_context=int(head.som_context))
-        if du.is_main() and self.log.enabled:
+        if du.is_main() and self.log.enabled and head.n_cells > 0:   # som_grid_size 0: no map to draw
             from . import plots
             viz = self.out_dir / "visualizations"
             plots.som_combined(viz / f"som_combined_epoch_{epoch}.png", labels, rel,

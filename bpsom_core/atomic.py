@@ -205,12 +205,15 @@ class RunDirectory:
         self.force = force
         self.tmp: Optional[Path] = None
         self._lock = None
+        self._made: list = []
+        self._committed = False
 
     def __enter__(self) -> Path:
         from .errors import InputError
 
         check_output_dir(self.final, "run directory")
         parent = self.final.parent
+        self._made = [p for p in (parent, *parent.parents) if not p.exists()]   # removed again on failure
         parent.mkdir(parents=True, exist_ok=True)
         self._lock = exclusive_lock(parent / f".{self.final.name}.lock",
                                     f"another run is writing {self.final} now; wait for it or choose another "
@@ -258,6 +261,7 @@ class RunDirectory:
             os.rename(self.tmp, self.final)
             shutil.rmtree(aside, ignore_errors=True)
         self.tmp = None
+        self._committed = True
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -270,6 +274,10 @@ class RunDirectory:
             if self._lock is not None:
                 self._lock.__exit__(None, None, None)
                 self._lock = None
+            if not self._committed:   # a failed first run leaves no empty folders behind
+                for made in self._made:
+                    with contextlib.suppress(OSError):
+                        made.rmdir()
 
 
     def _name_final_path(self, exc: OSError) -> None:

@@ -6,7 +6,7 @@ code 2; nothing else should ever reach the user as a traceback.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 
 class InputError(Exception):
@@ -98,6 +98,30 @@ def _strerror(exc: OSError) -> str:
 
 # Libraries whose own exceptions mean "this file is not what it should be".
 _FILE_LIBRARIES = ("safetensors", "transformers", "tokenizers", "huggingface_hub", "yaml", "arff")
+
+
+LONG_WORD = 120      # characters; a longer word in a message is shown by its ends
+LONG_LINE = 2000     # characters; a longer message is cut
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message quotes it: lists and mappings by their kind (their repr can be
+    huge, or build gigabytes from YAML anchors), everything else as a repr of at most ``limit``."""
+    if isinstance(value, (list, tuple, dict)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 25]}...{text[-10:]} ({len(text)} characters)"
+
+
+def printable_line(line: str) -> str:
+    """One message line fit for a terminal: control characters escaped, long words and the
+    line itself shortened (a 5,000-digit option value or a pasted blob would bury the message)."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+
+    def cut(word: str) -> str:
+        return word if len(word) <= LONG_WORD else f"{word[:60]}...{word[-20:]} ({len(word)} characters)"
+    line = " ".join(cut(w) for w in line.split(" "))
+    return line if len(line) <= LONG_LINE else f"{line[:LONG_LINE - 40]}... ({len(line)} characters)"
 
 
 def user_message(exc: BaseException) -> Optional[str]:

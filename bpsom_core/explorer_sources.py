@@ -107,11 +107,24 @@ def _fmt(v) -> str:
 SNAPSHOT = re.compile(r"epoch_(\d+)\.npz$")
 
 
+def _som_grid_size(run_dir: Path) -> Optional[int]:
+    """The map side recorded in the run's saved model (None when unreadable)."""
+    import json
+
+    try:
+        value = json.loads((run_dir / "best_model" / "config.json").read_text(encoding="utf-8"))["som_grid_size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
 def glue_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     """The per-epoch maps of a `glue` run (BP-SOM mode with a labelling pass)."""
     snap_dir = run_dir / "som_snapshots"
     files = sorted((p for p in snap_dir.glob("epoch_*.npz") if SNAPSHOT.search(p.name)),
                    key=lambda p: int(SNAPSHOT.search(p.name).group(1)))
+    if not files and _som_grid_size(run_dir) == 0:
+        raise InputError("this run has no SOM (bpsom.som_grid_size 0): no map to explore", str(run_dir))
     if not files:
         raise InputError("no SOM snapshots (som_snapshots/epoch_N.npz); the explorer needs a BP-SOM glue run "
                          "trained with 'relabel: pass' in its config's bpsom section ('relabel: epoch' "

@@ -50,11 +50,13 @@ def network_bytes(layer_sizes: Sequence[int], som_dims: Sequence[int], rows: int
 
 def human(n: float) -> str:
     """Bytes as a short figure (``3.2 GiB``)."""
+    if n >= 1024 ** 6:       # also keeps a 400-digit byte count from overflowing a float
+        return "more than 1 EiB"
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} EiB"  # pragma: no cover
+    return "more than 1 EiB"  # pragma: no cover
 
 
 def check_fits(need: int, what: str, path: Optional[str] = None, field: Optional[str] = None) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import click
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, shown
 
 
 # the 2026 adaptation's run_glue.py spellings -> ours (accepted, kept out of the option list)
@@ -16,6 +16,13 @@ ALIASES = {"--output_dir": "--output-dir", "--batch_size": "--batch-size",
            "--learning_rate": "--learning-rate", "--num_epochs": "--epochs",
            "--max_length": "--max-length", "--data_dir": "--data-dir",
            "--max_train_examples": "--max-train-examples", "--max_eval_examples": "--max-eval-examples"}
+
+
+# options that set a configuration key (they win over --config and --set)
+OPTION_KEYS = {"model": ("model", "name"), "epochs": ("training", "epochs"),
+               "batch-size": ("training", "batch_size"), "seed": ("training", "seed"),
+               "precision": ("training", "precision"), "learning-rate": ("training", "learning_rate"),
+               "max-length": ("model", "max_length")}
 
 
 def parse_settings(settings: tuple) -> dict:
@@ -27,14 +34,16 @@ def parse_settings(settings: tuple) -> dict:
         key, eq, text = item.partition("=")
         section, dot, name = key.strip().partition(".")
         if not (eq and dot and section and name) or "." in name:
-            raise InputError(f"expected SECTION.KEY=VALUE (e.g. bpsom.som_error_weight=0.1), got {item!r}",
+            raise InputError(f"expected SECTION.KEY=VALUE (e.g. bpsom.som_error_weight=0.1), got {shown(item)}",
                              field="--set")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            raise InputError(f"the value of {key} is not valid YAML: {text!r}", field="--set") from None
         if not text.strip():
             raise InputError(f"{key} needs a value (null clears an optional key)", field="--set")
+        try:
+            value = yaml.safe_load(text)
+        except (yaml.YAMLError, RecursionError):
+            raise InputError(f"the value of {key} is not valid YAML: {shown(text)}", field="--set") from None
+        if isinstance(value, (list, dict)):   # every key holds one value; never echo a nested one
+            raise InputError(f"{key} takes one value, got {shown(value)}", field="--set")
         out[(section, name)] = value
     return out
 
@@ -73,7 +82,7 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
               help="Set one configuration key (repeatable), e.g. --set bpsom.som_error_weight=0.1 --set "
                    "pruning.threshold=0.05; VALUE is read as YAML (null clears an optional key).  Applied "
                    "after --config; --epochs, --seed and the other options below win over it.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
+@click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
               show_default=True, help="Results go to OUTPUT_DIR/<task>/<mode>/.")
 @click.option("--model", "model_name", metavar="PATH|NAME",
               help="Encoder: a local model directory (offline) or a hub name; overrides model.name.")
@@ -150,18 +159,17 @@ def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, out
     if learning_rate is not None and not learning_rate > 0:
         raise InputError("must be positive", field="--learning-rate")
     cfg = load_config(config_path) if config_path else RunConfig()
-    cfg = with_overrides(cfg, parse_settings(settings), where="--set", keep_none=True)
-    overrides = {("model", "name"): model_name, ("training", "epochs"): epochs,
-                 ("training", "batch_size"): batch_size, ("training", "seed"): seed,
-                 ("training", "precision"): precision, ("training", "learning_rate"): learning_rate,
-                 ("model", "max_length"): max_length}
-    cfg = with_overrides(cfg, overrides)
-    from bpsom_bert.checks import shorter_max_length
-    if (positions := shorter_max_length(cfg)) is not None:
-        if not quiet and cfg.model.max_length != RunConfig().model.max_length:   # the user asked for it
-            click.echo(f"bpsom: note: model.max_length {cfg.model.max_length} is more than the encoder's "
-                       f"{positions} positions; using {positions}", err=True)
-        cfg = with_overrides(cfg, {("model", "max_length"): positions})
+    set_keys = parse_settings(settings)
+    cfg = with_overrides(cfg, set_keys, where="--set", keep_none=True)
+    given = {"model": model_name, "epochs": epochs, "batch-size": batch_size, "seed": seed,
+             "precision": precision, "learning-rate": learning_rate, "max-length": max_length}
+    cfg = with_overrides(cfg, {OPTION_KEYS[name]: value for name, value in given.items()})
+    from bpsom_bert.checks import fit_to_encoder
+    asked = (max_length is not None or ("model", "max_length") in set_keys
+             or cfg.model.max_length != RunConfig().model.max_length)
+    cfg, note = fit_to_encoder(cfg, asked)
+    if note and not quiet:
+        click.echo(f"bpsom: note: {note}", err=True)
     from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,

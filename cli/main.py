@@ -158,20 +158,10 @@ def _fail(message: str, code: int) -> None:
         sys.stdout.flush()
     except (OSError, ValueError):
         _silence_stdout()
-    click.echo(_shorten_long_words(f"bpsom: {message}".replace("\n", " ")), err=True)
+    from bpsom_core.errors import printable_line
+
+    click.echo(printable_line(f"bpsom: {message}".replace("\n", " ")), err=True)
     sys.exit(code)
-
-
-LONG_WORD = 120   # characters; a longer word in an error line is shown by its ends
-
-
-def _shorten_long_words(line: str) -> str:
-    """A 5,000-digit option value or a pasted blob would bury the message; keep each end of it."""
-    def cut(word: str) -> str:
-        if len(word) <= LONG_WORD:
-            return word
-        return f"{word[:60]}...{word[-20:]} ({len(word)} characters)"
-    return " ".join(cut(w) for w in line.split(" "))
 
 
 def _silence_stdout() -> None:

@@ -117,3 +117,31 @@ def test_bad_set_exits_2_naming_the_key(tiny, bpsom, setting, needle):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], r.stderr
+
+
+def test_a_head_without_a_som_trains_and_report_says_so(tiny, bpsom):
+    out = tiny["root"] / "out_nosom"
+    r = bpsom("glue", "--task", "sst2", "--config", tiny["cfg"], "--model", tiny["model"], "--data-dir", tiny["data"],
+              "-o", out, "--max-train-examples", 32, "--set", "bpsom.som_grid_size=0")
+    assert r.returncode == 0, r.stderr
+    run = out / "sst2" / "bpsom"
+    assert (run / "best_model" / "model.safetensors").is_file()
+    assert not list((run / "visualizations").glob("som_*.png"))
+    r = bpsom("report", run)
+    assert r.returncode == 2 and "this run has no SOM (bpsom.som_grid_size 0)" in r.stderr, r.stderr
+
+
+def test_weights_that_do_not_fit_the_config_are_named_and_leave_nothing(tiny, bpsom):
+    import shutil
+
+    bad = tiny["root"] / "bad_model"
+    shutil.copytree(tiny["model"], bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["intermediate_size"] *= 2
+    (bad / "config.json").write_text(json.dumps(cfg))
+    out = tiny["root"] / "out_bad" / "deeper"
+    r = bpsom("glue", "--task", "sst2", "--config", tiny["cfg"], "--model", bad, "--data-dir", tiny["data"], "-o", out)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"bpsom: error: {bad / 'model.safetensors'}: --model: the weights do not fit "
+                                f"the encoder's config.json (tensor shapes differ)"), r.stderr
+    assert not (tiny["root"] / "out_bad").exists()

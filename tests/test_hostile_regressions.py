@@ -290,7 +290,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, err
+    assert proc.returncode == 143, (proc.returncode, err[-800:])
     assert err.strip().splitlines()[-1] == "bpsom: terminated" and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
@@ -356,12 +356,16 @@ def _glue_job(tmp_path, positions=64, **training):
 
 def test_glue_max_length_beyond_the_encoders_positions_is_cut_to_them(tmp_path):
     pytest.importorskip("safetensors")
-    from bpsom_bert.checks import check_job, shorter_max_length
+    from bpsom_bert.checks import check_job, fit_to_encoder
 
     job = _glue_job(tmp_path, model__max_length=64)
     check_job(job)
-    assert shorter_max_length(job.cfg) is None
-    assert shorter_max_length(_glue_job(tmp_path, model__max_length=99999999999999).cfg) == 64
+    assert fit_to_encoder(job.cfg, asked=True) == (job.cfg, None)
+    cfg, note = fit_to_encoder(_glue_job(tmp_path, model__max_length=99999999999999).cfg, asked=True)
+    assert cfg.model.max_length == 64 and "99999999999999 is more than the encoder's 64 positions" in note
+    assert fit_to_encoder(_glue_job(tmp_path, model__max_length=128).cfg, asked=False)[1] is None
+    with pytest.raises(InputError, match="the encoder has 3 positions; bpsom needs at least 4"):
+        fit_to_encoder(_glue_job(tmp_path, positions=3).cfg, asked=False)
 
 
 def test_glue_batch_that_cannot_fit_names_the_batch_size(tmp_path):
@@ -398,3 +402,63 @@ def test_table_with_a_nul_byte_is_refused_naming_the_line(tmp_path):
     (tmp_path / "t.csv").write_bytes(b"a,b,class\n1,2,x\n2,3,z\0y\n1,1,z\n")
     _one_error(*run_cli(["train", "t.csv", "-o", "out"], tmp_path), "t.csv:3: NUL byte")
     assert not (tmp_path / "out").exists()
+
+
+def test_error_lines_escape_control_characters_and_cut_long_lines():
+    from bpsom_core.errors import printable_line, shown
+
+    assert printable_line("bpsom: error: a\x00b\tc") == "bpsom: error: a\\x00b\\tc"
+    long = printable_line("x " * 5000)
+    assert len(long) < 2100 and long.endswith("(10000 characters)")
+    assert shown([1] * 100000) == "a list" and shown({"a": 1}) == "a mapping"
+    assert len(shown("9" * 5000)) < 100
+
+
+def test_memory_figures_for_absurd_sizes_do_not_overflow():
+    from bpsom_core.memory import human
+
+    assert human(10**400) == "more than 1 EiB"
+    assert human(3 * 1024**3) == "3.0 GiB"
+
+
+def test_a_failed_first_run_leaves_no_empty_folders(tmp_path):
+    from bpsom_core.atomic import RunDirectory
+
+    with pytest.raises(RuntimeError):
+        with RunDirectory(tmp_path / "a" / "b" / "run"):
+            raise RuntimeError("failed")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "keep").mkdir()
+    with pytest.raises(RuntimeError):
+        with RunDirectory(tmp_path / "keep" / "run"):
+            raise RuntimeError("failed")
+    assert list(tmp_path.iterdir()) == [tmp_path / "keep"]     # a folder that was there stays
+
+
+@pytest.mark.parametrize("setting,needle", [
+    ("bpsom.som_error_weight=1" + "0" * 400, "--set: bpsom.som_error_weight: 1000"),
+    ("bpsom.hidden_size=[" + "1," * 5000 + "1]", "--set: bpsom.hidden_size takes one value, got a list"),
+    ("training.learning_rate=.nan", "--set: training.learning_rate: must be a finite number"),
+    ("bpsom.hidden_size=" + "[" * 3000, "--set: the value of bpsom.hidden_size is not valid YAML"),
+])
+def test_hostile_set_values_end_in_one_short_line(tmp_path, setting, needle):
+    pytest.importorskip("torch")
+    line = _one_error(*run_cli(["glue", "--task", "sst2", "--set", setting, "-o", str(tmp_path / "o")], tmp_path),
+                      needle)
+    assert len(line) < 400
+    assert not (tmp_path / "o").exists()
+
+
+def test_glue_sizes_too_large_for_memory_name_their_key(tmp_path):
+    pytest.importorskip("safetensors")
+    from bpsom_bert.checks import check_job
+
+    with pytest.raises(InputError, match=r"^bpsom.hidden_size: .*more than 1 EiB"):
+        check_job(_glue_job(tmp_path, positions=512, bpsom__hidden_size=10**400))
+    with pytest.raises(InputError, match=r"^bpsom.som_grid_size: a 1000000000000000x1000000000000000 SOM"):
+        check_job(_glue_job(tmp_path, positions=512, bpsom__som_grid_size=10**15))
+
+
+def test_train_hidden_size_beyond_memory_is_one_line(tmp_path):
+    _one_error(*run_cli(["train", "--hidden", "1" + "0" * 400, "-o", str(tmp_path / "o")], tmp_path),
+               "more than 1 EiB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 from pathlib import Path
 
@@ -297,6 +298,9 @@ def test_progress_line_estimates_time_left_only_after_a_few_trials():
                            SweepOutcome(10, 0, done, done, 0), 1, 10, 12.0 * done) for done in (1, 2, 3)]
     assert "ETA -:--]" in lines[0] and "ETA -:--]" in lines[1]
     assert "[done 3/10, running 1, failed 0, ETA 1:24] som=5 seed 0: accuracy 0.9 (1.0 s)" == lines[2]
+    huge = Trial("t2", "train", "wine", {"epochs": 10**400}, {"epochs": 10**400}, 0, None)
+    line = progress_line(huge, {"status": "ok", "accuracy": 0.9}, SweepOutcome(1, 0, 1, 1, 0), 0, 1, 1.0)
+    assert "(408 characters)" in line and len(line) < 200
 
 
 def test_a_second_sweep_into_a_directory_in_use_is_refused(tmp_path, capsys):
@@ -354,3 +358,28 @@ def test_glue_sweeps_set_configuration_keys_through_set(tmp_path):
         check_spec({"command": "glue", "data": "sst2", "grid": {"bpsom.som_eror_weight": [0.1]}}, "g.yaml", tmp_path)
     with pytest.raises(InputError, match=r"options.set: unknown option"):
         check_spec({"command": "glue", "data": "sst2", "options": {"set": "bpsom.hidden_size=4"}}, "g.yaml", tmp_path)
+
+
+def test_glue_sweep_values_are_read_as_the_trial_reads_them(tmp_path):
+    pytest.importorskip("torch")
+    spec = check_spec({"command": "glue", "data": "sst2",
+                       "grid": {"training.learning_rate": ["2e-5", "3e-5"], "bpsom.hidden_size": [8.0, 16]}},
+                      "g.yaml", tmp_path)
+    assert spec.grid["training.learning_rate"] == [2e-5, 3e-5] and spec.grid["bpsom.hidden_size"] == [8, 16]
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"learning-rate": "1e-3"}}, "g.yaml", tmp_path)
+    assert spec.options["learning-rate"] == 1e-3
+    with pytest.raises(InputError, match="options.model.name: expected a text value, got 5"):
+        check_spec({"command": "glue", "data": "sst2", "options": {"model.name": 5}}, "g.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ({"grid": {"training.seed": [1, 2]}}, "grid.training.seed: set by the spec's seeds list"),
+    ({"options": {"epochs": 1}, "grid": {"training.epochs": [2, 3]}},
+     "grid.training.epochs: the same setting as options.epochs; set it once"),
+    ({"options": {"model.max_length": 8}, "grid": {"max-length": [12, 16]}},
+     "options.model.max_length: the same setting as grid.max-length; set it once"),
+])
+def test_glue_sweep_refuses_a_setting_named_twice(tmp_path, spec, needle):
+    pytest.importorskip("torch")
+    with pytest.raises(InputError, match=re.escape(needle)):
+        check_spec({"command": "glue", "data": "sst2", **spec}, "g.yaml", tmp_path)

@@ -8,6 +8,7 @@ click commands themselves; this module only reads them.  `run` trials set
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
@@ -28,6 +29,7 @@ METRICS = {
 
 
 SET_OPTION = "set"   # the param of a glue configuration key: the trial gets --set KEY=VALUE
+SEEDED_KEYS = ("training.seed",)   # set by the spec's seeds, as the seed option
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class OptionKind:
             return f"expected a file or directory name, got {value!r}"
         if self.kind == "str" and not (isinstance(value, str) or is_num):
             return f"expected a text value, got {value!r}"
+        if self.kind == "text" and not isinstance(value, str):
+            return f"expected a text value, got {value!r}"
         if self.kind == "ints":
             if not (isinstance(value, int) and not isinstance(value, bool)) and \
                     not (isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value)):
@@ -69,6 +73,20 @@ class OptionKind:
                             for p in parts):
                 return f"expected {self.count} integers, got {value!r}"
         return None
+
+
+    def normalise(self, value: Any) -> Any:
+        """The value a trial gets: ``2e-5`` (PyYAML reads it as text) as a number for a number
+        option, ``8.0`` as ``8`` for an integer one; anything else unchanged (check() judges it)."""
+        if self.kind == "float" and isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return value
+            return number if math.isfinite(number) else value
+        if self.kind == "int" and isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
 
 
 def _click_options(command: click.Command, reserved: set) -> Dict[str, OptionKind]:
@@ -123,8 +141,10 @@ def _glue_config_keys() -> Dict[str, OptionKind]:
         from bpsom_bert.config import config_keys
     except ImportError:
         return {}
-    return {name: OptionKind(name, SET_OPTION, "choice" if choices else kind, tuple(choices), nullable=nullable)
-            for name, (kind, choices, nullable) in config_keys().items()}
+    kinds = {"str": "text"}   # a configuration text key takes text only (the options' str also takes numbers)
+    return {name: OptionKind(name, SET_OPTION, "choice" if choices else kinds.get(kind, kind), tuple(choices),
+                             nullable=nullable)
+            for name, (kind, choices, nullable) in config_keys().items() if name not in SEEDED_KEYS}
 
 
 def suggest(name: str, known) -> str:

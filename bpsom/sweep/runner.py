@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from bpsom_core.atomic import exclusive_lock
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, printable_line
 from .results import ResultsFile, columns_for, numeric_columns
 from .spec import SweepSpec, Trial
 
@@ -212,5 +212,5 @@ def progress_line(trial: Trial, result: dict, outcome: SweepOutcome, running: in
         score = next((f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float) and k != "seconds"), "ok")
     else:
         score = f"FAILED: {result['error']}"
-    return (f"[done {done}/{total}, running {running}, failed {outcome.failed}, "
-            f"ETA {eta}] {what} {where}: {score} ({result.get('seconds', 0):.1f} s)")
+    return printable_line(f"[done {done}/{total}, running {running}, failed {outcome.failed}, "
+                          f"ETA {eta}] {what} {where}: {score} ({result.get('seconds', 0):.1f} s)")

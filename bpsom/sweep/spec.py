@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from bpsom_core.errors import InputError, read_input_bytes
-from .options import OptionKind, glue_task, metric_names, option_table, suggest
+from .options import SEEDED_KEYS, OptionKind, glue_task, metric_names, option_table, suggest
 
 COMMANDS = ("train", "run", "glue")
 MAX_TRIALS = 100_000   # past this, expanding and recording the trials alone takes minutes and GBs
@@ -139,12 +139,17 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
     data = _check_data(command, raw.get("data", "wine"), base_dir, fail)
     table = option_table(command)
 
-    def check_option(key: str, name: Any, value: Any) -> None:
+    def check_option(key: str, name: Any, value: Any) -> Any:
+        """The value as a trial gets it, or an InputError naming ``key.name``."""
+        if name in SEEDED_KEYS:
+            raise fail(f"{key}.{name}", "set by the spec's seeds list")
         if not isinstance(name, str) or name not in table:
             raise fail(f"{key}.{name}", f"unknown option of 'bpsom {command}'{suggest(str(name), table)}")
+        value = table[name].normalise(value)
         problem = table[name].check(value)
         if problem:
             raise fail(f"{key}.{name}", problem)
+        return value
 
     def absolute(name: str, value: Any) -> Any:
         """Trials run in other processes: paths relative to the spec are made absolute."""
@@ -155,22 +160,22 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
 
     options = _mapping(raw.get("options", {}), "options", fail)
     for name, value in options.items():
-        check_option("options", name, value)
-        options[name] = absolute(name, value)
+        options[name] = absolute(name, check_option("options", name, value))
     grid = _mapping(raw.get("grid", {}), "grid", fail)
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
             raise fail(f"grid.{name}", "expected a non-empty list of values")
         if name == "cv":
             raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
-        for value in values:
-            check_option("grid", name, value)
+        values = [check_option("grid", name, value) for value in values]
         if (i := _first_repeat(values)) is not None:
             raise fail(f"grid.{name}", f"repeats a value ({values[i]!r}); each value is tried once")
         grid[name] = [absolute(name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
     random = _check_random(raw.get("random"), table, grid, options, check_option, fail)
+    if command == "glue":
+        _check_one_name_per_setting(options, grid, random, fail)
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
@@ -191,6 +196,19 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
     if metric not in metrics:
         raise fail("metric", f"'{command}' trials report {', '.join(metrics)}; got {metric!r}")
     return SweepSpec(where, command, data, options, grid, random, list(dict.fromkeys(seeds)), metric, metrics)
+
+
+def _check_one_name_per_setting(options, grid, random, fail) -> None:
+    """A glue option and its configuration key (epochs, training.epochs) set together: the option
+    would silently win in every trial while the results recorded the key's values."""
+    from bpsom.cli.glue_cmd import OPTION_KEYS
+
+    where = {**{n: "options" for n in options}, **{n: "grid" for n in grid},
+             **{n: "random.params" for n in random.get("params", {})}}
+    for option, (section, key) in OPTION_KEYS.items():
+        dotted = f"{section}.{key}"
+        if option in where and dotted in where:
+            raise fail(f"{where[dotted]}.{dotted}", f"the same setting as {where[option]}.{option}; set it once")
 
 
 def _mapping(value: Any, key: str, fail) -> Dict[str, Any]:
