@@ -142,7 +142,7 @@ def test_partial_fit_grows_history():
     (dict(reliability_threshold=101), r"reliability_threshold must be in \[0, 100\]"),
     (dict(som_context=(3, 1)), "som_context must be"),
     (dict(som_lr=(0.5, 0.1)), "som_lr must be"),
-    (dict(max_epochs=0), "max_epochs must be >= 1"),
+    (dict(max_epochs=0), r"max_epochs must be in \[1, 2147483647\]"),
     (dict(som_error_weight=float("nan")), "som_error_weight must be a finite number"),
     (dict(validation_fraction=1.0), "validation_fraction must be in"),
 ])
