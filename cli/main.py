@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"error: {message}", 2)
     except Exception as exc:  # noqa: BLE001 - the program's edge: known failures become one line
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            _fail("terminated", 143) if isinstance(interrupt, Terminated) else _fail("interrupted", 130)
         message = user_message(exc)
         if message is None:
             raise
@@ -141,6 +144,19 @@ def main(argv: list[str] | None = None) -> None:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (kill, a batch system's time limit), raised where the program is, so that it
     cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
+
+
+def _interrupt_behind(exc: BaseException):
+    """The Ctrl-C or SIGTERM that caused ``exc``, if one did.  A signal that lands while compiled
+    code is running (numba's dispatcher, loading a cached kernel) comes back wrapped in a chain of
+    SystemError("... returned a result with an exception set")."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _raise_terminated(signum, frame) -> None:

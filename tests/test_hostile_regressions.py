@@ -462,3 +462,25 @@ def test_glue_sizes_too_large_for_memory_name_their_key(tmp_path):
 def test_train_hidden_size_beyond_memory_is_one_line(tmp_path):
     _one_error(*run_cli(["train", "--hidden", "1" + "0" * 400, "-o", str(tmp_path / "o")], tmp_path),
                "more than 1 EiB")
+
+
+@pytest.mark.parametrize("signal_exc,code,line", [("Terminated", 143, "bpsom: terminated"),
+                                                  ("KeyboardInterrupt", 130, "bpsom: interrupted")])
+def test_a_signal_inside_compiled_code_still_ends_as_one_line(tmp_path, monkeypatch, signal_exc, code, line):
+    """A SIGTERM or Ctrl-C that lands inside numba's dispatcher comes back as a chain of SystemError."""
+    import bpsom_core.tabular.experiment as experiment
+    from bpsom.cli import main as cli_main
+
+    def interrupted(*args, **kwargs):
+        signal = cli_main.Terminated() if signal_exc == "Terminated" else KeyboardInterrupt()
+        try:
+            try:
+                raise signal
+            except KeyboardInterrupt as exc:
+                raise SystemError("_numba_unpickle returned a result with an exception set") from exc
+        except SystemError as exc:
+            raise SystemError("CPUDispatcher returned a result with an exception set") from exc
+    monkeypatch.setattr(experiment, "run_experiment", interrupted)
+    got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
+    assert got == code and err.strip().splitlines()[-1] == line and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
