@@ -20,7 +20,7 @@
 #                ../shared/reference/sst2, else shared/reference/sst2.
 # Environment: OUT (results folder, default gpu_session_out), EPOCHS (default 1),
 #   SWEEP=1: also both heads with seeds 1, 2, 3 and the BP-SOM head at pruning thresholds
-#   0.05 and 0.1 (8 more runs, each with its own time limit).
+#   0.1, 0.25 and 0.3 (9 more runs, each with its own time limit).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -71,7 +71,7 @@ if [ -n "$ENC" ] && [ -n "$SST2" ]; then
                 --config configs/bpsom.yaml --model "$ENC" --data-dir "$SST2" --epochs "$EPOCHS" --seed "$seed" \
                 --device cuda --no-progress --output-dir "$OUT/glue_seed$seed"
         done
-        for threshold in 0.05 0.1; do
+        for threshold in 0.1 0.25 0.3; do
             step "pruning_sst2_$threshold" 200 python3 -m bpsom glue --task sst2 --mode bpsom \
                 --config configs/bpsom.yaml --set "pruning.threshold=$threshold" --model "$ENC" \
                 --data-dir "$SST2" --epochs "$EPOCHS" --device cuda --no-progress --output-dir "$OUT/prune_$threshold"

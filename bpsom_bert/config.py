@@ -160,7 +160,7 @@ def _coerce(value: Any, ftype: str, where: str, path, line) -> Any:
             raise InputError(f"expected an integer, got {shown(value)}", path, line, where)
         return value
     if ftype == "float":
-        if isinstance(value, bool) or isinstance(value, (list, dict)):
+        if isinstance(value, (bool, list, dict)):
             raise InputError(f"expected a number, got {shown(value)}", path, line, where)
         try:
             number = float(value)  # PyYAML reads "2e-5" as a string: accept it
