@@ -63,5 +63,7 @@ def check_fits(need: int, what: str, path: Optional[str] = None, field: Optional
     """Raise InputError when ``need`` bytes exceed the memory available now."""
     have = available_bytes()
     if have is not None and need > have:
-        raise InputError(f"{what} needs about {human(need)} of memory, more than the {human(have)} "
+        amount = human(need)
+        amount = amount if amount.startswith("more than") else f"about {amount}"
+        raise InputError(f"{what} needs {amount} of memory, more than the {human(have)} "
                          f"available", path=path, field=field)
