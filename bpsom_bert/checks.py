@@ -110,21 +110,15 @@ def _positive_int(data: dict, *keys: str) -> Optional[int]:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def encoder_width(name: str) -> Optional[int]:
-    """The encoder's hidden size from a local config.json, when there is one."""
-    return _positive_int(encoder_config(name), "hidden_size", "dim", "d_model")
-
-
-def encoder_positions(name: str) -> Optional[int]:
-    """How many tokens the encoder's position embeddings cover, from a local config.json."""
-    return _positive_int(encoder_config(name), "max_position_embeddings", "n_positions")
+WIDTH_KEYS = ("hidden_size", "dim", "d_model")                # the encoder's width, by family
+POSITION_KEYS = ("max_position_embeddings", "n_positions")   # tokens its position embeddings cover
 
 
 def fit_to_encoder(cfg, asked: bool):
     """``(cfg, note)``: ``model.max_length`` cut to the encoder's position embeddings when it asks
     for more (a longer example would index past them), and the note to show when the user asked
     for that length (``asked``); None when there is nothing to say."""
-    positions = encoder_positions(cfg.model.name)
+    positions = _positive_int(encoder_config(cfg.model.name), *POSITION_KEYS)
     if positions is None or cfg.model.max_length <= positions:
         return cfg, None
     if positions < 4:
@@ -166,8 +160,9 @@ def check_job(job, config_path: Optional[Path] = None) -> None:
                 check_regular_file(d / n, "data file")
     check_model_dir(cfg.model.name)
     # sizes may come from the file, --set or an option: the messages name the key, not a file
-    positions = encoder_positions(cfg.model.name)
-    width = encoder_width(cfg.model.name) or 1024
+    encoder = encoder_config(cfg.model.name)
+    positions = _positive_int(encoder, *POSITION_KEYS)
+    width = _positive_int(encoder, *WIDTH_KEYS) or 1024
     b = cfg.bpsom
     layers = [width, b.hidden_size, max(job.task.num_labels, 2)]
     check_fits(network_bytes(layers, [0], rows=1),
