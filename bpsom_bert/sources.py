@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from bpsom_core.errors import InputError, check_regular_file
+from bpsom_core.errors import InputError, check_regular_file, exception_chain
 
 from .tasks import TaskSpec, with_labels
 
@@ -114,10 +114,7 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
 def _root_cause(exc: BaseException, limit: int = 160) -> str:
     """``Type: message`` of the innermost exception: datasets wraps the useful one in a
     DatasetGenerationError that says only "An error occurred while generating the dataset"."""
-    seen = {id(exc)}
-    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        exc = inner
+    *_, exc = exception_chain(exc)
     lines = str(exc).strip().splitlines()
     text = lines[0] if lines else ""
     if len(text) > limit:

@@ -6,7 +6,7 @@ code 2; nothing else should ever reach the user as a traceback.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 
 class InputError(Exception):
@@ -122,6 +122,15 @@ def printable_line(line: str) -> str:
         return word if len(word) <= LONG_WORD else f"{word[:60]}...{word[-20:]} ({len(word)} characters)"
     line = " ".join(cut(w) for w in line.split(" "))
     return line if len(line) <= LONG_LINE else f"{line[:LONG_LINE - 40]}... ({len(line)} characters)"
+
+
+def exception_chain(exc: Optional[BaseException]) -> Iterator[BaseException]:
+    """``exc``, then what caused it (``__cause__``, else ``__context__``), each once, innermost last."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 def user_message(exc: BaseException) -> Optional[str]:

@@ -10,6 +10,7 @@ import importlib
 import signal
 import sys
 import threading
+from typing import Optional
 
 import click
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     quietly, with no message (exit 1 where click notices it, else 141, the
     status of a process stopped by SIGPIPE).
     """
-    from bpsom_core.errors import user_message
+    from bpsom_core.errors import exception_chain, user_message
 
     _terminate_like_ctrl_c()
     try:
@@ -107,9 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, EOFError):   # click turns any EOFError into Abort
             _fail(f"error: unexpected end of input ({exc.__context__ or 'an empty or truncated file'})", 2)
-        if isinstance(exc.__context__, Terminated):  # and KeyboardInterrupt, Terminated's base
-            _fail("terminated", 143)
-        _fail("interrupted", 130)
+        _fail_interrupted(exc.__context__)   # click turns KeyboardInterrupt (and Terminated) into Abort
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
@@ -117,10 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"error: {exc.format_message()}{hint}", 2)
     except click.ClickException as exc:
         _fail(f"error: {exc.format_message()}", 2 if exc.exit_code in (1, 2) else exc.exit_code)
-    except Terminated:
-        _fail("terminated", 143)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    except KeyboardInterrupt as exc:
+        _fail_interrupted(exc)
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(141)
@@ -131,9 +128,11 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"error: {message}", 2)
     except Exception as exc:  # noqa: BLE001 - the program's edge: known failures become one line
-        interrupt = _interrupt_behind(exc)
+        # a signal that lands while compiled code runs (numba's dispatcher, loading a cached
+        # kernel) comes back wrapped in SystemError("... returned a result with an exception set")
+        interrupt = next((e for e in exception_chain(exc) if isinstance(e, KeyboardInterrupt)), None)
         if interrupt is not None:
-            _fail("terminated", 143) if isinstance(interrupt, Terminated) else _fail("interrupted", 130)
+            _fail_interrupted(interrupt)
         message = user_message(exc)
         if message is None:
             raise
@@ -146,17 +145,11 @@ class Terminated(KeyboardInterrupt):
     cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
 
 
-def _interrupt_behind(exc: BaseException):
-    """The Ctrl-C or SIGTERM that caused ``exc``, if one did.  A signal that lands while compiled
-    code is running (numba's dispatcher, loading a cached kernel) comes back wrapped in a chain of
-    SystemError("... returned a result with an exception set")."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+def _fail_interrupted(exc: Optional[BaseException]) -> None:
+    """SIGTERM ends as "terminated" (exit 143), Ctrl-C as "interrupted" (exit 130)."""
+    if isinstance(exc, Terminated):
+        _fail("terminated", 143)
+    _fail("interrupted", 130)
 
 
 def _raise_terminated(signum, frame) -> None:
