@@ -167,9 +167,13 @@ def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, out
     from bpsom_bert.checks import fit_to_encoder
     asked = (max_length is not None or ("model", "max_length") in set_keys
              or cfg.model.max_length != RunConfig().model.max_length)
+    asked_length = cfg.model.max_length
     cfg, note = fit_to_encoder(cfg, asked)
     if note and not quiet:
         click.echo(f"bpsom: note: {note}", err=True)
+    # What ran where it differs from what was asked, for a reader of the JSON (a sweep's row).
+    adjusted = {} if cfg.model.max_length == asked_length else {"model.max_length": cfg.model.max_length}
+    notes = [note] if note else []
     from bpsom_bert.reporting import check_report_to
     job = GlueJob(task=spec, mode=mode, cfg=cfg, output_dir=output_dir, data_dir=data_dir,
                   max_train=max_train_examples, max_eval=max_eval_examples, device=device,
@@ -178,7 +182,8 @@ def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, out
     summary = _run_with_progress(job, progress, quiet)
     from bpsom_bert.distributed import rank_from_env
     if rank_from_env() == 0:
-        click.echo(json.dumps({"task": spec.name, "results": summary}, indent=2))
+        extra = {"adjusted": adjusted, "notes": notes} if adjusted else {}
+        click.echo(json.dumps({"task": spec.name, **extra, "results": summary}, indent=2))
 
 
 def _task_spec(name: str, text_columns: Optional[str], label_column: Optional[str]):

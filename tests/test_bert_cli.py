@@ -145,3 +145,31 @@ def test_weights_that_do_not_fit_the_config_are_named_and_leave_nothing(tiny, bp
     assert r.stderr.strip() == (f"bpsom: error: {bad / 'model.safetensors'}: --model: the weights do not fit "
                                 f"the encoder's config.json (tensor shapes differ)"), r.stderr
     assert not (tiny["root"] / "out_bad").exists()
+
+
+def test_a_sweep_row_records_the_max_length_that_ran_and_its_progress_line_says_why(tiny):
+    """A glue trial whose max length the encoder cuts (64 positions) records 64, not the asked 100000."""
+    from bpsom.sweep.results import ResultsFile, columns_for, numeric_columns
+    from bpsom.sweep.runner import SweepOutcome, progress_line
+    from bpsom.sweep.spec import check_spec
+    from bpsom.sweep.trials import run_trial
+
+    root = tiny["root"] / "sweep"
+    spec = check_spec({"command": "glue", "data": "sst2",
+                       "options": {"config": str(tiny["cfg"]), "model": str(tiny["model"]),
+                                   "data-dir": str(tiny["data"]), "epochs": 1, "max-train-examples": 32},
+                       "grid": {"max-length": [100000, 16]}}, "g.yaml", root)
+    cut, kept = spec.trials()
+    result = run_trial(cut, str(root))
+    assert result["status"] == "ok", result["error"]
+    assert result["max-length"] == 64
+    assert "model.max_length 100000 is more than the encoder's 64 positions; using 64" in result["note"]
+    results = ResultsFile(root / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
+    results.record(cut, result)
+    row = next(iter(results.rows.values()))
+    assert row["max-length"] == "64"
+    line = progress_line(cut, result, SweepOutcome(total=2, skipped=0, started=1, ok=1, failed=0), 0, 2, 1.0)
+    assert line.endswith("(note: model.max_length 100000 is more than the encoder's 64 positions; using 64) "
+                         f"({result['seconds']:.1f} s)")
+    result = run_trial(kept, str(root))
+    assert result["status"] == "ok" and "max-length" not in result and "note" not in result

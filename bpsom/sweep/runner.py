@@ -210,6 +210,8 @@ def progress_line(trial: Trial, result: dict, outcome: SweepOutcome, running: in
     where = f"seed {trial.seed}" + ("" if trial.fold is None else f" fold {trial.fold}")
     if result["status"] == "ok":
         score = next((f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float) and k != "seconds"), "ok")
+        if result.get("note"):
+            score += f" (note: {result['note']})"
     else:
         score = f"FAILED: {result['error']}"
     return printable_line(f"[done {done}/{total}, running {running}, failed {outcome.failed}, "

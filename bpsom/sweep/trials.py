@@ -196,7 +196,22 @@ def _glue(trial: Trial, out_dir: Path) -> Dict[str, Any]:
     (mode, res), = summary["results"].items()
     units = res.get("hidden_units")
     return {**res["dev"], "best_epoch": res["best_epoch"],
-            "units_kept": sum(units) if isinstance(units, list) else units}
+            "units_kept": sum(units) if isinstance(units, list) else units,
+            **ran_with(trial, summary)}
+
+
+def ran_with(trial: Trial, summary: dict) -> Dict[str, Any]:
+    """The swept values the glue command changed (a max length cut to the encoder's positions),
+    as the row should record them, and its note for the progress line."""
+    from bpsom.cli.glue_cmd import OPTION_KEYS
+
+    out: Dict[str, Any] = {}
+    for key, value in summary.get("adjusted", {}).items():
+        names = [key, *(option for option, k in OPTION_KEYS.items() if ".".join(k) == key)]
+        out.update({name: value for name in names if name in trial.options})
+    if summary.get("notes"):
+        out["note"] = "; ".join(summary["notes"])
+    return out
 
 
 _RUNNERS = {"train": _train, "run": _run, "glue": _glue}
