@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     outcome = run_sweep(spec, args.sweep_dir, address=args.address, say=lambda s: print(s, file=sys.stderr))
     if outcome.interrupted:
         return 130
-    write_summary(args.sweep_dir, spec.param_names, spec.metrics, spec.metric)
+    write_summary(args.sweep_dir, spec.param_names, spec.metrics, spec.metric, {t.trial_id for t in spec.trials()})
     with open(args.sweep_dir / "summary.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     table = render(rows, args.spec, spec.data, len(spec.folds) * len(spec.seeds))

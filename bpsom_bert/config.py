@@ -20,7 +20,7 @@ from typing import Any, Optional
 import yaml
 
 from bpsom_core.errors import InputError, shown
-from bpsom_core.params import MAX_EPOCHS
+from bpsom_core.params import MAX_EPOCHS, MAX_SEED
 
 
 @dataclass
@@ -105,7 +105,6 @@ def warmup_steps(t: TrainingSection, total_steps: int) -> int:
     return min(t.warmup_steps, total_steps)
 
 
-SEED_MAX = 2**32 - 1   # numpy and torch refuse seeds outside 0..2**32-1
 
 _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
              "pruning": PruningSection, "training": TrainingSection}
@@ -218,8 +217,8 @@ def _check_ranges(cfg: RunConfig, lines: dict, path) -> None:
     for k in ("weight_decay", "max_grad_norm"):
         if not getattr(t, k) >= 0:
             raise bad("training", k, "must be 0 or more")
-    if not 0 <= t.seed <= SEED_MAX:
-        raise bad("training", "seed", f"must be 0..{SEED_MAX}")
+    if not 0 <= t.seed <= MAX_SEED:
+        raise bad("training", "seed", f"must be 0..{MAX_SEED}")
     if t.learning_rate <= 0:
         raise bad("training", "learning_rate", "must be positive")
     if t.head_learning_rate is not None and t.head_learning_rate <= 0:
@@ -291,20 +290,12 @@ def _set_key(cfg: RunConfig, sec: str, key: Any, value: Any, path, line) -> None
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run configuration."""
+    from bpsom_core.yaml_input import parse_yaml
+
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read configuration: {exc.strerror or exc}", str(p)) from None
-    except UnicodeDecodeError as exc:
-        line = p.read_bytes()[: exc.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text (byte {exc.start})", str(p), line) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", str(p),
-                         None if mark is None else mark.line + 1) from None
-    except RecursionError:
-        raise InputError("not a configuration: nested too deeply", str(p)) from None
-    return config_from_dict(data, str(p), _key_lines(text))
+    data = parse_yaml(raw, str(p))
+    return config_from_dict(data, str(p), _key_lines(raw.decode("utf-8")))

@@ -204,6 +204,7 @@ def load_task(task: TaskSpec, data_dir=None) -> tuple[TaskSpec, dict[str, Split]
             raise InputError("TSV files need a task from the table; use CSV/JSON/Parquet files or a saved "
                              "dataset with --text-columns", str(data_dir), field="--data-dir")
         d = Path(data_dir)
+        _check_tsv_columns(task, d)
         out = {}
         for split, names in (("train", ("train.tsv",)), ("validation", task.dev_files)):
             found = next((d / n for n in names if (d / n).is_file()), None)
@@ -214,6 +215,19 @@ def load_task(task: TaskSpec, data_dir=None) -> tuple[TaskSpec, dict[str, Split]
             out["test"] = read_test_tsv(d / "test.tsv", task)
         return task, out
     return task, _load_from_hub(task)
+
+
+def _check_tsv_columns(task: TaskSpec, data_dir: Path) -> None:
+    """GLUE TSV files are read by position (the label first or last), so column names given
+    for them (--text-columns, --label-column) would be ignored: refused instead."""
+    table = TASKS.get(task.name)
+    if table is None:
+        return
+    for option, given, read in (("--text-columns", task.text_fields, table.text_fields),
+                                ("--label-column", task.label_field, table.label_field)):
+        if given != read:
+            raise InputError("TSV files are read by position (the label first or last column); column names "
+                             "apply to CSV, JSON or Parquet files and saved datasets", str(data_dir), field=option)
 
 
 def _load_from_hub(task: TaskSpec) -> dict[str, Split]:  # pragma: no cover - needs network

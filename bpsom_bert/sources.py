@@ -176,9 +176,7 @@ def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:
     """Label names of a task outside the table: a ClassLabel's names, else the sorted values."""
     if task.label_names:
         return task
-    if task.label_field not in train.column_names:
-        raise InputError(f"no label column '{task.label_field}' (columns: {', '.join(train.column_names)})",
-                         source, field="--label-column")
+    check_columns(task, train.column_names, source)
     feature = train.features[task.label_field]
     names = getattr(feature, "names", None)
     if names is None:
@@ -192,15 +190,23 @@ def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:
     return with_labels(task, names)
 
 
+def check_columns(task: TaskSpec, columns: list, source: str) -> None:
+    """The task's text and label columns are in the data; each missing one is named with the
+    option that sets it (--text-columns, --label-column)."""
+    missing = [(c, "--text-columns") for c in task.text_fields if c not in columns]
+    if task.label_field not in columns:
+        missing.append((task.label_field, "--label-column"))
+    if missing:
+        also = "".join(f"; no column {c!r} ({flag})" for c, flag in missing[1:])
+        raise InputError(f"no column {missing[0][0]!r}{also} (columns: {', '.join(columns)})",
+                         source, field=missing[0][1])
+
+
 def _split(rows, task: TaskSpec, source: str):
     """One ``datasets.Dataset`` as a :class:`~bpsom_bert.data.Split`, every row checked."""
     from .data import Split
 
-    missing = [c for c in (*task.text_fields, task.label_field) if c not in rows.column_names]
-    if missing:
-        flag = "--label-column" if missing == [task.label_field] else "--text-columns"
-        raise InputError(f"no column {', '.join(repr(m) for m in missing)} "
-                         f"(columns: {', '.join(rows.column_names)})", source, field=flag)
+    check_columns(task, rows.column_names, source)
     texts = list(zip(*(rows[f] for f in task.text_fields)))
     split = Split()
     for i, (text, value) in enumerate(zip(texts, rows[task.label_field])):

@@ -105,12 +105,20 @@ LONG_LINE = 2000     # characters; a longer message is cut
 
 
 def shown(value: Any, limit: int = 80) -> str:
-    """A value as an error message quotes it: lists and mappings by their kind (their repr can be
-    huge, or build gigabytes from YAML anchors), everything else as a repr of at most ``limit``."""
+    """A value from YAML or the command line as an error message quotes it: null, true and false
+    as YAML spells them, lists and mappings by their kind (their repr can be huge, or build
+    gigabytes from YAML anchors), everything else as a repr of at most ``limit``."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, (list, tuple, dict)):
         return f"a {'mapping' if isinstance(value, dict) else 'list'}"
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit - 25]}...{text[-10:]} ({len(text)} characters)"
+
+
+def plural(n: int, word: str) -> str:
+    """'1 trial', '2 trials'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def printable_line(line: str) -> str:

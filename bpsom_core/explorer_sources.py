@@ -21,6 +21,7 @@ import numpy as np
 from . import primitives as P
 from .errors import InputError, check_regular_file
 from .explorer import CellSnapshot, LayerMap
+from .yaml_input import read_yaml
 
 NEAREST = 10
 DISTINCTIVE = 3
@@ -38,23 +39,12 @@ def nearest_per_cell(winner: np.ndarray, d2: np.ndarray, n_cells: int, k: int = 
 
 def tabular_maps(run_dir: Path) -> Tuple[List[LayerMap], List[str]]:
     """The final maps of a `train` run, with each cell's nearest rows."""
-    import yaml
-
     from .readers.tabular import Preprocessor, read_table
     from .tabular.model_io import load_model
 
     clf, meta = load_model(run_dir)
     cfg_path = run_dir / "config.yaml"
-    check_regular_file(cfg_path, "run configuration")
-    try:
-        with open(cfg_path, encoding="utf-8") as fh:   # a file object: YAML errors name the file and line
-            config = yaml.safe_load(fh)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not valid UTF-8 text (byte {exc.start})", str(cfg_path)) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}", str(cfg_path),
-                         None if mark is None else mark.line + 1) from None
+    config = read_yaml(cfg_path, "run configuration")
     data = config.get("data") if isinstance(config, dict) else None
     if not isinstance(data, dict) or not isinstance(data.get("path"), str) or "target" not in data:
         raise InputError("needs a mapping with path and target (written by bpsom train)", str(cfg_path),

@@ -24,6 +24,7 @@ SOM_UPDATES = ("inorder", "summed")
 # Most epochs any front end accepts: the C program counts them in an int, and the
 # schedules raise the count to the 4th power (a float overflows past about 1e77).
 MAX_EPOCHS = 2**31 - 1
+MAX_SEED = 2**32 - 1       # numpy and torch refuse seeds outside 0..2**32-1
 
 
 def check_int(name: str, value: Any, low: Optional[int] = None, high: Optional[int] = None) -> int:

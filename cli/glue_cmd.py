@@ -110,7 +110,7 @@ _EPILOG = ("Also accepted, as in the 2026 adaptation's run_glue.py: "
                    "events under OUTPUT_DIR/<task>/<mode>/tensorboard) or none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars on stderr (default: only when stderr is a terminal).")
-@click.option("--quiet", "-q", is_flag=True, help="No epoch lines or progress bars on stderr.")
+@click.option("--quiet", "-q", is_flag=True, help="No epoch lines, progress bars or notes on stderr (the JSON on stdout still lists the notes).")
 def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, output_dir: Path,
          model_name: Optional[str], data_dir: Optional[str], text_columns: Optional[str],
          label_column: Optional[str], max_train_examples: Optional[int],

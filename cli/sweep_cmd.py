@@ -16,7 +16,7 @@ from bpsom.cli.commands import OneLineCommand
 
 
 @click.command(name="sweep", cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(path_type=Path))
 @click.option("--output-dir", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Sweep directory (default: sweeps/<spec name>).")
 @click.option("--address", metavar="ADDR",
@@ -33,7 +33,9 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     \b
     SPEC.yaml names the command (train, run or glue), its data, fixed
     options, a grid of values (every combination is tried), optional random
-    samples, seeds and the metric to rank by; see configs/sweep_wine.yaml.
+    samples, seeds and the metric to rank by; see configs/sweep_wine.yaml
+    (train) and docs/sweep.md (run and glue, configuration keys such as
+    bpsom.som_error_weight).
     Each trial is one fit (one CV fold for train --cv).  Trials run on a
     local Ray on this machine's cores, or on the cluster at --address.
 
@@ -56,22 +58,25 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     outcome = run_sweep(spec, out_dir, address=address, max_concurrent=max_concurrent,
                         retry_failed=retry_failed, say=say)
     _summarise(spec, out_dir, top, say)
-    if outcome.interrupted:
-        raise click.exceptions.Abort()
+    if outcome.interrupted:       # Ctrl-C exits 130, SIGTERM 143, once the finished rows are summarised
+        raise outcome.interruption or click.exceptions.Abort()
 
 
 def _summarise(spec, out_dir: Path, top: int, say) -> None:
     from bpsom.sweep.plots import write_plots
+    from bpsom_core.errors import plural
     from bpsom.sweep.summary import summary_table, write_summary
 
     if not (out_dir / "results.csv").exists():
         return
-    summaries, rows = write_summary(out_dir, spec.param_names, spec.metrics, spec.metric)
+    summaries, rows, others = write_summary(out_dir, spec.param_names, spec.metrics, spec.metric,
+                                    {t.trial_id for t in spec.trials()})
     plots = write_plots(out_dir, summaries, spec.param_names, spec.metric)
     failed = sum(r["status"] != "ok" for r in rows)
     click.echo(summary_table(summaries, spec.param_names, spec.metric, top), nl=False)
-    say(f"{len(rows)} trials recorded ({failed} failed) in {out_dir / 'results.csv'}; "
-        f"summary in {out_dir / 'summary.csv'}; plots: {', '.join(p.name for p in plots)}")
+    say(f"{plural(len(rows), 'trial')} of this spec recorded ({failed} failed) in {out_dir / 'results.csv'}"
+        + (f" ({plural(others, 'row')} of other specs left out of the summary)" if others else "")
+        + f"; summary in {out_dir / 'summary.csv'}; plots: {', '.join(p.name for p in plots)}")
     if rows and failed == len(rows):
         first = next((r.get("error") for r in rows if r.get("error")), "") or "see results.csv"
         raise InputError(f"every trial failed; the first: {first}", str(out_dir / "results.csv"))

@@ -200,3 +200,27 @@ def test_data_files_spec_naming_a_fifo_says_so(tmp_path):
     with pytest.raises(InputError) as e:
         load_task_data(get_task("sst2"), f"train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.csv'}")
     assert e.value.path == str(tmp_path / "train.csv") and "FIFO" in e.value.message
+
+
+def test_column_names_for_glue_tsv_files_are_refused_not_ignored(tmp_path):
+    """GLUE TSV files are read by position: a --label-column or --text-columns given for them
+    would change nothing, so it is an error naming the option."""
+    from test_bert_support import make_glue_dir
+
+    d = make_glue_dir(tmp_path, 8, 4)
+    base = get_task("sst2")
+    for task, option in ((custom_task("sst2", ["sentence"], "verdict", base=base), "--label-column"),
+                         (custom_task("sst2", ["review"], "label", base=base), "--text-columns")):
+        with pytest.raises(InputError) as e:
+            load_task(task, d)
+        assert f"{d}: {option}: TSV files are read by position" in e.value.one_line()
+    assert len(load_task(custom_task("sst2", ["sentence"], "label", base=base), d)[1]["train"]) == 8
+
+
+def test_missing_text_and_label_columns_are_each_named_with_their_option(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\ngood movie,1\nbad movie,0\n")
+    (tmp_path / "dev.csv").write_text("text,label\nfine,1\n")
+    with pytest.raises(InputError) as e:
+        load_task(custom_task("mine", ["sentence"], "verdict"), tmp_path)
+    line = e.value.one_line()
+    assert "--text-columns: no column 'sentence'; no column 'verdict' (--label-column) (columns: text, label)" in line

@@ -128,6 +128,11 @@ def test_cross_validation_makes_one_trial_per_fold(tmp_path):
     ({"data": ["wine", "wine"]}, "data"),
     ({"options": {"epochs": 3, "cv": 100000}}, "options.cv"),
     ({"options": {"epochs": 3, "cv": 60}}, "options.cv"),
+    ({"grid": {"som": ["3\n4"]}}, "grid.som"),
+    ({"options": {"target": "cla\u202ess"}}, "options.target"),
+    ({"seeds": [2**32]}, "seeds"),
+    ({"grid": {"som": [3]}, "random": {"samples": 200000, "params": {"lr": {"uniform": [0.1, 0.2]}}}},
+     "random.samples"),
 ])
 def test_bad_specs_are_refused_with_one_line_naming_the_key(tmp_path, capsys, change, key):
     spec = write_spec(tmp_path, {**WINE_2x2x2, **change})
@@ -383,3 +388,88 @@ def test_glue_sweep_refuses_a_setting_named_twice(tmp_path, spec, needle):
     pytest.importorskip("torch")
     with pytest.raises(InputError, match=re.escape(needle)):
         check_spec({"command": "glue", "data": "sst2", **spec}, "g.yaml", tmp_path)
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"grid": {"som": [None]}}, "grid.som: expected an integer or comma-separated integers, got null"),
+    ({"grid": {"epochs": [True]}}, "grid.epochs: expected an integer, got true"),
+    ({"seeds": [1, 2**40]}, f"seeds: expected a list of integers in 0..{2**32 - 1}, got {2**40}"),
+])
+def test_spec_messages_spell_values_as_yaml_does(tmp_path, raw, needle):
+    with pytest.raises(InputError) as info:
+        check_spec({**WINE_2x2x2, **raw}, "s.yaml", tmp_path)
+    assert needle in info.value.one_line()
+
+
+@pytest.mark.parametrize("text, needle", [
+    (b"command: train\ngrid: {som: [3, 4\n", "spec.yaml:3: not valid YAML"),
+    (b"command: train\n\xbb: 1\n", "spec.yaml:2: not valid UTF-8 text (byte 15)"),
+])
+def test_an_unreadable_spec_is_one_line_with_its_line(tmp_path, capsys, text, needle):
+    (tmp_path / "spec.yaml").write_bytes(text)
+    code, out, err = run(["sweep", str(tmp_path / "spec.yaml"), "-o", str(tmp_path / "never")], capsys)
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+def test_a_directory_as_spec_is_named_as_our_other_inputs_are(tmp_path, capsys):
+    (tmp_path / "dir.yaml").mkdir()
+    code, out, err = run(["sweep", str(tmp_path / "dir.yaml")], capsys)
+    assert code == 2 and err.strip() == f"bpsom: error: {tmp_path / 'dir.yaml'}: is a directory, not a sweep spec"
+
+
+def test_the_summary_counts_this_specs_trials_and_a_repeated_sample_once(tmp_path):
+    """Rows of an earlier spec (other fixed options) stay in results.csv but out of the summary;
+    two rows with the same recorded values, seed and fold (two grid values the command ran alike)
+    are one sample."""
+    from bpsom.sweep.results import ResultsFile, columns_for, numeric_columns
+    from bpsom.sweep.summary import write_summary
+
+    spec = check_spec(dict(WINE_2x2x2, grid={"som": [3, 4]}, seeds=[0]), "s.yaml", tmp_path)
+    earlier = check_spec(dict(WINE_2x2x2, grid={"som": [3, 4]}, seeds=[0], options={"epochs": 9}), "s.yaml", tmp_path)
+    results = ResultsFile(tmp_path / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
+    mine, other = spec.trials()[0], earlier.trials()[0]
+    results.record(mine, {"status": "ok", "accuracy": 0.9, "seconds": 1.0})
+    results.record(other, {"status": "ok", "accuracy": 0.1, "seconds": 1.0})
+    results.record(spec.trials()[1], {"status": "ok", "accuracy": 0.7, "seconds": 1.0, "som": 3})  # ran as som=3
+    summaries, rows, left_out = write_summary(tmp_path, spec.param_names, spec.metrics, spec.metric,
+                                              {t.trial_id for t in spec.trials()})
+    assert left_out == 1 and len(rows) == 2
+    (only,) = summaries
+    assert only.params == {"som": "3"} and only.n == 1 and only.stats["accuracy"] == (0.9, 0.0)
+
+
+def test_sigterm_during_a_sweep_exits_143_after_the_summary(tmp_path, capsys, monkeypatch):
+    from bpsom.cli.main import Terminated
+    from bpsom.sweep import runner
+
+    spec = write_spec(tmp_path, WINE_2x2x2)
+
+    def stopped(spec, out_dir, **kw):
+        return runner.SweepOutcome(total=8, skipped=0, started=1, ok=0, failed=0, interrupted=True,
+                                   interruption=Terminated())
+    monkeypatch.setattr(runner, "run_sweep", stopped)
+    monkeypatch.setattr(runner, "import_ray", lambda: None)
+    code, out, err = run(["sweep", str(spec), "-o", str(tmp_path / "s")], capsys)
+    assert code == 143 and err.strip().endswith("bpsom: terminated"), err
+
+
+def test_glue_spec_paths_are_read_from_the_spec_and_missing_ones_refused_before_any_trial(tmp_path):
+    pytest.importorskip("torch")
+    sub = tmp_path / "sub"
+    (sub / "dd").mkdir(parents=True)
+    (sub / "q.yaml").write_text("training: {epochs: 1}\n")
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"data-dir": "dd", "config": "q.yaml",
+                                                                     "model": "org/some-model"}}, "g.yaml", sub)
+    assert spec.options["data-dir"] == str((sub / "dd").resolve())
+    assert spec.options["config"] == str((sub / "q.yaml").resolve())
+    assert spec.options["model"] == "org/some-model"                     # a hub name
+    for options, needle in (({"data-dir": "nope"}, "options.data-dir: no such file or directory: nope"),
+                            ({"config": "dd"}, "options.config: not a file: dd"),
+                            ({"model": "./my-model"}, "options.model: no such file or directory: ./my-model"),
+                            ({"mode": "both"}, "options.mode: a trial trains one head")):
+        with pytest.raises(InputError) as info:
+            check_spec({"command": "glue", "data": "sst2", "options": options}, "g.yaml", sub)
+        assert needle in info.value.one_line()
+    spec = check_spec({"command": "glue", "data": "sst2", "options": {"data-dir": "train=a.csv,validation=b.csv"}},
+                      "g.yaml", sub)
+    assert spec.options["data-dir"] == "train=a.csv,validation=b.csv"   # a files spec is the command's to check

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import click
 
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, printable_line, shown
 
 # options a sweep sets itself (or that make no sense per trial)
 _RESERVED = {
@@ -28,6 +28,7 @@ METRICS = {
 }
 
 
+PATH_METAVARS = ("PATH|NAME", "DIR|SPEC")   # options that name files (or a hub name, a files spec)
 SET_OPTION = "set"   # the param of a glue configuration key: the trial gets --set KEY=VALUE
 SEEDED_KEYS = ("training.seed",)   # set by the spec's seeds, as the seed option
 
@@ -47,31 +48,34 @@ class OptionKind:
         """None if ``value`` fits, else what is wrong (one line)."""
         if value is None and self.nullable:
             return None
+        if isinstance(value, str) and not value.isprintable():
+            # it would reach the summary table, the plots and the trials' command lines as it is
+            return f"holds a control or invisible character: {printable_line(shown(value))}"
         is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
-            return f"expected an integer, got {value!r}"
+            return f"expected an integer, got {shown(value)}"
         if self.kind == "float" and not is_num:
-            return f"expected a number, got {value!r}"
+            return f"expected a number, got {shown(value)}"
         if self.kind == "bool" and not isinstance(value, bool):
-            return f"expected true or false, got {value!r}"
+            return f"expected true or false, got {shown(value)}"
         if self.kind == "choice" and value not in self.choices:
-            return f"expected one of {', '.join(self.choices)}, got {value!r}"
+            return f"expected one of {', '.join(self.choices)}, got {shown(value)}"
         if self.kind == "path" and not isinstance(value, str):
-            return f"expected a file or directory name, got {value!r}"
+            return f"expected a file or directory name, got {shown(value)}"
         if self.kind == "str" and not (isinstance(value, str) or is_num):
-            return f"expected a text value, got {value!r}"
+            return f"expected a text value, got {shown(value)}"
         if self.kind == "text" and not isinstance(value, str):
-            return f"expected a text value, got {value!r}"
+            return f"expected a text value, got {shown(value)}"
         if self.kind == "ints":
             if not (isinstance(value, int) and not isinstance(value, bool)) and \
                     not (isinstance(value, str) and re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", value)):
-                return f"expected an integer or comma-separated integers, got {value!r}"
+                return f"expected an integer or comma-separated integers, got {shown(value)}"
         if self.kind == "numbers":
             parts = str(value).split() if isinstance(value, str) else value
             if not isinstance(parts, list) or len(parts) != self.count or \
                     not all(isinstance(p, int) and not isinstance(p, bool) or str(p).lstrip("-").isdigit()
                             for p in parts):
-                return f"expected {self.count} integers, got {value!r}"
+                return f"expected {self.count} integers, got {shown(value)}"
         return None
 
 
@@ -107,7 +111,7 @@ def _click_options(command: click.Command, reserved: set) -> Dict[str, OptionKin
             kind, choices = "float", ()
         else:
             kind, choices = "str", ()
-        if isinstance(p.type, click.Path) or p.metavar == "PATH|NAME":
+        if isinstance(p.type, click.Path) or p.metavar in PATH_METAVARS:
             kind = "path"
         out[longs[0]] = OptionKind(longs[0], p.name, kind, choices)
     return out

@@ -92,8 +92,9 @@ def read_rows(path: Path, columns: Optional[Sequence[str]] = None,
                 return rows
             line = reader.line_num
             if columns is not None and header != list(columns):
-                raise InputError("holds the results of another spec (its columns differ); "
-                                 "choose another --output-dir", str(path))
+                raise InputError("its header differs from the columns this spec writes (a spec with other "
+                                 "swept options or metrics, or a damaged header); choose another --output-dir",
+                                 str(path), 1)
             for need in ("trial_id", "status"):
                 if need not in header:
                     raise InputError(f"no {need} column; not a bpsom sweep results file", str(path))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from bpsom_core.atomic import exclusive_lock
-from bpsom_core.errors import InputError, printable_line
+from bpsom_core.errors import InputError, plural, printable_line
 from .results import ResultsFile, columns_for, numeric_columns
 from .spec import SweepSpec, Trial
 
@@ -41,6 +41,7 @@ class SweepOutcome:
     ok: int
     failed: int
     interrupted: bool = False
+    interruption: Optional[BaseException] = None   # Ctrl-C or SIGTERM, re-raised by the command for its exit code
 
 
 def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
@@ -144,7 +145,7 @@ def _run_locked(spec: SweepSpec, todo: List[Trial], results: ResultsFile, out_di
                 address: Optional[str], max_concurrent: Optional[int], num_cpus: Optional[int],
                 outcome: SweepOutcome, say: Callable[[str], None]) -> None:
     """Start (or join) Ray and run ``todo``; the caller holds the directory's lock."""
-    say(f"{outcome.total} trials ({outcome.skipped} already finished); starting {len(todo)}")
+    say(f"{plural(outcome.total, 'trial')} ({outcome.skipped} already finished); starting {len(todo)}")
     own_ray = not import_ray().is_initialized()      # a caller's running Ray is used, and left running
     ray = start_ray(address, num_cpus) if own_ray else import_ray()
     try:
@@ -154,9 +155,9 @@ def _run_locked(spec: SweepSpec, todo: List[Trial], results: ResultsFile, out_di
         limit = max(1, min(max_concurrent or slots, slots or 1))
         remote = ray.remote(max_retries=0)(_remote_trial).options(**resources)
         _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        say(f"interrupted: {outcome.ok + outcome.failed} trials recorded in {out_dir / 'results.csv'}; "
+    except KeyboardInterrupt as exc:
+        outcome.interrupted, outcome.interruption = True, exc
+        say(f"interrupted: {plural(outcome.ok + outcome.failed, 'trial')} recorded in {out_dir / 'results.csv'}; "
             "run the same command again to resume")
     finally:
         if own_ray:

@@ -17,7 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from bpsom_core.errors import InputError, read_input_bytes
+from bpsom_core.errors import InputError, shown
+from bpsom_core.params import MAX_SEED
+from bpsom_core.yaml_input import read_yaml
 from .options import SEEDED_KEYS, OptionKind, glue_task, metric_names, option_table, suggest
 
 COMMANDS = ("train", "run", "glue")
@@ -25,7 +27,6 @@ MAX_TRIALS = 100_000   # past this, expanding and recording the trials alone tak
 TOP_KEYS = ("command", "data", "options", "grid", "random", "seeds", "metric")
 RANDOM_KEYS = ("samples", "seed", "params")
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "randint")
-MAX_SEED = 2**32 - 1   # numpy's seed range
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,8 @@ def _draw(rng: np.random.Generator, dist: Dict[str, Any]) -> Any:
 
 def load_spec(path: Path, base_dir: Optional[Path] = None) -> SweepSpec:
     """Read and check a spec file; data paths are made absolute (relative to the spec's directory)."""
-    import yaml
-
     path = Path(path)
-    try:
-        raw = yaml.safe_load(read_input_bytes(path, "sweep spec").decode("utf-8"))
-    except FileNotFoundError:
-        raise InputError("sweep spec not found", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the sweep spec ({exc})", str(path)) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML ({str(exc).splitlines()[0]})", str(path)) from None
+    raw = read_yaml(path, "sweep spec")
     return check_spec(raw, str(path), base_dir or path.resolve().parent)
 
 
@@ -133,7 +125,7 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail(str(key), f"unknown key{suggest(str(key), TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}")
     command = raw.get("command")
     if command not in COMMANDS:
-        raise fail("command", f"expected one of {', '.join(COMMANDS)}, got {command!r}")
+        raise fail("command", f"expected one of {', '.join(COMMANDS)}, got {shown(command)}")
     if "data" not in raw and command != "train":
         raise fail("data", f"'{command}' sweeps need data (a .prm file for run, a task for glue)")
     data = _check_data(command, raw.get("data", "wine"), base_dir, fail)
@@ -141,6 +133,8 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
 
     def check_option(key: str, name: Any, value: Any) -> Any:
         """The value as a trial gets it, or an InputError naming ``key.name``."""
+        if command == "glue" and name == "mode" and value == "both":
+            raise fail(f"{key}.mode", "a trial trains one head: sweep mode over [bpsom, baseline] instead of both")
         if name in SEEDED_KEYS:
             raise fail(f"{key}.{name}", "set by the spec's seeds list")
         if not isinstance(name, str) or name not in table:
@@ -151,16 +145,23 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail(f"{key}.{name}", problem)
         return value
 
-    def absolute(name: str, value: Any) -> Any:
-        """Trials run in other processes: paths relative to the spec are made absolute."""
+    def absolute(key: str, name: str, value: Any) -> Any:
+        """Trials run in other processes: paths relative to the spec are made absolute.  A path
+        that is not there fails every trial alike, so it is refused here."""
         if table[name].kind != "path":
             return value
         found = base_dir / Path(value).expanduser()
-        return str(found.resolve()) if found.exists() else value
+        if found.exists():
+            if name == "config" and not found.is_file():
+                raise fail(f"{key}.{name}", f"not a file: {value}")
+            return str(found.resolve())
+        if not _maybe_elsewhere(name, value):
+            raise fail(f"{key}.{name}", f"no such file or directory: {value}")
+        return value
 
     options = _mapping(raw.get("options", {}), "options", fail)
     for name, value in options.items():
-        options[name] = absolute(name, check_option("options", name, value))
+        options[name] = absolute("options", name, check_option("options", name, value))
     grid = _mapping(raw.get("grid", {}), "grid", fail)
     for name, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -170,7 +171,7 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
         values = [check_option("grid", name, value) for value in values]
         if (i := _first_repeat(values)) is not None:
             raise fail(f"grid.{name}", f"repeats a value ({values[i]!r}); each value is tried once")
-        grid[name] = [absolute(name, v) for v in values]
+        grid[name] = [absolute("grid", name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
     random = _check_random(raw.get("random"), table, grid, options, check_option, fail)
@@ -180,22 +181,33 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not isinstance(seeds, list) or not seeds or \
-            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise fail("seeds", f"expected a list of non-negative integers, got {seeds!r}")
+            not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds):
+        bad = next((shown(s) for s in seeds if not (isinstance(s, int) and not isinstance(s, bool)
+                                                    and 0 <= s <= MAX_SEED)), "an empty list") \
+            if isinstance(seeds, list) else shown(seeds)
+        raise fail("seeds", f"expected a list of integers in 0..{MAX_SEED}, got {bad}")
     if command == "train" and "cv" in options:
         _check_cv(options, data, fail)
-    if command == "glue" and options.get("mode") == "both":
-        raise fail("options.mode", "sweep one mode per trial (bpsom or baseline)")
+
     n_trials = math.prod(len(v) for v in grid.values()) * max(1, random.get("samples", 0)) * len(seeds) \
         * (len(data) if isinstance(data, list) else 1) * (options.get("cv", 1) if command == "train" else 1)
     if n_trials > MAX_TRIALS:
-        raise fail("grid", f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
+        raise fail("random.samples" if random.get("samples", 0) > 1 and math.prod(len(v) for v in grid.values())
+                   * len(seeds) <= MAX_TRIALS else "grid", f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
                            f"split it or sample with 'random'")
     metrics = metric_names(command, data)
     metric = raw.get("metric", metrics[0])
     if metric not in metrics:
-        raise fail("metric", f"'{command}' trials report {', '.join(metrics)}; got {metric!r}")
+        raise fail("metric", f"'{command}' trials report {', '.join(metrics)}; got {shown(metric)}")
     return SweepSpec(where, command, data, options, grid, random, list(dict.fromkeys(seeds)), metric, metrics)
+
+
+def _maybe_elsewhere(name: str, value: str) -> bool:
+    """A path option's value that need not exist here: a hub model name (``org/model``, not
+    ``./dir`` or ``/dir``), or a data files spec (``train=a.csv,validation=b.csv``)."""
+    if name == "model":
+        return not value.startswith(("/", ".", "~")) and value.count("/") <= 1
+    return name == "data-dir" and "=" in value
 
 
 def _check_one_name_per_setting(options, grid, random, fail) -> None:
@@ -275,10 +287,10 @@ def _check_random(raw: Any, table: Dict[str, OptionKind], grid, options, check_o
             raise fail(f"random.{key}", f"unknown key{suggest(str(key), RANDOM_KEYS)}; allowed: {', '.join(RANDOM_KEYS)}")
     samples = raw.get("samples", 1)
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
-        raise fail("random.samples", f"expected a positive integer, got {samples!r}")
+        raise fail("random.samples", f"expected a positive integer, got {shown(samples)}")
     seed = raw.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
-        raise fail("random.seed", f"expected an integer in 0..{MAX_SEED}, got {seed!r}")
+        raise fail("random.seed", f"expected an integer in 0..{MAX_SEED}, got {shown(seed)}")
     params = _mapping(raw.get("params"), "random.params", fail)
     if not params:
         raise fail("random.params", "name at least one option and its distribution")
@@ -318,7 +330,7 @@ def _bounds_problem(kind: str, arg: Any) -> str:
         ok = all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in arg) \
             and math.isfinite(float(high) - float(low))
     if not ok or not low < high or (kind == "loguniform" and low <= 0):
-        return f"{need}, got {arg!r}"
+        return f"{need}, got {shown(arg)}"
     return ""
 
 

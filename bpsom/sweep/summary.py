@@ -7,7 +7,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from bpsom_core.atomic import atomic_write_text
 from .results import numeric_columns, read_rows
@@ -34,10 +34,16 @@ def _mean_sd(values: List[float]) -> Tuple[float, float]:
 
 def summarise(rows: Sequence[Dict[str, str]], param_names: Sequence[str], metrics: Sequence[str],
               metric: str) -> List[SettingSummary]:
-    """Group rows by their swept values; settings without a finished trial rank last."""
+    """Group rows by their swept values; settings without a finished trial rank last.  Two rows
+    with the same values, seed and fold are one sample (two grid values the command ran alike,
+    a max length cut to the encoder's): counted once, a finished one first."""
     groups: Dict[Tuple[str, ...], List[Dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[p] for p in param_names), []).append(row)
+    samples = set()
+    for row in sorted(rows, key=lambda r: r["status"] != "ok"):
+        key = tuple(row[p] for p in param_names)
+        if (key, row.get("seed"), row.get("fold")) not in samples:
+            samples.add((key, row.get("seed"), row.get("fold")))
+            groups.setdefault(key, []).append(row)
     out = []
     for key, group in groups.items():
         ok = [r for r in group if r["status"] == "ok"]
@@ -88,9 +94,15 @@ def _pm(mean: float, sd: float) -> str:
     return "-" if math.isnan(mean) else f"{mean:.4f} ± {sd:.4f}"
 
 
-def write_summary(out_dir: Path, param_names: Sequence[str], metrics: Sequence[str], metric: str):
-    """Read results.csv, write summary.csv; returns the ranked settings and the rows."""
-    rows = read_rows(out_dir / "results.csv", numeric=numeric_columns(metrics))
+def write_summary(out_dir: Path, param_names: Sequence[str], metrics: Sequence[str], metric: str,
+                  trial_ids: Optional[Set[str]] = None):
+    """Read results.csv, write summary.csv; returns the ranked settings, the rows and how many
+    rows were left out.
+
+    ``trial_ids``: the spec's trials; rows of other trials in the file (an earlier spec with
+    other fixed options, run into the same directory) are left out of the summary."""
+    every = read_rows(out_dir / "results.csv", numeric=numeric_columns(metrics))
+    rows = every if trial_ids is None else [r for r in every if r["trial_id"] in trial_ids]
     summaries = summarise(rows, param_names, metrics, metric)
     atomic_write_text(out_dir / "summary.csv", summary_csv(summaries, param_names, metrics))
-    return summaries, rows
+    return summaries, rows, len(every) - len(rows)
