@@ -170,31 +170,23 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             raise fail("grid.cv", "the number of folds cannot be swept; set it under options")
         values = [check_option("grid", name, value) for value in values]
         if (i := _first_repeat(values)) is not None:
-            raise fail(f"grid.{name}", f"repeats a value ({values[i]!r}); each value is tried once")
+            raise fail(f"grid.{name}", f"repeats a value ({shown(values[i])}); each value is tried once")
         grid[name] = [absolute("grid", name, v) for v in values]
         if name in options:
             raise fail(f"grid.{name}", "set both under options and grid")
     random = _check_random(raw.get("random"), table, grid, options, check_option, fail)
     if command == "glue":
         _check_one_name_per_setting(options, grid, random, fail)
-    seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if not isinstance(seeds, list) or not seeds or \
-            not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in seeds):
-        bad = next((shown(s) for s in seeds if not (isinstance(s, int) and not isinstance(s, bool)
-                                                    and 0 <= s <= MAX_SEED)), "an empty list") \
-            if isinstance(seeds, list) else shown(seeds)
-        raise fail("seeds", f"expected a list of integers in 0..{MAX_SEED}, got {bad}")
+    seeds = _check_seeds(raw.get("seeds", [0]), fail)
     if command == "train" and "cv" in options:
         _check_cv(options, data, fail)
-
-    n_trials = math.prod(len(v) for v in grid.values()) * max(1, random.get("samples", 0)) * len(seeds) \
+    per_sample = math.prod(len(v) for v in grid.values()) * len(seeds) \
         * (len(data) if isinstance(data, list) else 1) * (options.get("cv", 1) if command == "train" else 1)
+    n_trials = per_sample * max(1, random.get("samples", 0))
     if n_trials > MAX_TRIALS:
-        raise fail("random.samples" if random.get("samples", 0) > 1 and math.prod(len(v) for v in grid.values())
-                   * len(seeds) <= MAX_TRIALS else "grid", f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
-                           f"split it or sample with 'random'")
+        raise fail("grid" if per_sample > MAX_TRIALS or not random else "random.samples",
+                   f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
+                   f"split it or sample with 'random'")
     metrics = metric_names(command, data)
     metric = raw.get("metric", metrics[0])
     if metric not in metrics:
@@ -208,6 +200,18 @@ def _maybe_elsewhere(name: str, value: str) -> bool:
     if name == "model":
         return not value.startswith(("/", ".", "~")) and value.count("/") <= 1
     return name == "data-dir" and "=" in value
+
+
+def _check_seeds(seeds: Any, fail) -> List[int]:
+    """The spec's seeds: one integer or a list, each one numpy and torch accept."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not isinstance(seeds, list) or not seeds:
+        raise fail("seeds", f"expected a non-empty list of integers in 0..{MAX_SEED}, got {shown(seeds)}")
+    for seed in seeds:
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+            raise fail("seeds", f"expected a list of integers in 0..{MAX_SEED}, got {shown(seed)}")
+    return seeds
 
 
 def _check_one_name_per_setting(options, grid, random, fail) -> None:
@@ -253,7 +257,7 @@ def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
             raise fail("data", f"no such file: {item}")
         out.append(str(p.resolve()))
     if (i := _first_repeat(out)) is not None:
-        raise fail("data", f"repeats a value ({out[i]!r}); each data set is tried once")
+        raise fail("data", f"repeats a value ({shown(out[i])}); each data set is tried once")
     return out if isinstance(data, list) else out[0]
 
 
