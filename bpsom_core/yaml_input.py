@@ -19,7 +19,10 @@ def parse_yaml(data: bytes, path: str) -> Any:
         raise InputError(f"not valid UTF-8 text (byte {exc.start})", path,
                          data[:exc.start].count(b"\n") + 1) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_keys_loader())
+    except DuplicateKey as exc:
+        raise InputError(f"{exc.key!r} appears twice in one mapping (YAML keeps only the last); "
+                         "delete one", path, exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}", path,
@@ -31,3 +34,29 @@ def parse_yaml(data: bytes, path: str) -> Any:
 def read_yaml(path, what: str) -> Any:
     """A user's YAML file (``what`` names its kind in messages), read and parsed."""
     return parse_yaml(read_input_bytes(path, what), str(path))
+
+
+class DuplicateKey(Exception):
+    """A mapping names a key twice: PyYAML would keep the last value without a word."""
+
+    def __init__(self, key: Any, line: int):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+def _unique_keys_loader():
+    """yaml.SafeLoader that refuses a key given twice in one mapping."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:     # the keys as written (a merge, <<: *base, may be overridden)
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if (key_node.tag, key_node.value) in seen:
+                    raise DuplicateKey(key_node.value, key_node.start_mark.line + 1)
+                seen.add((key_node.tag, key_node.value))
+            return super().construct_mapping(node, deep)
+
+    return UniqueKeyLoader

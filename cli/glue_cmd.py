@@ -192,6 +192,9 @@ def _task_spec(name: str, text_columns: Optional[str], label_column: Optional[st
 
     if text_columns is None and label_column is None:
         return get_task(name)
+    for option, value in (("--text-columns", text_columns), ("--label-column", label_column)):
+        if value is not None and not value.replace(",", "").strip():
+            raise InputError("is empty; name the column(s) or leave the option out", field=option)
     base = get_task(name) if name.strip().lower().replace("_", "-") in TASKS else None
     cols = [c.strip() for c in (text_columns or "").split(",") if c.strip()]
     if not cols:

@@ -55,11 +55,15 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     import_ray()
     out_dir = output_dir or Path("sweeps") / spec_path.stem
     say = lambda line: click.echo(line, err=True)
-    outcome = run_sweep(spec, out_dir, address=address, max_concurrent=max_concurrent,
-                        retry_failed=retry_failed, say=say)
+    try:
+        outcome = run_sweep(spec, out_dir, address=address, max_concurrent=max_concurrent,
+                            retry_failed=retry_failed, say=say)
+        interruption = outcome.interruption if outcome.interrupted else None
+    except KeyboardInterrupt as exc:   # a signal after the last row (Ray shutting down): summarise all the same
+        interruption = exc
     _summarise(spec, out_dir, top, say)
-    if outcome.interrupted:       # Ctrl-C exits 130, SIGTERM 143, once the finished rows are summarised
-        raise outcome.interruption or click.exceptions.Abort()
+    if interruption is not None:       # Ctrl-C exits 130, SIGTERM 143, once the finished rows are summarised
+        raise interruption
 
 
 def _summarise(spec, out_dir: Path, top: int, say) -> None:

@@ -173,3 +173,9 @@ def test_a_sweep_row_records_the_max_length_that_ran_and_its_progress_line_says_
                          f"({result['seconds']:.1f} s)")
     result = run_trial(kept, str(root))
     assert result["status"] == "ok" and "max-length" not in result and "note" not in result
+
+
+@pytest.mark.parametrize("option", ["--text-columns", "--label-column"])
+def test_an_empty_column_option_is_refused_not_taken_as_unset(tiny, bpsom, option):
+    r = bpsom("glue", "--task", "sst2", "--model", tiny["model"], "--data-dir", tiny["data"], option, " ,")
+    assert r.returncode == 2 and r.stderr.strip() == f"bpsom: error: {option}: is empty; name the column(s) or leave the option out"

@@ -473,3 +473,51 @@ def test_glue_spec_paths_are_read_from_the_spec_and_missing_ones_refused_before_
     spec = check_spec({"command": "glue", "data": "sst2", "options": {"data-dir": "train=a.csv,validation=b.csv"}},
                       "g.yaml", sub)
     assert spec.options["data-dir"] == "train=a.csv,validation=b.csv"   # a files spec is the command's to check
+
+
+def test_a_key_given_twice_in_a_spec_is_refused_with_its_line(tmp_path, capsys):
+    (tmp_path / "spec.yaml").write_text("command: glue\ncommand: train\ndata: sst2\n")
+    code, out, err = run(["sweep", str(tmp_path / "spec.yaml"), "-o", str(tmp_path / "never")], capsys)
+    assert code == 2 and "spec.yaml:2: 'command' appears twice in one mapping" in err and err.count("\n") == 1
+
+
+def test_a_signal_after_the_last_row_still_writes_the_summary(tmp_path, capsys, monkeypatch):
+    """SIGTERM while Ray shuts down, after the last trial is recorded: summary first, then exit 143."""
+    from bpsom.cli.main import Terminated
+    from bpsom.sweep import runner
+    from bpsom.sweep.results import ResultsFile, columns_for, numeric_columns
+
+    spec_path = write_spec(tmp_path, dict(WINE_2x2x2, grid={"som": [3]}))
+    spec = check_spec(yaml.safe_load(spec_path.read_text()), str(spec_path), tmp_path)
+    out_dir = tmp_path / "s"
+
+    def recorded_then_stopped(spec, out_dir, **kw):
+        out_dir.mkdir()
+        ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics)).record(
+            spec.trials()[0], {"status": "ok", "accuracy": 0.9, "seconds": 1.0})
+        raise Terminated()
+    monkeypatch.setattr(runner, "run_sweep", recorded_then_stopped)
+    monkeypatch.setattr(runner, "import_ray", lambda: None)
+    code, out, err = run(["sweep", str(spec_path), "-o", str(out_dir)], capsys)
+    assert code == 143 and err.strip().endswith("bpsom: terminated"), err
+    assert (out_dir / "summary.csv").is_file() and "0.9000" in out
+
+
+def test_glue_spec_paths_that_cannot_serve_are_refused_up_front(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "q.yaml").write_text("training: {epochs: 1}\n")
+    (tmp_path / "nomodel").mkdir()
+    for options, needle in (({"data-dir": "q.yaml"}, "options.data-dir: not a directory: q.yaml"),
+                            ({"model": "q.yaml"}, "options.model: not a directory: q.yaml"),
+                            ({"model": "nomodel"}, "options.model: not a model directory (no config.json in it)"),
+                            ({"data-dir": ""}, "options.data-dir: is empty"),
+                            ({"config": " "}, "options.config: is empty")):
+        with pytest.raises(InputError) as info:
+            check_spec({"command": "glue", "data": "sst2", "options": options}, "g.yaml", tmp_path)
+        assert needle in info.value.one_line()
+
+
+def test_a_distribution_given_as_text_names_the_text(tmp_path):
+    with pytest.raises(InputError) as info:
+        check_spec(dict(WINE_2x2x2, random={"params": {"lr": {"loguniform": ["1e-5", "1e-3"]}}}), "s.yaml", tmp_path)
+    assert "got '1e-5' and '1e-3'" in info.value.one_line()

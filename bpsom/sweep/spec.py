@@ -150,10 +150,16 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
         that is not there fails every trial alike, so it is refused here."""
         if table[name].kind != "path":
             return value
+        if not value.strip():
+            raise fail(f"{key}.{name}", "is empty; name a file or directory")
         found = base_dir / Path(value).expanduser()
         if found.exists():
             if name == "config" and not found.is_file():
                 raise fail(f"{key}.{name}", f"not a file: {value}")
+            if name in ("data-dir", "model") and not found.is_dir():
+                raise fail(f"{key}.{name}", f"not a directory: {value}")
+            if name == "model" and not (found / "config.json").is_file():
+                raise fail(f"{key}.{name}", f"not a model directory (no config.json in it): {value}")
             return str(found.resolve())
         if not _maybe_elsewhere(name, value):
             raise fail(f"{key}.{name}", f"no such file or directory: {value}")
@@ -184,9 +190,10 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
         * (len(data) if isinstance(data, list) else 1) * (options.get("cv", 1) if command == "train" else 1)
     n_trials = per_sample * max(1, random.get("samples", 0))
     if n_trials > MAX_TRIALS:
-        raise fail("grid" if per_sample > MAX_TRIALS or not random else "random.samples",
+        samples = per_sample <= MAX_TRIALS and bool(random)
+        raise fail("random.samples" if samples else "grid",
                    f"{n_trials:,} trials is more than one sweep takes ({MAX_TRIALS:,}); "
-                   f"split it or sample with 'random'")
+                   + ("draw fewer samples" if samples else "split it or sample with 'random'"))
     metrics = metric_names(command, data)
     metric = raw.get("metric", metrics[0])
     if metric not in metrics:
@@ -334,7 +341,7 @@ def _bounds_problem(kind: str, arg: Any) -> str:
         ok = all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in arg) \
             and math.isfinite(float(high) - float(low))
     if not ok or not low < high or (kind == "loguniform" and low <= 0):
-        return f"{need}, got {shown(arg)}"
+        return f"{need}, got {shown(low)} and {shown(high)}"
     return ""
 
 
