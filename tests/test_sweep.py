@@ -463,13 +463,6 @@ def test_glue_spec_paths_are_read_from_the_spec_and_missing_ones_refused_before_
     assert spec.options["data-dir"] == str((sub / "dd").resolve())
     assert spec.options["config"] == str((sub / "q.yaml").resolve())
     assert spec.options["model"] == "org/some-model"                     # a hub name
-    for options, needle in (({"data-dir": "nope"}, "options.data-dir: no such file or directory: nope"),
-                            ({"config": "dd"}, "options.config: not a file: dd"),
-                            ({"model": "./my-model"}, "options.model: no such file or directory: ./my-model"),
-                            ({"mode": "both"}, "options.mode: a trial trains one head")):
-        with pytest.raises(InputError) as info:
-            check_spec({"command": "glue", "data": "sst2", "options": options}, "g.yaml", sub)
-        assert needle in info.value.one_line()
     spec = check_spec({"command": "glue", "data": "sst2", "options": {"data-dir": "train=a.csv,validation=b.csv"}},
                       "g.yaml", sub)
     assert spec.options["data-dir"] == "train=a.csv,validation=b.csv"   # a files spec is the command's to check
@@ -503,18 +496,24 @@ def test_a_signal_after_the_last_row_still_writes_the_summary(tmp_path, capsys, 
     assert (out_dir / "summary.csv").is_file() and "0.9000" in out
 
 
-def test_glue_spec_paths_that_cannot_serve_are_refused_up_front(tmp_path):
+@pytest.mark.parametrize("options, needle", [
+    ({"data-dir": "nope"}, "options.data-dir: no such file or directory: nope"),
+    ({"config": "nomodel"}, "options.config: not a file: nomodel"),
+    ({"model": "./my-model"}, "options.model: no such file or directory: ./my-model"),
+    ({"mode": "both"}, "options.mode: a trial trains one head"),
+    ({"data-dir": "q.yaml"}, "options.data-dir: not a directory: q.yaml"),
+    ({"model": "q.yaml"}, "options.model: not a directory: q.yaml"),
+    ({"model": "nomodel"}, "options.model: not a model directory (no config.json in it)"),
+    ({"data-dir": ""}, "options.data-dir: is empty"),
+    ({"config": " "}, "options.config: is empty"),
+])
+def test_glue_spec_paths_that_cannot_serve_are_refused_up_front(tmp_path, options, needle):
     pytest.importorskip("torch")
     (tmp_path / "q.yaml").write_text("training: {epochs: 1}\n")
     (tmp_path / "nomodel").mkdir()
-    for options, needle in (({"data-dir": "q.yaml"}, "options.data-dir: not a directory: q.yaml"),
-                            ({"model": "q.yaml"}, "options.model: not a directory: q.yaml"),
-                            ({"model": "nomodel"}, "options.model: not a model directory (no config.json in it)"),
-                            ({"data-dir": ""}, "options.data-dir: is empty"),
-                            ({"config": " "}, "options.config: is empty")):
-        with pytest.raises(InputError) as info:
-            check_spec({"command": "glue", "data": "sst2", "options": options}, "g.yaml", tmp_path)
-        assert needle in info.value.one_line()
+    with pytest.raises(InputError) as info:
+        check_spec({"command": "glue", "data": "sst2", "options": options}, "g.yaml", tmp_path)
+    assert needle in info.value.one_line()
 
 
 def test_a_distribution_given_as_text_names_the_text(tmp_path):
