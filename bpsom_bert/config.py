@@ -105,7 +105,6 @@ def warmup_steps(t: TrainingSection, total_steps: int) -> int:
     return min(t.warmup_steps, total_steps)
 
 
-
 _SECTIONS = {"model": ModelSection, "bpsom": BPSOMSection,
              "pruning": PruningSection, "training": TrainingSection}
 _CHOICES = {("bpsom", "relabel"): ("pass", "epoch"),

@@ -48,22 +48,24 @@ def network_bytes(layer_sizes: Sequence[int], som_dims: Sequence[int], rows: int
     return total
 
 
+EIB = 1024 ** 6   # past this a figure reads "more than 1 EiB" (a 400-digit byte count would overflow a float)
+
+
 def human(n: float) -> str:
     """Bytes as a short figure (``3.2 GiB``)."""
-    if n >= 1024 ** 6:       # also keeps a 400-digit byte count from overflowing a float
+    if n >= EIB:
         return "more than 1 EiB"
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    raise AssertionError("unreachable: the loop returns at PiB")  # pragma: no cover
+    return f"{n:.1f} PiB"
 
 
 def check_fits(need: int, what: str, path: Optional[str] = None, field: Optional[str] = None) -> None:
     """Raise InputError when ``need`` bytes exceed the memory available now."""
     have = available_bytes()
     if have is not None and need > have:
-        amount = human(need)
-        amount = amount if amount.startswith("more than") else f"about {amount}"
+        amount = human(need) if need >= EIB else f"about {human(need)}"
         raise InputError(f"{what} needs {amount} of memory, more than the {human(have)} "
                          f"available", path=path, field=field)

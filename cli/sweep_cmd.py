@@ -58,7 +58,7 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
     try:
         outcome = run_sweep(spec, out_dir, address=address, max_concurrent=max_concurrent,
                             retry_failed=retry_failed, say=say)
-        interruption = outcome.interruption if outcome.interrupted else None
+        interruption = outcome.interruption
     except KeyboardInterrupt as exc:   # a signal after the last row (Ray shutting down): summarise all the same
         interruption = exc
     _summarise(spec, out_dir, top, say)
@@ -67,8 +67,8 @@ def sweep(spec_path: Path, output_dir: Optional[Path], address: Optional[str], m
 
 
 def _summarise(spec, out_dir: Path, top: int, say) -> None:
-    from bpsom.sweep.plots import write_plots
     from bpsom_core.errors import plural
+    from bpsom.sweep.plots import write_plots
     from bpsom.sweep.summary import summary_table, write_summary
 
     if not (out_dir / "results.csv").exists():

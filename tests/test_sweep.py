@@ -445,7 +445,7 @@ def test_sigterm_during_a_sweep_exits_143_after_the_summary(tmp_path, capsys, mo
     spec = write_spec(tmp_path, WINE_2x2x2)
 
     def stopped(spec, out_dir, **kw):
-        return runner.SweepOutcome(total=8, skipped=0, started=1, ok=0, failed=0, interrupted=True,
+        return runner.SweepOutcome(total=8, skipped=0, started=1, ok=0, failed=0,
                                    interruption=Terminated())
     monkeypatch.setattr(runner, "run_sweep", stopped)
     monkeypatch.setattr(runner, "import_ray", lambda: None)

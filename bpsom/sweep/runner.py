@@ -40,8 +40,11 @@ class SweepOutcome:
     started: int
     ok: int
     failed: int
-    interrupted: bool = False
     interruption: Optional[BaseException] = None   # Ctrl-C or SIGTERM, re-raised by the command for its exit code
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interruption is not None
 
 
 def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
@@ -156,7 +159,7 @@ def _run_locked(spec: SweepSpec, todo: List[Trial], results: ResultsFile, out_di
         remote = ray.remote(max_retries=0)(_remote_trial).options(**resources)
         _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say)
     except KeyboardInterrupt as exc:
-        outcome.interrupted, outcome.interruption = True, exc
+        outcome.interruption = exc
         say(f"interrupted: {plural(outcome.ok + outcome.failed, 'trial')} recorded in {out_dir / 'results.csv'}; "
             "run the same command again to resume")
     finally:
