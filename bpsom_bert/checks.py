@@ -45,9 +45,11 @@ def check_model_dir(name: str) -> None:
     """
     p = Path(name).expanduser()
     if not p.exists():
-        if looks_like_path(name) or os.environ.get("HF_HUB_OFFLINE") == "1":
+        if looks_like_path(name):
             raise InputError("no such directory", path=name, field="--model")
-        return  # a hub name: transformers fetches it
+        from .hub import check_hub_model
+        check_hub_model(name)   # a hub name: transformers fetches it, or reads it from the cache
+        return
     if not p.is_dir():
         raise InputError("not a directory; --model takes a model directory or a hub name", path=name,
                          field="--model")

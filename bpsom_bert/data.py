@@ -231,14 +231,17 @@ def _check_tsv_columns(task: TaskSpec, data_dir: Path) -> None:
 
 
 def _load_from_hub(task: TaskSpec) -> dict[str, Split]:  # pragma: no cover - needs network
+    from .hub import prepare_hub_dataset
     from .sources import from_datasets
     config = task.hub_config or task.name
+    offline = prepare_hub_dataset()
     try:
         import datasets
-        ds = datasets.load_dataset("glue", config)
+        ds = datasets.load_dataset("nyu-mll/glue", config)
     except Exception as exc:
-        raise InputError(f"cannot load GLUE '{config}' through datasets ({type(exc).__name__}); "
-                         "offline? pass --data-dir with train.tsv and dev.tsv", field="--data-dir") from None
+        why = f"not in the datasets cache, and {offline}" if offline else type(exc).__name__
+        raise InputError(f"cannot load GLUE '{config}' from the hub ({why}); "
+                         "pass --data-dir with train.tsv and dev.tsv", field="--data-dir") from None
     return from_datasets(ds, task, source=f"glue/{config}")[1]
 
 

@@ -72,9 +72,11 @@ def init_distributed(device: torch.device) -> None:
 
 def quiet_transformers() -> None:
     """No load reports or shard progress bars: our own progress owns stderr."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    hub_logging.set_verbosity_error()   # the hub client's "Retrying in 1s" lines
 
 
 def load_tokenizer(name: str):

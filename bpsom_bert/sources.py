@@ -197,9 +197,10 @@ def check_columns(task: TaskSpec, columns: list, source: str) -> None:
     if task.label_field not in columns:
         missing.append((task.label_field, "--label-column"))
     if missing:
-        also = "".join(f"; no column {c!r} ({flag})" for c, flag in missing[1:])
-        raise InputError(f"no column {missing[0][0]!r}{also} (columns: {', '.join(columns)})",
-                         source, field=missing[0][1])
+        flags = list(dict.fromkeys(flag for _, flag in missing))
+        names = "; ".join(f"no column {c!r}" + (f" ({flag})" if len(flags) > 1 else "")
+                          for c, flag in missing)
+        raise InputError(f"{names} (columns: {', '.join(columns)})", source, field=", ".join(flags))
 
 
 def _split(rows, task: TaskSpec, source: str):

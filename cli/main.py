@@ -72,6 +72,12 @@ class LazyGroup(click.Group):
             return unavailable
         return getattr(module, attr)
 
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:   # past click's handler, which would print a blank line first
+            raise _Stopped(exc) from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][2]) for name in SUBCOMMANDS]
         with formatter.section("Commands"):
@@ -105,10 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="bpsom", standalone_mode=False)
         sys.stdout.flush()
+    except _Stopped as exc:
+        _fail_interrupted(exc.interruption)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, EOFError):   # click turns any EOFError into Abort
             _fail(f"error: unexpected end of input ({exc.__context__ or 'an empty or truncated file'})", 2)
-        _fail_interrupted(exc.__context__)   # click turns KeyboardInterrupt (and Terminated) into Abort
+        # click turns KeyboardInterrupt (and Terminated) into Abort, after its own blank line
+        _fail_interrupted(exc.__context__, close_echo=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
@@ -145,10 +154,23 @@ class Terminated(KeyboardInterrupt):
     cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
 
 
-def _fail_interrupted(exc: Optional[BaseException]) -> None:
-    """SIGTERM ends as "terminated" (exit 143), Ctrl-C as "interrupted" (exit 130)."""
+class _Stopped(BaseException):
+    """Carries a command's Ctrl-C or SIGTERM past click, which answers either with a blank line."""
+
+    def __init__(self, interruption: KeyboardInterrupt):
+        super().__init__()
+        self.interruption = interruption
+
+
+def _fail_interrupted(exc: Optional[BaseException], close_echo: bool = True) -> None:
+    """SIGTERM ends as "terminated" (exit 143), Ctrl-C as "interrupted" (exit 130).
+
+    After Ctrl-C at a terminal a newline first closes the line the terminal echoed ``^C`` on.
+    """
     if isinstance(exc, Terminated):
         _fail("terminated", 143)
+    if close_echo and sys.stderr.isatty():
+        click.echo(err=True)
     _fail("interrupted", 130)
 
 

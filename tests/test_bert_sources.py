@@ -223,4 +223,5 @@ def test_missing_text_and_label_columns_are_each_named_with_their_option(tmp_pat
     with pytest.raises(InputError) as e:
         load_task(custom_task("mine", ["sentence"], "verdict"), tmp_path)
     line = e.value.one_line()
-    assert "--text-columns: no column 'sentence'; no column 'verdict' (--label-column) (columns: text, label)" in line
+    assert ("--text-columns, --label-column: no column 'sentence' (--text-columns); "
+            "no column 'verdict' (--label-column) (columns: text, label)") in line

@@ -292,6 +292,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, (proc.returncode, err[-800:])
     assert err.strip().splitlines()[-1] == "bpsom: terminated" and "Traceback" not in err
+    assert "\n\nbpsom: terminated" not in "\n" + err      # no stray blank line before it
     assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
@@ -484,3 +485,18 @@ def test_a_signal_inside_compiled_code_still_ends_as_one_line(tmp_path, monkeypa
     got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
     assert got == code and err.strip().splitlines()[-1] == line and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("signal_exc,code,line", [("Terminated", 143, "bpsom: terminated"),
+                                                  ("KeyboardInterrupt", 130, "bpsom: interrupted")])
+def test_a_signal_inside_a_command_ends_as_its_line_alone(tmp_path, monkeypatch, signal_exc, code, line):
+    """click answers Ctrl-C with a blank line (to close a terminal's ^C echo); piped or
+    SIGTERM'd, that blank line would be noise in a log, so only the one line comes."""
+    import bpsom_core.tabular.experiment as experiment
+    from bpsom.cli import main as cli_main
+
+    def interrupted(*args, **kwargs):
+        raise cli_main.Terminated() if signal_exc == "Terminated" else KeyboardInterrupt()
+    monkeypatch.setattr(experiment, "run_experiment", interrupted)
+    got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
+    assert got == code and err.endswith(line + "\n") and "\n\n" not in "\n" + err, repr(err)

@@ -492,7 +492,7 @@ def test_a_signal_after_the_last_row_still_writes_the_summary(tmp_path, capsys, 
     monkeypatch.setattr(runner, "run_sweep", recorded_then_stopped)
     monkeypatch.setattr(runner, "import_ray", lambda: None)
     code, out, err = run(["sweep", str(spec_path), "-o", str(out_dir)], capsys)
-    assert code == 143 and err.strip().endswith("bpsom: terminated"), err
+    assert code == 143 and err.endswith(".png\nbpsom: terminated\n"), err   # no blank line before it
     assert (out_dir / "summary.csv").is_file() and "0.9000" in out
 
 
