@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-
 from bpsom_core.errors import InputError, shown
 from bpsom_core.params import MAX_EPOCHS, MAX_SEED
 
@@ -124,24 +122,6 @@ def config_keys() -> dict[str, tuple[str, tuple, bool]]:
             out[f"{sec}.{f.name}"] = (ftype.replace("Optional[", "").rstrip("]"), _CHOICES.get((sec, f.name), ()),
                                       ftype.startswith("Optional["))
     return out
-
-
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Map (section,) and (section, key) to 1-based line numbers."""
-    lines: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return lines
-    if not isinstance(root, yaml.MappingNode):
-        return lines
-    for knode, vnode in root.value:
-        sec = str(knode.value)
-        lines[(sec,)] = knode.start_mark.line + 1
-        if isinstance(vnode, yaml.MappingNode):
-            for k2, _ in vnode.value:
-                lines[(sec, str(k2.value))] = k2.start_mark.line + 1
-    return lines
 
 
 def _coerce(value: Any, ftype: str, where: str, path, line) -> Any:
@@ -289,12 +269,12 @@ def _set_key(cfg: RunConfig, sec: str, key: Any, value: Any, path, line) -> None
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML run configuration."""
-    from bpsom_core.yaml_input import parse_yaml
+    from bpsom_core.yaml_input import parse_yaml_with_key_lines
 
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read configuration: {exc.strerror or exc}", str(p)) from None
-    data = parse_yaml(raw, str(p))
-    return config_from_dict(data, str(p), _key_lines(raw.decode("utf-8")))
+    data, key_lines = parse_yaml_with_key_lines(raw, str(p))
+    return config_from_dict(data, str(p), key_lines)

@@ -11,6 +11,12 @@ from .errors import InputError, read_input_bytes
 def parse_yaml(data: bytes, path: str) -> Any:
     """``data`` (a file's bytes) parsed as UTF-8 YAML; bad bytes, bad YAML and absurd nesting
     are one-line errors naming ``path`` and the line."""
+    return parse_yaml_with_key_lines(data, path)[0]
+
+
+def parse_yaml_with_key_lines(data: bytes, path: str) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """:func:`parse_yaml`, plus the 1-based line of each top-level key ``(section,)`` and of
+    each key one level down ``(section, key)``, so later checks of values can name lines."""
     import yaml
 
     try:
@@ -18,8 +24,11 @@ def parse_yaml(data: bytes, path: str) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"not valid UTF-8 text (byte {exc.start})", path,
                          data[:exc.start].count(b"\n") + 1) from None
+    loader = None
     try:
-        return yaml.load(text, Loader=_unique_keys_loader())
+        loader = _unique_keys_loader()(text)    # its reader refuses control characters at once
+        root = loader.get_single_node()
+        value = None if root is None else loader.construct_document(root)
     except DuplicateKey as exc:
         raise InputError(f"{exc.key!r} appears twice in one mapping (YAML keeps only the last); "
                          "delete one", path, exc.line) from None
@@ -29,6 +38,26 @@ def parse_yaml(data: bytes, path: str) -> Any:
                          None if mark is None else mark.line + 1) from None
     except RecursionError:
         raise InputError("nested too deeply", path) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return value, _key_lines(root)
+
+
+def _key_lines(root: Any) -> dict[tuple[str, ...], int]:
+    """The lines of the keys of a mapping and of the mappings in it."""
+    import yaml
+
+    lines: dict[tuple[str, ...], int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key_node, value_node in root.value:
+        section = str(key_node.value)
+        lines[(section,)] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            for inner, _ in value_node.value:
+                lines[(section, str(inner.value))] = inner.start_mark.line + 1
+    return lines
 
 
 def read_yaml(path, what: str) -> Any:
