@@ -1,5 +1,5 @@
 """``python -m bpsom``: the same as the ``bpsom`` command."""
-from bpsom.cli.main import main
+from bpsom.cli.main import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

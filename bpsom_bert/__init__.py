@@ -30,7 +30,7 @@ def _register() -> None:
     """Auto-class registration; skipped quietly on an install without the bert extra."""
     try:
         from .modeling import register_auto_classes
-    except ImportError:
+    except (ImportError, ValueError):   # ValueError: a malformed HF_ENDPOINT, refused by `bpsom glue`
         return
     register_auto_classes()
 

@@ -41,15 +41,30 @@ def check_model_dir(name: str) -> None:
     """A local encoder: an existing directory with a config.json and safetensors weights.
 
     A missing directory says so (rather than failing as an unknown hub
-    repository); a directory with only pickle checkpoints is refused.
+    repository); a directory with only pickle checkpoints is refused.  A hub
+    name is checked by :mod:`bpsom_bert.hub`, and when it will load from the
+    local cache, the cached copy is checked like a directory.
     """
+    if not name.strip():
+        raise InputError("is empty; name a model directory or a hub name ('org/name')", field="--model")
     p = Path(name).expanduser()
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as exc:   # a name longer than the file system allows, say
+        raise InputError(f"not usable as a directory ({exc.strerror or exc})", path=name, field="--model") from None
+    if not exists:
         if looks_like_path(name):
             raise InputError("no such directory", path=name, field="--model")
         from .hub import check_hub_model
-        check_hub_model(name)   # a hub name: transformers fetches it, or reads it from the cache
+        cached = check_hub_model(name)   # None: transformers fetches it from the hub
+        if cached is not None:
+            _check_model_files(cached, str(cached))
         return
+    _check_model_files(p, name)
+
+
+def _check_model_files(p: Path, name: str) -> None:
+    """The files of an encoder directory ``p`` (``name`` in messages)."""
     if not p.is_dir():
         raise InputError("not a directory; --model takes a model directory or a hub name", path=name,
                          field="--model")
@@ -65,9 +80,22 @@ def check_model_dir(name: str) -> None:
     if not has_safe:
         raise InputError("no model weights (*.safetensors) in it", path=name, field="--model")
     check_regular_file(p / "config.json", "model file")
+    check_json_object(p / "config.json")
     for f in (p / n for n in files if n.endswith(SAFETENSORS)):
         check_regular_file(f, "model file")
         check_safetensors_header(f)
+
+
+def check_json_object(path: Path) -> None:
+    """A model's config.json holds one JSON object (transformers' own error would be cut short)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputError(f"cannot read model file: {exc.strerror or exc}", path=str(path)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON ({exc})", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError(f"expected a JSON object of settings, got {type(data).__name__}", path=str(path))
 
 
 def check_safetensors_header(path: Path) -> None:

@@ -277,4 +277,7 @@ def load_config(path: str | Path) -> RunConfig:
     except OSError as exc:
         raise InputError(f"cannot read configuration: {exc.strerror or exc}", str(p)) from None
     data, key_lines = parse_yaml_with_key_lines(raw, str(p))
+    if data is None:   # most likely the wrong file, or one not yet written: the defaults would run unasked
+        raise InputError(f"holds no settings (empty, comments only or null); give sections "
+                         f"({', '.join(_SECTIONS)}) or leave --config out", str(p))
     return config_from_dict(data, str(p), key_lines)

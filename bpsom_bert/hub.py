@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 from bpsom_core.errors import InputError
 
@@ -25,10 +26,29 @@ def why_unreachable() -> str | None:
     if constants.is_offline_mode():
         return "offline mode is on (HF_HUB_OFFLINE)"
     try:
-        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
+        answer = get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
     except Exception:   # noqa: BLE001 - any failure to get an answer means: not reachable now
         return f"{constants.ENDPOINT} cannot be reached"
+    if answer.status_code >= 500:   # down or overloaded: the client would retry every file for minutes
+        return f"{constants.ENDPOINT} answers HTTP {answer.status_code}"
     return None
+
+
+def check_endpoint() -> None:
+    """HF_ENDPOINT, when set, is an http(s) URL: the hub client parses it on import and a
+    malformed one would fail there with a traceback."""
+    from urllib.parse import urlsplit
+
+    value = os.environ.get("HF_ENDPOINT")
+    if value is None:
+        return
+    try:
+        parts = urlsplit(value.strip())
+        parts.port   # noqa: B018 - parsing the port is what refuses 'https://[::1' and 'http://h:x'
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"not an http(s) URL: {value[:100]!r}", field="HF_ENDPOINT")
 
 
 def go_offline() -> None:
@@ -44,27 +64,29 @@ def go_offline() -> None:
     datasets.config.HF_HUB_OFFLINE = True
 
 
-def model_in_cache(name: str) -> bool:
-    """Whether the hub model `name` has its config.json in the local cache."""
+def cached_model_dir(name: str) -> Path | None:
+    """The local cache's copy of the hub model `name` (the directory of its config.json), or None."""
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.errors import HFValidationError
 
     try:
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+        found = try_to_load_from_cache(name, "config.json")
     except HFValidationError:
         raise InputError("neither a directory nor a valid hub name ('org/name')", path=name,
                          field="--model") from None
+    return Path(found).parent if isinstance(found, str) else None
 
 
-def check_hub_model(name: str) -> None:
-    """A --model hub name can be loaded: the hub answers, or the model is cached (then offline)."""
-    cached = model_in_cache(name)
+def check_hub_model(name: str) -> Path | None:
+    """A --model hub name can be loaded: the hub answers (None), or the model is cached: then the
+    hub is left alone from now on and the cached copy's directory is returned for checking."""
+    cached = cached_model_dir(name)
     why = why_unreachable()
     if why is None:
-        return
-    if cached:
+        return None
+    if cached is not None:
         go_offline()
-        return
+        return cached
     raise InputError(f"no such directory, nor a model in the local hub cache, and {why}",
                      path=name, field="--model")
 

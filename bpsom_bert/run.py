@@ -83,10 +83,17 @@ def load_tokenizer(name: str):
     """The encoder's tokenizer (a local directory works offline)."""
     from transformers import AutoTokenizer
     try:
-        return AutoTokenizer.from_pretrained(name)
+        tokenizer = AutoTokenizer.from_pretrained(name)
     except OSError as exc:
         raise InputError(f"cannot load a tokenizer from '{name}' ({str(exc).splitlines()[0][:160]})",
                          field="--model") from None
+    if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
+        # transformers builds an empty tokenizer from a directory without tokenizer files:
+        # every word would become [UNK] and the run would train on nothing
+        raise InputError("no tokenizer files (tokenizer.json, vocab.txt, ...): its vocabulary holds only "
+                         f"the special tokens {', '.join(sorted(set(tokenizer.all_special_tokens)))}",
+                         path=name, field="--model")
+    return tokenizer
 
 
 def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSequenceClassification:

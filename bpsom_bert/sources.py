@@ -102,13 +102,17 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
         except InputError as exc:
             raise InputError(exc.message, exc.path, field="--data-dir") from None
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
+    loaded = {}
     with _quiet_datasets(datasets):
-        try:
-            ds = datasets.load_dataset(builder, data_files=files)
-        except Exception as exc:
-            raise InputError(f"cannot read the data file ({_root_cause(exc)})",
-                             _failing_file(datasets, builder, files) or spec, field="--data-dir") from None
-    return from_datasets(ds, task, source=spec)
+        for split, f in files.items():   # one by one: files whose columns differ are named each on its own
+            try:
+                loaded[split] = datasets.load_dataset(builder, data_files={split: f})[split]
+            except Exception as exc:
+                cause = _root_cause(exc)
+                if "corresponds to no data" in cause:   # datasets' words for a file of no rows
+                    raise InputError("no rows (a header alone, or nothing)", f, field="--data-dir") from None
+                raise InputError(f"cannot read the data file ({cause})", f, field="--data-dir") from None
+    return from_datasets(datasets.DatasetDict(loaded), task, source=spec, split_sources=files)
 
 
 def _root_cause(exc: BaseException, limit: int = 160) -> str:
@@ -120,16 +124,6 @@ def _root_cause(exc: BaseException, limit: int = 160) -> str:
     if len(text) > limit:
         text = text[:limit - 3] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _failing_file(datasets: Any, builder: str, files: dict[str, str]) -> Optional[str]:
-    """The data file that fails on its own (datasets' error does not say which); None if none does."""
-    for path in files.values():
-        try:
-            datasets.load_dataset(builder, data_files={"train": path})
-        except Exception:
-            return path
-    return None
 
 
 @contextlib.contextmanager
@@ -148,12 +142,14 @@ def _quiet_datasets(datasets: Any):
             datasets.enable_progress_bars()
 
 
-def from_datasets(ds: Any, task: TaskSpec, source: str = "dataset") -> tuple[TaskSpec, dict]:
+def from_datasets(ds: Any, task: TaskSpec, source: str = "dataset",
+                  split_sources: Optional[dict[str, str]] = None) -> tuple[TaskSpec, dict]:
     """A ``DatasetDict`` (train + dev split) as ``(task, {"train": Split, "validation": Split})``.
 
     The dev split is the task's (``validation_matched`` for MNLI), else
     ``validation`` or ``dev``.  A plain ``Dataset`` is refused: there is no
-    dev split to choose the best epoch on.
+    dev split to choose the best epoch on.  ``split_sources`` names the file
+    each split came from, for messages (else ``source[split]``).
     """
     import datasets
 
@@ -167,9 +163,10 @@ def from_datasets(ds: Any, task: TaskSpec, source: str = "dataset") -> tuple[Tas
     dev_name = next((n for n in (task.dev_split, "validation", "dev") if n in ds), None)
     if dev_name is None:
         raise InputError(f"no '{task.dev_split}' split (splits: {', '.join(ds)})", source)
-    task = _complete_labels(task, ds["train"], source)
-    return task, {"train": _split(ds["train"], task, f"{source}[train]"),
-                  "validation": _split(ds[dev_name], task, f"{source}[{dev_name}]")}
+    where = {n: (split_sources or {}).get(n) or f"{source}[{n}]" for n in ("train", dev_name)}
+    task = _complete_labels(task, ds["train"], where["train"])
+    return task, {"train": _split(ds["train"], task, where["train"]),
+                  "validation": _split(ds[dev_name], task, where[dev_name])}
 
 
 def _complete_labels(task: TaskSpec, train, source: str) -> TaskSpec:

@@ -102,6 +102,12 @@ def custom_task(name: str, text_columns: Sequence[str], label_column: str = "lab
     """
     if not text_columns or len(text_columns) > 2:
         raise InputError("give one or two text columns (a sentence or a sentence pair)", field="--text-columns")
+    if len(set(text_columns)) < len(text_columns):
+        raise InputError(f"names {text_columns[0]!r} twice; a sentence pair needs two columns",
+                         field="--text-columns")
+    if label_column in text_columns:
+        raise InputError(f"{label_column!r} is the label column (--label-column); the model would read "
+                         "the answer", field="--text-columns")
     names = tuple(label_names) if label_names is not None else (base.label_names if base else ())
     metrics = base.metrics if base else ("accuracy",)
     return TaskSpec(name=base.name if base else name, text_fields=tuple(text_columns), label_names=names,

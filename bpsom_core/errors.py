@@ -31,6 +31,11 @@ class InputError(Exception):
         return f"{where}{what}{self.message}".replace("\n", " ")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit), raised where the program is, so that it
+    cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
+
+
 def check_regular_file(path, what: str) -> None:
     """Refuse what is not a regular file (FIFO, device, socket, directory) before opening it.
 

@@ -32,9 +32,14 @@ def parse_yaml_with_key_lines(data: bytes, path: str) -> tuple[Any, dict[tuple[s
     except DuplicateKey as exc:
         raise InputError(f"{exc.key!r} appears twice in one mapping (YAML keeps only the last); "
                          "delete one", path, exc.line) from None
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow: no mark, a position
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise InputError(f"not valid YAML: {exc.reason} (U+{code:04X})", path,
+                         text[:exc.position].count("\n") + 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', None) or type(exc).__name__}", path,
+        what = ", ".join(p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p)
+        raise InputError(f"not valid YAML: {what or type(exc).__name__}", path,
                          None if mark is None else mark.line + 1) from None
     except RecursionError:
         raise InputError("nested too deeply", path) from None

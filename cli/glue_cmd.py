@@ -138,6 +138,8 @@ def glue(task: str, mode: str, config_path: Optional[Path], settings: tuple, out
     """
     import os
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from bpsom_bert.hub import check_endpoint
+    check_endpoint()      # before transformers is imported: the hub client parses it then
     from bpsom_bert.config import RunConfig, load_config, with_overrides
     from bpsom_bert.run import MODES, GlueJob
 

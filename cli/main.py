@@ -15,6 +15,7 @@ from typing import Optional
 import click
 
 from bpsom_core import __version__
+from bpsom_core.errors import Terminated
 
 # subcommand name -> (module, attribute, one-line help)
 SUBCOMMANDS = {
@@ -149,11 +150,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (kill, a batch system's time limit), raised where the program is, so that it
-    cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
-
-
 class _Stopped(BaseException):
     """Carries a command's Ctrl-C or SIGTERM past click, which answers either with a blank line."""
 
@@ -207,5 +203,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def entry() -> None:
+    """The `bpsom` program: :func:`main`, then deaf to Ctrl-C and SIGTERM while the interpreter
+    shuts down, when every result is written and every line said.  A signal then would only
+    break torch's exit hooks into a traceback, or kill the process after its exit code was set."""
+    try:
+        main()
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

@@ -6,11 +6,14 @@ a minute of "Retrying" lines); these runs point it at a closed local port.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,12 +35,12 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _glue(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
-    """`bpsom glue` with an empty hub cache and an endpoint nobody listens on."""
+def _glue(tmp_path: Path, *args: str, endpoint: str = "") -> tuple[subprocess.CompletedProcess, float]:
+    """`bpsom glue` with an empty hub cache and an endpoint nobody listens on (or `endpoint`)."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                                                              "HF_DATASETS_OFFLINE", "HF_HUB_CACHE")}
     env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", HF_HOME=str(tmp_path / "hf"),
-               HF_ENDPOINT=f"http://127.0.0.1:{_closed_port()}")
+               HF_ENDPOINT=endpoint or f"http://127.0.0.1:{_closed_port()}")
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text("model: {max_length: 16}\nbpsom: {hidden_size: 8, som_grid_size: 4}\n"
                    "training: {epochs: 1, batch_size: 16}\n")
@@ -90,3 +93,103 @@ def test_a_name_that_is_neither_a_directory_nor_a_hub_name_is_refused():
     with pytest.raises(InputError) as info:
         check_model_dir("two words")
     assert info.value.one_line() == "two words: --model: neither a directory nor a valid hub name ('org/name')"
+
+
+@contextlib.contextmanager
+def _hub_answering(status: int):
+    """A local endpoint that answers every request with ``status`` (a hub that is down)."""
+    class Down(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(status)
+            self.end_headers()
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_a_hub_answering_503_counts_as_unreachable_and_the_cache_serves(tmp_path):
+    _cache_as_hub_model(make_tiny_model_dir(tmp_path), tmp_path / "hf", "someorg/tiny")
+    data = str(make_glue_dir(tmp_path))
+    with _hub_answering(503) as endpoint:
+        r, seconds = _glue(tmp_path, "--model", "someorg/tiny", "--data-dir", data, endpoint=endpoint)
+        assert r.returncode == 0 and seconds < RETRY_SECONDS, (seconds, r.stderr[-2000:])
+        shutil.rmtree(tmp_path / "out")
+        r, seconds = _glue(tmp_path, "--model", "someorg/other", "--data-dir", data, endpoint=endpoint)
+    [line] = r.stderr.splitlines()
+    assert r.returncode == 2 and line.endswith(f"and {endpoint} answers HTTP 503") and seconds < RETRY_SECONDS
+
+
+@pytest.mark.parametrize("endpoint", ["https://[::1", "http://h:x", "notaurl", " "])
+def test_a_malformed_hf_endpoint_is_one_line(tmp_path, endpoint):
+    r, _ = _glue(tmp_path, "--model", str(make_tiny_model_dir(tmp_path)), "--data-dir",
+                 str(make_glue_dir(tmp_path)), endpoint=endpoint)
+    assert r.returncode == 2 and r.stderr == f"bpsom: error: HF_ENDPOINT: not an http(s) URL: {endpoint!r}\n"
+
+
+def test_a_model_directory_without_tokenizer_files_is_refused(tmp_path):
+    model = tmp_path / "no-tokenizer"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(make_tiny_model_dir(tmp_path) / name, model / name)
+    r, _ = _glue(tmp_path, "--model", str(model), "--data-dir", str(make_glue_dir(tmp_path)))
+    assert r.returncode == 2 and r.stderr.startswith(
+        f"bpsom: error: {model}: --model: no tokenizer files (tokenizer.json, vocab.txt, ...)"), r.stderr
+    assert r.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def _broken(snapshot: Path, how: str) -> None:
+    if how == "truncated weights":
+        (snapshot / "model.safetensors").write_bytes((snapshot / "model.safetensors").read_bytes()[:100])
+    elif how == "config a list":
+        (snapshot / "config.json").write_text("[]")
+    elif how == "config not JSON":
+        (snapshot / "config.json").write_text("{garbage")
+    elif how == "pickle only":
+        (snapshot / "model.safetensors").rename(snapshot / "pytorch_model.bin")
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncated weights", "model.safetensors: not a safetensors file: its header is missing or truncated"),
+    ("config a list", "config.json: expected a JSON object of settings, got list"),
+    ("config not JSON", "config.json: not valid JSON (Expecting property name"),
+    ("pickle only", ": --model: holds only pickle checkpoints (pytorch_model.bin)"),
+])
+def test_a_broken_cached_model_is_checked_like_a_directory(tmp_path, monkeypatch, how, message):
+    """Loaded from the cache (hub unreachable), a damaged copy is named file by file."""
+    from huggingface_hub import constants
+
+    from bpsom_bert import hub
+    from bpsom_bert.checks import check_model_dir
+    from bpsom_core.errors import InputError
+
+    _cache_as_hub_model(make_tiny_model_dir(tmp_path), tmp_path / "hf", "someorg/tiny")
+    snapshot = tmp_path / "hf" / "hub" / "models--someorg--tiny" / "snapshots" / ("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(hub, "why_unreachable", lambda: "the hub cannot be reached")
+    monkeypatch.setattr(hub, "go_offline", lambda: None)
+    assert check_model_dir("someorg/tiny") is None          # the intact copy passes
+    _broken(snapshot, how)
+    with pytest.raises(InputError) as info:
+        check_model_dir("someorg/tiny")
+    assert str(snapshot) in info.value.one_line() and message in info.value.one_line()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "--model: is empty; name a model directory or a hub name ('org/name')"),
+    ("a" * 300, "--model: not usable as a directory ("),
+])
+def test_model_names_no_directory_can_have(name, message):
+    from bpsom_bert.checks import check_model_dir
+    from bpsom_core.errors import InputError
+
+    with pytest.raises(InputError) as info:
+        check_model_dir(name)
+    assert message in info.value.one_line()

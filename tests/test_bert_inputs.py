@@ -47,6 +47,9 @@ def test_adaptation_style_numbers_are_accepted(tmp_path):
     ("training:\n  seed: 4294967296\n", "2: training.seed", "must be 0..4294967295"),
     ("training:\n  weight_decay: -5\n", "2: training.weight_decay", "must be 0 or more"),
     ("training:\n  max_grad_norm: -1\n", "2: training.max_grad_norm", "must be 0 or more"),
+    ("training:\n  epochs: 1\nmodel: \x1f\n", "3", "not valid YAML: special characters are not allowed (U+001F)"),
+    ("training: {epochs: 1}\n---\nmodel: {}\n", "2",
+     "not valid YAML: expected a single document in the stream, but found another document"),
 ])
 def test_bad_configs_are_named_on_one_line(tmp_path, text, where, needle):
     p = tmp_path / "bad.yaml"
@@ -135,3 +138,25 @@ def test_metrics_against_hand_counts():
     # tp=2 tn=2 fp=1 fn=1: (4-1)/sqrt(3*3*3*3)
     assert matthews(pred, gold) == pytest.approx(3 / 9)
     assert matthews([1, 1], [1, 0]) == 0.0
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "null\n", "~\n"])
+def test_a_configuration_without_settings_is_refused(tmp_path, text):
+    """An empty file is most likely the wrong one: the defaults would run unasked."""
+    p = _write(tmp_path / "c.yaml", text)
+    with pytest.raises(InputError) as e:
+        load_config(p)
+    assert e.value.one_line().startswith(f"{p}: holds no settings (empty, comments only or null)")
+
+
+@pytest.mark.parametrize("columns, label, needle", [
+    (["sentence", "sentence"], "label", "names 'sentence' twice"),
+    (["label"], "label", "'label' is the label column (--label-column)"),
+    (["premise", "verdict"], "verdict", "'verdict' is the label column"),
+])
+def test_text_columns_that_cannot_be_the_input_are_refused(columns, label, needle):
+    from bpsom_bert.tasks import custom_task
+
+    with pytest.raises(InputError) as e:
+        custom_task("mine", columns, label)
+    assert e.value.field == "--text-columns" and needle in e.value.message

@@ -121,7 +121,7 @@ _BINARY = bytes(range(128, 256)) * 3
 
 
 @pytest.mark.parametrize("name, train, dev, bad, fragment", [
-    ("train.csv", b"sentence,label\n", b"sentence,label\nfine,1\n", "train", "TypeError: Couldn't write column"),
+    ("train.csv", b"sentence,label\n", b"sentence,label\nfine,1\n", "train", "no rows (a header alone, or nothing)"),
     ("train.csv", b"", b"sentence,label\nfine,1\n", "train", "EmptyDataError: No columns to parse"),
     ("train.csv", _BINARY, b"sentence,label\nfine,1\n", "train", "UnicodeDecodeError: 'utf-8' codec"),
     ("train.csv", b"sentence,label\na,1000000000000000000000000000000\nb,1\n", b"sentence,label\nfine,1\n",
@@ -225,3 +225,25 @@ def test_missing_text_and_label_columns_are_each_named_with_their_option(tmp_pat
     line = e.value.one_line()
     assert ("--text-columns, --label-column: no column 'sentence' (--text-columns); "
             "no column 'verdict' (--label-column) (columns: text, label)") in line
+
+
+def test_a_dev_file_with_other_columns_than_train_is_named_itself(tmp_path):
+    """Each split file is read on its own: a dev file missing the text column is named, where
+    reading both at once failed on datasets' column cast ("Couldn't cast")."""
+    (tmp_path / "train.csv").write_text("sentence,label\ngood film,1\nbad film,0\n")
+    (tmp_path / "dev.csv").write_text("text,label\nfine,1\n")
+    for data in (tmp_path, f"train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.csv'}"):
+        with pytest.raises(InputError) as e:
+            load_task(get_task("sst2"), data)
+        assert e.value.one_line() == (f"{tmp_path / 'dev.csv'}: --text-columns: no column 'sentence' "
+                                      "(columns: text, label)")
+
+
+@pytest.mark.parametrize("name, content", [("train.csv", "sentence,label\n"), ("train.json", "[]")])
+def test_a_data_file_without_rows_says_so(tmp_path, name, content):
+    (tmp_path / name).write_text(content)
+    dev = tmp_path / name.replace("train", "dev")
+    dev.write_text("sentence,label\nfine,1\n" if name.endswith(".csv") else '[{"sentence": "a", "label": 1}]')
+    with pytest.raises(InputError) as e:
+        load_task(get_task("sst2"), tmp_path)
+    assert e.value.one_line() == f"{tmp_path / name}: --data-dir: no rows (a header alone, or nothing)"

@@ -500,3 +500,20 @@ def test_a_signal_inside_a_command_ends_as_its_line_alone(tmp_path, monkeypatch,
     monkeypatch.setattr(experiment, "run_experiment", interrupted)
     got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
     assert got == code and err.endswith(line + "\n") and "\n\n" not in "\n" + err, repr(err)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_the_interpreter_shuts_down_changes_nothing(tmp_path, signame):
+    """Results written, exit code set: a signal during the exit hooks (torch's take a second)
+    neither prints a traceback nor kills the process with another status."""
+    import subprocess
+    import sys
+    code = ("import atexit, os, signal, sys\n"
+            f"atexit.register(lambda: (os.kill(os.getpid(), signal.{signame}), __import__('time').sleep(0.2)))\n"
+            "sys.argv = ['bpsom', '--version']\n"
+            "from bpsom.cli.main import entry\n"
+            "entry()\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "" and r.stdout.startswith("bpsom, version"), (r.returncode, r.stderr)

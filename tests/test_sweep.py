@@ -341,6 +341,26 @@ def test_ray_does_not_take_over_sigterm(monkeypatch):
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_sigterm_while_ray_starts_ends_as_terminated(monkeypatch, tmp_path, capsys):
+    """Inside ray.init, Ray's own handler answers SIGTERM with sys.exit(15): the sweep still
+    ends as every SIGTERM does (one line, exit 143), and what had started of Ray is shut down."""
+    import signal
+    import types
+
+    from bpsom.sweep import runner
+
+    shut = []
+
+    def init_meets_sigterm(**kw):
+        raise SystemExit(signal.SIGTERM)
+    fake = types.SimpleNamespace(init=init_meets_sigterm, is_initialized=lambda: False,
+                                 shutdown=lambda: shut.append(True))
+    monkeypatch.setattr(runner, "import_ray", lambda: fake)
+    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s")], capsys)
+    assert code == 143 and err.endswith("starting 8\nbpsom: terminated\n"), err
+    assert shut == [True]
+
+
 def test_glue_sweeps_set_configuration_keys_through_set(tmp_path):
     pytest.importorskip("torch")
     from bpsom.cli.glue_cmd import parse_settings
@@ -505,6 +525,8 @@ def test_a_signal_after_the_last_row_still_writes_the_summary(tmp_path, capsys, 
     ({"model": "q.yaml"}, "options.model: not a directory: q.yaml"),
     ({"model": "nomodel"}, "options.model: not a model directory (no config.json in it)"),
     ({"data-dir": ""}, "options.data-dir: is empty"),
+    ({"model": "a b"}, "options.model: neither a directory nor a valid hub name ('org/name'): a b"),
+    ({"model": "org/name@main"}, "options.model: neither a directory nor a valid hub name"),
     ({"config": " "}, "options.config: is empty"),
 ])
 def test_glue_spec_paths_that_cannot_serve_are_refused_up_front(tmp_path, options, needle):

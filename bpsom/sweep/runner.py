@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from bpsom_core.atomic import exclusive_lock
-from bpsom_core.errors import InputError, plural, printable_line
+from bpsom_core.errors import InputError, Terminated, plural, printable_line
 from .results import ResultsFile, columns_for, numeric_columns
 from .spec import SweepSpec, Trial
 
@@ -60,6 +60,11 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise InputError(f"cannot start or join Ray ({str(exc).splitlines()[0]})", field="--address") from None
+    except SystemExit as exc:   # SIGTERM inside ray.init meets Ray's handler there, which exits with 15
+        if exc.code != signal.SIGTERM:
+            raise
+        ray.shutdown()           # what had started of the local Ray
+        raise Terminated() from None
     finally:
         if on_term is not None:   # Ray's core installs a SIGTERM handler that dumps its stack and exits;
             signal.signal(signal.SIGTERM, on_term)   # the program's own (rows kept, one line) stays

@@ -163,6 +163,8 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             return str(found.resolve())
         if not _maybe_elsewhere(name, value):
             raise fail(f"{key}.{name}", f"no such file or directory: {value}")
+        if name == "model" and not _hub_name(value):
+            raise fail(f"{key}.{name}", f"neither a directory nor a valid hub name ('org/name'): {value}")
         return value
 
     options = _mapping(raw.get("options", {}), "options", fail)
@@ -207,6 +209,21 @@ def _maybe_elsewhere(name: str, value: str) -> bool:
     if name == "model":
         return not value.startswith(("/", ".", "~")) and value.count("/") <= 1
     return name == "data-dir" and "=" in value
+
+
+def _hub_name(value: str) -> bool:
+    """Whether ``value`` is spelled as the hub spells repository names (checked here, where a bad
+    one would fail every trial alike; whether the hub has it, each trial finds out)."""
+    try:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+    except ImportError:   # without the bert extra every glue trial says what to install
+        return True
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _check_seeds(seeds: Any, fail) -> List[int]:
