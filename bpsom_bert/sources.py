@@ -102,6 +102,7 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
         except InputError as exc:
             raise InputError(exc.message, exc.path, field="--data-dir") from None
     builder = DATA_FILE_BUILDERS[suffixes.pop()]
+    _check_datasets_cache(datasets)
     loaded = {}
     with _quiet_datasets(datasets):
         for split, f in files.items():   # one by one: files whose columns differ are named each on its own
@@ -113,6 +114,31 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
                     raise InputError("no rows (a header alone, or nothing)", f, field="--data-dir") from None
                 raise InputError(f"cannot read the data file ({cause})", f, field="--data-dir") from None
     return from_datasets(datasets.DatasetDict(loaded), task, source=spec, split_sources=files)
+
+
+def _check_datasets_cache(datasets: Any) -> None:
+    """datasets writes every file it reads into its cache: a cache that cannot be a directory
+    (HF_HOME naming a file, say) is named, rather than the data file datasets was reading."""
+    import os
+
+    cache = Path(datasets.config.HF_DATASETS_CACHE)
+    if cache.exists() and not cache.is_dir():
+        raise InputError("the datasets cache is not a directory", str(cache), field=_cache_variable())
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        usable = cache.is_dir() and os.access(cache, os.W_OK | os.X_OK)
+    except OSError as exc:
+        raise InputError(f"the datasets cache cannot be made here ({exc.strerror or exc})", str(cache),
+                         field=_cache_variable()) from None
+    if not usable:
+        raise InputError("the datasets cache is not a writable directory", str(cache), field=_cache_variable())
+
+
+def _cache_variable() -> Optional[str]:
+    """The environment variable that placed the datasets cache, if one did."""
+    import os
+
+    return next((v for v in ("HF_DATASETS_CACHE", "HF_HOME") if os.environ.get(v)), None)
 
 
 def _root_cause(exc: BaseException, limit: int = 160) -> str:

@@ -247,3 +247,19 @@ def test_a_data_file_without_rows_says_so(tmp_path, name, content):
     with pytest.raises(InputError) as e:
         load_task(get_task("sst2"), tmp_path)
     assert e.value.one_line() == f"{tmp_path / name}: --data-dir: no rows (a header alone, or nothing)"
+
+
+def test_a_datasets_cache_that_cannot_be_a_directory_is_named(tmp_path, monkeypatch):
+    """datasets caches every file it reads: a cache path that is a file is blamed, not the data."""
+    import datasets
+
+    (tmp_path / "train.csv").write_text("sentence,label\ngood film,1\nbad film,0\n")
+    (tmp_path / "dev.csv").write_text("sentence,label\nfine,1\n")
+    (tmp_path / "home").write_text("a file")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    for cache, message in ((tmp_path / "home" / "datasets", "the datasets cache cannot be made here ("),
+                           (tmp_path / "home", "the datasets cache is not a directory")):
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(cache))
+        with pytest.raises(InputError) as e:
+            load_task(get_task("sst2"), tmp_path)
+        assert e.value.one_line().startswith(f"{cache}: HF_HOME: {message}")
