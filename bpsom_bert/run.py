@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from bpsom_core.atomic import RunDirectory, atomic_write_bytes, atomic_write_text
-from bpsom_core.errors import InputError
+from bpsom_core.errors import InputError, library_of
 
 from . import distributed as du
 from .config import RunConfig
@@ -84,9 +84,10 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-    except OSError as exc:
-        raise InputError(f"cannot load a tokenizer from '{name}' ({str(exc).splitlines()[0][:160]})",
-                         field="--model") from None
+    except (OSError, ValueError) as exc:   # ValueError: a config.json of a model type transformers lacks
+        if isinstance(exc, ValueError) and library_of(exc) is None:
+            raise
+        raise InputError(f"cannot load a tokenizer ({_first_words(exc)})", path=name, field="--model") from None
     if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
         # transformers builds an empty tokenizer from a directory without tokenizer files:
         # every word would become [UNK] and the run would train on nothing
@@ -111,9 +112,17 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
             raise
         raise InputError("the weights do not fit the encoder's config.json (tensor shapes differ)",
                          path=str(Path(cfg.model.name) / "model.safetensors"), field="--model") from None
-    except OSError as exc:
-        raise InputError(f"cannot load encoder '{cfg.model.name}' ({str(exc).splitlines()[0][:160]})",
+    except (OSError, ValueError) as exc:   # ValueError: a config.json of a model type transformers lacks
+        if isinstance(exc, ValueError) and library_of(exc) is None:
+            raise
+        raise InputError(f"cannot load the encoder ({_first_words(exc)})", path=cfg.model.name,
                          field="--model") from None
+
+
+def _first_words(exc: BaseException, limit: int = 240) -> str:
+    """The first line of a library's message, cut at a word when it is long."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,

@@ -165,7 +165,7 @@ def user_message(exc: BaseException) -> Optional[str]:
             ": use smaller layers, SOMs or batches, or less data"
     if isinstance(exc, OSError):
         if exc.errno is None:    # raised by a library with a message of its own (transformers, shutil)
-            lib = _library_of(exc)
+            lib = library_of(exc)
             return f"{lib}: {_first_line(exc)}" if lib else _first_line(exc) or type(exc).__name__
         if exc.filename is None:
             return f"write or read failed: {_strerror(exc)}"
@@ -182,7 +182,7 @@ def user_message(exc: BaseException) -> Optional[str]:
         where = f"{mark.name}:{mark.line + 1}: " if mark is not None and mark.name not in (None, "<unicode string>") \
             else ""
         return f"{where}not valid YAML: {_first_line(exc)}"
-    lib = _library_of(exc)
+    lib = library_of(exc)
     if lib is not None:
         return f"{lib}: {_first_line(exc) or type(exc).__name__}"
     return None
@@ -194,7 +194,7 @@ def _first_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _library_of(exc: BaseException) -> Optional[str]:
+def library_of(exc: BaseException) -> Optional[str]:
     """The file-reading library an exception came from (its type's module or its innermost frame)."""
     module = type(exc).__module__.split(".")[0]
     if module.startswith("safetensors"):

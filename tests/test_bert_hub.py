@@ -193,3 +193,15 @@ def test_model_names_no_directory_can_have(name, message):
     with pytest.raises(InputError) as info:
         check_model_dir(name)
     assert message in info.value.one_line()
+
+
+def test_a_model_type_transformers_does_not_know_names_the_directory(tmp_path):
+    import json
+
+    model = tmp_path / "odd"
+    shutil.copytree(make_tiny_model_dir(tmp_path), model)
+    cfg = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**cfg, "model_type": "nope"}))
+    r, _ = _glue(tmp_path, "--model", str(model), "--data-dir", str(make_glue_dir(tmp_path)))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"bpsom: error: {model}: --model: cannot load ") and "`nope`" in r.stderr
