@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from bpsom_core.atomic import check_output_dir
-from bpsom_core.errors import InputError, check_regular_file
+from bpsom_core.errors import InputError, check_regular_file, expand_home
 from bpsom_core.memory import check_fits, network_bytes
 
 # The smallest an encoder layer's activations can be per token and unit (one float32):
@@ -47,7 +47,7 @@ def check_model_dir(name: str) -> None:
     """
     if not name.strip():
         raise InputError("is empty; name a model directory or a hub name ('org/name')", field="--model")
-    p = Path(name).expanduser()
+    p = expand_home(name)
     try:
         exists = p.exists()
     except OSError as exc:   # a name longer than the file system allows, say
@@ -127,7 +127,7 @@ def check_safetensors_header(path: Path) -> None:
 
 def encoder_config(name: str) -> dict:
     """The local encoder's config.json as a dict ({} for a hub name or an unreadable file)."""
-    cfg = Path(name).expanduser() / "config.json"
+    cfg = expand_home(name) / "config.json"
     try:
         data = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, ValueError):

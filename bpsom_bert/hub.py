@@ -25,30 +25,44 @@ def why_unreachable() -> str | None:
 
     if constants.is_offline_mode():
         return "offline mode is on (HF_HUB_OFFLINE)"
+    shown = _without_password(constants.ENDPOINT) or "the hub (HF_ENDPOINT is empty)"
     try:
         answer = get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_S)
     except Exception:   # noqa: BLE001 - any failure to get an answer means: not reachable now
-        return f"{constants.ENDPOINT} cannot be reached"
-    if answer.status_code >= 500:   # down or overloaded: the client would retry every file for minutes
-        return f"{constants.ENDPOINT} answers HTTP {answer.status_code}"
+        return f"{shown} cannot be reached"
+    if answer.status_code >= 500 or answer.status_code == 429:
+        # down, overloaded or rate-limiting: the client would retry every file for minutes
+        return f"{shown} answers HTTP {answer.status_code}"
     return None
 
 
+def _without_password(url: str) -> str:
+    """An endpoint for messages: a password in it (user:secret@host) is not shown."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def check_endpoint() -> None:
-    """HF_ENDPOINT, when set, is an http(s) URL: the hub client parses it on import and a
-    malformed one would fail there with a traceback."""
+    """HF_ENDPOINT, when set, can be parsed as a URL: the hub client parses it when transformers
+    is imported, and one it cannot parse would fail there with a traceback, even for a run that
+    never asks the hub.  (A URL that parses but leads nowhere is found by the probe, when needed.)"""
     from urllib.parse import urlsplit
 
     value = os.environ.get("HF_ENDPOINT")
     if value is None:
         return
     try:
-        parts = urlsplit(value.strip())
-        parts.port   # noqa: B018 - parsing the port is what refuses 'https://[::1' and 'http://h:x'
+        urlsplit(value).port   # parsing the port is what refuses 'https://[::1' and 'http://h:x'
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"not an http(s) URL: {value[:100]!r}", field="HF_ENDPOINT")
+        raise InputError(f"not a URL: {_without_password(value)[:100]!r}", field="HF_ENDPOINT") from None
 
 
 def go_offline() -> None:

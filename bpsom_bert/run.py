@@ -84,15 +84,14 @@ def load_tokenizer(name: str):
     from transformers import AutoTokenizer
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-    except (OSError, ValueError) as exc:   # ValueError: a config.json of a model type transformers lacks
-        if isinstance(exc, ValueError) and library_of(exc) is None:
-            raise
+    except Exception as exc:   # noqa: BLE001 - the user's tokenizer files (garbage JSON, wrong types,
+        # an unknown model type) fail in many ways inside transformers and tokenizers
         raise InputError(f"cannot load a tokenizer ({_first_words(exc)})", path=name, field="--model") from None
     if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
         # transformers builds an empty tokenizer from a directory without tokenizer files:
         # every word would become [UNK] and the run would train on nothing
-        raise InputError("no tokenizer files (tokenizer.json, vocab.txt, ...): its vocabulary holds only "
-                         f"the special tokens {', '.join(sorted(set(tokenizer.all_special_tokens)))}",
+        raise InputError("no usable tokenizer (tokenizer.json or vocab.txt missing or empty): its vocabulary "
+                         f"holds only the special tokens {', '.join(sorted(set(tokenizer.all_special_tokens)))}",
                          path=name, field="--model")
     return tokenizer
 
@@ -121,7 +120,7 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
 
 def _first_words(exc: BaseException, limit: int = 240) -> str:
     """The first line of a library's message, cut at a word when it is long."""
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    line = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
     return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
 
 

@@ -93,7 +93,8 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
             raise InputError(f"no {split} file (train.<ext> and dev.<ext> or validation.<ext>)", spec,
                              field="--data-dir")
     suffixes = {Path(f).suffix for f in files.values()}
-    if len(suffixes) != 1 or next(iter(suffixes)) not in DATA_FILE_BUILDERS:
+    builders = {DATA_FILE_BUILDERS.get(x) for x in suffixes}
+    if len(builders) != 1 or None in builders:
         raise InputError(f"data files must share one format of {', '.join(DATA_FILE_BUILDERS)}, "
                          f"got {', '.join(sorted(suffixes))}", spec, field="--data-dir")
     for f in files.values():
@@ -101,7 +102,7 @@ def load_path(spec: str, task: TaskSpec) -> tuple[TaskSpec, dict]:
             check_regular_file(f, "data file")
         except InputError as exc:
             raise InputError(exc.message, exc.path, field="--data-dir") from None
-    builder = DATA_FILE_BUILDERS[suffixes.pop()]
+    builder = builders.pop()
     _check_datasets_cache(datasets)
     loaded = {}
     with _quiet_datasets(datasets):

@@ -36,6 +36,17 @@ class Terminated(KeyboardInterrupt):
     cleans up as after Ctrl-C: locks released, temporaries removed, the last good result kept."""
 
 
+def expand_home(name: str):
+    """``name`` as a Path with ``~`` or ``~user`` expanded; where that user has no home the name
+    stays as written (and is then not found), where pathlib would raise RuntimeError."""
+    from pathlib import Path
+
+    try:
+        return Path(name).expanduser()
+    except RuntimeError:
+        return Path(name)
+
+
 def check_regular_file(path, what: str) -> None:
     """Refuse what is not a regular file (FIFO, device, socket, directory) before opening it.
 

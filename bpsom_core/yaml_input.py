@@ -43,6 +43,8 @@ def parse_yaml_with_key_lines(data: bytes, path: str) -> tuple[Any, dict[tuple[s
                          None if mark is None else mark.line + 1) from None
     except RecursionError:
         raise InputError("nested too deeply", path) from None
+    except ValueError as exc:   # an integer past Python's digit limit, a date like 2020-13-45
+        raise InputError(f"a value YAML cannot read ({str(exc).split(';')[0]})", path) from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -115,23 +115,38 @@ def _hub_answering(status: int):
         server.shutdown()
 
 
-def test_a_hub_answering_503_counts_as_unreachable_and_the_cache_serves(tmp_path):
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_hub_down_or_rate_limiting_counts_as_unreachable_and_the_cache_serves(tmp_path, status):
     _cache_as_hub_model(make_tiny_model_dir(tmp_path), tmp_path / "hf", "someorg/tiny")
     data = str(make_glue_dir(tmp_path))
-    with _hub_answering(503) as endpoint:
+    with _hub_answering(status) as endpoint:
         r, seconds = _glue(tmp_path, "--model", "someorg/tiny", "--data-dir", data, endpoint=endpoint)
         assert r.returncode == 0 and seconds < RETRY_SECONDS, (seconds, r.stderr[-2000:])
         shutil.rmtree(tmp_path / "out")
         r, seconds = _glue(tmp_path, "--model", "someorg/other", "--data-dir", data, endpoint=endpoint)
     [line] = r.stderr.splitlines()
-    assert r.returncode == 2 and line.endswith(f"and {endpoint} answers HTTP 503") and seconds < RETRY_SECONDS
+    assert r.returncode == 2 and line.endswith(f"and {endpoint} answers HTTP {status}") and seconds < RETRY_SECONDS
 
 
-@pytest.mark.parametrize("endpoint", ["https://[::1", "http://h:x", "notaurl", " "])
-def test_a_malformed_hf_endpoint_is_one_line(tmp_path, endpoint):
+@pytest.mark.parametrize("endpoint", ["https://[::1", "http://h:x", "http://user:secret@h:x"])
+def test_an_hf_endpoint_that_cannot_be_parsed_is_one_line(tmp_path, endpoint):
+    """The hub client parses it when transformers is imported: a traceback, even for local runs."""
     r, _ = _glue(tmp_path, "--model", str(make_tiny_model_dir(tmp_path)), "--data-dir",
                  str(make_glue_dir(tmp_path)), endpoint=endpoint)
-    assert r.returncode == 2 and r.stderr == f"bpsom: error: HF_ENDPOINT: not an http(s) URL: {endpoint!r}\n"
+    shown = endpoint.replace(":secret@", ":***@")
+    assert r.returncode == 2 and r.stderr == f"bpsom: error: HF_ENDPOINT: not a URL: {shown!r}\n"
+
+
+def test_an_hf_endpoint_that_parses_does_not_block_a_local_run(tmp_path):
+    r, _ = _glue(tmp_path, "--model", str(make_tiny_model_dir(tmp_path)), "--data-dir",
+                 str(make_glue_dir(tmp_path)), endpoint="ftp://nowhere")
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_password_of_an_endpoint_is_not_shown(tmp_path):
+    r, _ = _glue(tmp_path, "--model", "someorg/not-here", "--data-dir", str(make_glue_dir(tmp_path)),
+                 endpoint=f"http://user:secret@127.0.0.1:{_closed_port()}")
+    assert r.returncode == 2 and "user:***@127.0.0.1:" in r.stderr and "secret" not in r.stderr
 
 
 def test_a_model_directory_without_tokenizer_files_is_refused(tmp_path):
@@ -141,7 +156,7 @@ def test_a_model_directory_without_tokenizer_files_is_refused(tmp_path):
         shutil.copy(make_tiny_model_dir(tmp_path) / name, model / name)
     r, _ = _glue(tmp_path, "--model", str(model), "--data-dir", str(make_glue_dir(tmp_path)))
     assert r.returncode == 2 and r.stderr.startswith(
-        f"bpsom: error: {model}: --model: no tokenizer files (tokenizer.json, vocab.txt, ...)"), r.stderr
+        f"bpsom: error: {model}: --model: no usable tokenizer (tokenizer.json or vocab.txt missing or empty)"), r.stderr
     assert r.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
@@ -185,6 +200,7 @@ def test_a_broken_cached_model_is_checked_like_a_directory(tmp_path, monkeypatch
 @pytest.mark.parametrize("name, message", [
     ("", "--model: is empty; name a model directory or a hub name ('org/name')"),
     ("a" * 300, "--model: not usable as a directory ("),
+    ("~no-such-user-here/x", "~no-such-user-here/x: --model: no such directory"),
 ])
 def test_model_names_no_directory_can_have(name, message):
     from bpsom_bert.checks import check_model_dir
@@ -205,3 +221,13 @@ def test_a_model_type_transformers_does_not_know_names_the_directory(tmp_path):
     r, _ = _glue(tmp_path, "--model", str(model), "--data-dir", str(make_glue_dir(tmp_path)))
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith(f"bpsom: error: {model}: --model: cannot load ") and "`nope`" in r.stderr
+
+
+@pytest.mark.parametrize("content", ["not json at all", "[1, 2]"])
+def test_a_damaged_tokenizer_file_names_the_model_directory(tmp_path, content):
+    model = tmp_path / "bad-tokenizer"
+    shutil.copytree(make_tiny_model_dir(tmp_path), model)
+    (model / "tokenizer.json").write_text(content)
+    r, _ = _glue(tmp_path, "--model", str(model), "--data-dir", str(make_glue_dir(tmp_path)))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"bpsom: error: {model}: --model: cannot load a tokenizer ("), r.stderr

@@ -160,3 +160,10 @@ def test_text_columns_that_cannot_be_the_input_are_refused(columns, label, needl
     with pytest.raises(InputError) as e:
         custom_task("mine", columns, label)
     assert e.value.field == "--text-columns" and needle in e.value.message
+
+
+def test_a_number_past_pythons_digit_limit_names_the_file(tmp_path):
+    p = _write(tmp_path / "c.yaml", "training:\n  seed: " + "1" * 5000 + "\n")
+    with pytest.raises(InputError) as e:
+        load_config(p)
+    assert e.value.one_line().startswith(f"{p}: a value YAML cannot read (Exceeds the limit (4300 digits)")

@@ -263,3 +263,11 @@ def test_a_datasets_cache_that_cannot_be_a_directory_is_named(tmp_path, monkeypa
         with pytest.raises(InputError) as e:
             load_task(get_task("sst2"), tmp_path)
         assert e.value.one_line().startswith(f"{cache}: HF_HOME: {message}")
+
+
+def test_json_lines_and_a_json_array_pair_up(tmp_path):
+    """.jsonl and .json are one format (datasets' json reader): each file is read on its own."""
+    (tmp_path / "train.jsonl").write_text('{"sentence": "good film", "label": 1}\n{"sentence": "bad", "label": 0}\n')
+    (tmp_path / "dev.json").write_text('[{"sentence": "fine", "label": 1}]')
+    splits = load_task_data(get_task("sst2"), tmp_path)
+    assert splits["train"].labels == [1, 0] and splits["validation"].texts == [("fine",)]

@@ -341,9 +341,12 @@ def test_ray_does_not_take_over_sigterm(monkeypatch):
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_sigterm_while_ray_starts_ends_as_terminated(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("signal_in_init, code, line", [("SIGTERM", 143, "bpsom: terminated"),
+                                                        ("SIGINT", 130, "bpsom: interrupted")])
+def test_a_signal_while_ray_starts_ends_as_its_line(monkeypatch, tmp_path, capsys, signal_in_init, code, line):
     """Inside ray.init, Ray's own handler answers SIGTERM with sys.exit(15): the sweep still
-    ends as every SIGTERM does (one line, exit 143), and what had started of Ray is shut down."""
+    ends as every SIGTERM does (one line, exit 143); Ctrl-C there too ends as its line.  What had
+    started of Ray is shut down either way (left to Ray's exit hook it could crash the exit)."""
     import signal
     import types
 
@@ -352,12 +355,14 @@ def test_sigterm_while_ray_starts_ends_as_terminated(monkeypatch, tmp_path, caps
     shut = []
 
     def init_meets_sigterm(**kw):
+        if signal_in_init == "SIGINT":
+            raise KeyboardInterrupt()
         raise SystemExit(signal.SIGTERM)
     fake = types.SimpleNamespace(init=init_meets_sigterm, is_initialized=lambda: False,
                                  shutdown=lambda: shut.append(True))
     monkeypatch.setattr(runner, "import_ray", lambda: fake)
-    code, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s")], capsys)
-    assert code == 143 and err.endswith("starting 8\nbpsom: terminated\n"), err
+    got, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s")], capsys)
+    assert got == code and err.endswith(f"starting 8\n{line}\n"), err
     assert shut == [True]
 
 
@@ -526,6 +531,7 @@ def test_a_signal_after_the_last_row_still_writes_the_summary(tmp_path, capsys, 
     ({"model": "nomodel"}, "options.model: not a model directory (no config.json in it)"),
     ({"data-dir": ""}, "options.data-dir: is empty"),
     ({"model": "a b"}, "options.model: neither a directory nor a valid hub name ('org/name'): a b"),
+    ({"model": "~no-such-user-here/x"}, "options.model: no such file or directory: ~no-such-user-here/x"),
     ({"model": "org/name@main"}, "options.model: neither a directory nor a valid hub name"),
     ({"config": " "}, "options.config: is empty"),
 ])

@@ -63,12 +63,24 @@ def start_ray(address: Optional[str], num_cpus: Optional[int] = None):
     except SystemExit as exc:   # SIGTERM inside ray.init meets Ray's handler there, which exits with 15
         if exc.code != signal.SIGTERM:
             raise
-        ray.shutdown()           # what had started of the local Ray
+        _shutdown_started(ray)
         raise Terminated() from None
+    except KeyboardInterrupt:
+        _shutdown_started(ray)
+        raise
     finally:
         if on_term is not None:   # Ray's core installs a SIGTERM handler that dumps its stack and exits;
             signal.signal(signal.SIGTERM, on_term)   # the program's own (rows kept, one line) stays
     return ray
+
+
+def _shutdown_started(ray) -> None:
+    """Stop what had started of a Ray whose start was interrupted: left to Ray's exit hook, its
+    half-made state could crash the interpreter's exit, and its agents outlive the program."""
+    try:
+        ray.shutdown()
+    except Exception:   # noqa: BLE001 - best effort on the way out; the interruption is what counts
+        pass
 
 
 ADDRESS_FORMS = "auto, local, HOST:PORT or ray://HOST:PORT"

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from bpsom_core.errors import InputError, shown
+from bpsom_core.errors import InputError, expand_home, shown
 from bpsom_core.params import MAX_SEED
 from bpsom_core.yaml_input import read_yaml
 from .options import SEEDED_KEYS, OptionKind, glue_task, metric_names, option_table, suggest
@@ -152,7 +152,7 @@ def check_spec(raw: Any, where: str, base_dir: Path) -> SweepSpec:
             return value
         if not value.strip():
             raise fail(f"{key}.{name}", "is empty; name a file or directory")
-        found = base_dir / Path(value).expanduser()
+        found = base_dir / expand_home(value)
         if found.exists():
             if name == "config" and not found.is_file():
                 raise fail(f"{key}.{name}", f"not a file: {value}")
@@ -275,7 +275,7 @@ def _check_data(command: str, data: Any, base_dir: Path, fail) -> Any:
                 raise fail("data", f"unknown scikit-learn data set {item[8:]!r}; known: {', '.join(SKLEARN_SETS)}")
             out.append(item)
             continue
-        p = Path(item).expanduser()
+        p = expand_home(item)
         p = p if p.is_absolute() else base_dir / p
         if not p.is_file():
             raise fail("data", f"no such file: {item}")
