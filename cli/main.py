@@ -163,18 +163,25 @@ def _fail_interrupted(exc: Optional[BaseException], close_echo: bool = True) -> 
 
     After Ctrl-C at a terminal a newline first closes the line the terminal echoed ``^C`` on.
     """
-    if isinstance(exc, Terminated):
+    if isinstance(exc, Terminated) or _SIGTERM_RECEIVED.is_set():
         _fail("terminated", 143)
     if close_echo and sys.stderr.isatty():
         click.echo(err=True)
     _fail("interrupted", 130)
 
 
+# Set by the SIGTERM handler: compiled code that runs the handler (Ray's waits) may report what
+# it raised as a plain KeyboardInterrupt, and the exit code must still say "terminated".
+_SIGTERM_RECEIVED = threading.Event()
+
+
 def _raise_terminated(signum, frame) -> None:
+    _SIGTERM_RECEIVED.set()
     raise Terminated()
 
 
 def _terminate_like_ctrl_c() -> None:
+    _SIGTERM_RECEIVED.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
 
@@ -209,10 +216,26 @@ def entry() -> None:
     break torch's exit hooks into a traceback, or kill the process after its exit code was set."""
     try:
         main()
+    except SystemExit as exc:
+        if "ray" in sys.modules:   # after a sweep: Ray's native teardown can abort an exit that has
+            _exit_now(exc.code)    # written every result and said every line (seen after SIGTERM)
+        raise
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _exit_now(code) -> None:
+    """Flush what was said, then exit with ``code`` without the interpreter's exit hooks."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code if isinstance(code, int) else 0 if code is None else 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -517,3 +517,24 @@ def test_a_signal_while_the_interpreter_shuts_down_changes_nothing(tmp_path, sig
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
                        cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == "" and r.stdout.startswith("bpsom, version"), (r.returncode, r.stderr)
+
+
+def test_sigterm_reported_back_as_a_plain_ctrl_c_still_ends_as_terminated(tmp_path, monkeypatch):
+    """Compiled code that runs the handler (Ray's waits) may turn what it raised into a plain
+    KeyboardInterrupt: the exit still says what arrived, SIGTERM."""
+    import signal as signals
+
+    import bpsom_core.tabular.experiment as experiment
+    from bpsom.cli import main as cli_main
+
+    def sigterm_then_plain_interrupt(*args, **kwargs):
+        try:
+            cli_main._raise_terminated(signals.SIGTERM, None)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt() from None
+    monkeypatch.setattr(experiment, "run_experiment", sigterm_then_plain_interrupt)
+    got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
+    assert got == 143 and err.endswith("bpsom: terminated\n"), err
+    monkeypatch.setattr(experiment, "run_experiment", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    got, err = run_cli(["train", "--epochs", "2", "-o", str(tmp_path / "run")], tmp_path)
+    assert got == 130, err      # a later run in the same process starts with no SIGTERM received

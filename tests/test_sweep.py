@@ -363,7 +363,7 @@ def test_a_signal_while_ray_starts_ends_as_its_line(monkeypatch, tmp_path, capsy
     monkeypatch.setattr(runner, "import_ray", lambda: fake)
     got, out, err = run(["sweep", str(write_spec(tmp_path, WINE_2x2x2)), "-o", str(tmp_path / "s")], capsys)
     assert got == code and err.endswith(f"starting 8\n{line}\n"), err
-    assert shut == [True]
+    assert shut == [True] and not (tmp_path / "s").exists()     # no empty sweep directory left
 
 
 def test_glue_sweeps_set_configuration_keys_through_set(tmp_path):

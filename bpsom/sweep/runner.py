@@ -137,17 +137,29 @@ def run_sweep(spec: SweepSpec, out_dir: Path, address: Optional[str] = None,
             check_address(address)
             if not reachable(address):
                 raise InputError(f"no Ray cluster answers at {address}", field="--address")
+        created = not out_dir.exists()
         out_dir.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(out_dir / LOCK_NAME, f"another bpsom sweep is running in {out_dir}; "
-                                                 "wait for it to finish or choose another --output-dir"):
-            results = ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
-            todo = _unfinished(spec, trials, out_dir, retry_failed, results)   # rows written before the lock
-            outcome.skipped = len(trials) - len(todo)
-            if todo:
-                _run_locked(spec, todo, results, out_dir, address, max_concurrent, num_cpus, outcome, say)
+        try:
+            with exclusive_lock(out_dir / LOCK_NAME, f"another bpsom sweep is running in {out_dir}; "
+                                                     "wait for it to finish or choose another --output-dir"):
+                results = ResultsFile(out_dir / "results.csv", columns_for(spec), numeric_columns(spec.metrics))
+                todo = _unfinished(spec, trials, out_dir, retry_failed, results)   # rows written before the lock
+                outcome.skipped = len(trials) - len(todo)
+                if todo:
+                    _run_locked(spec, todo, results, out_dir, address, max_concurrent, num_cpus, outcome, say)
+        finally:
+            if created:
+                _remove_if_empty(out_dir)   # stopped before any row: no empty directory left behind
     if not todo:
         say(f"all {len(trials)} trials already finished in {out_dir / 'results.csv'}; starting 0 trials")
     return outcome
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:   # not empty (rows were written), or gone already
+        pass
 
 
 LOCK_NAME = ".sweep.lock"   # one sweep at a time writes a directory, or one's rows would overwrite the other's
@@ -174,18 +186,25 @@ def _run_locked(spec: SweepSpec, todo: List[Trial], results: ResultsFile, out_di
         slots = int(cluster.get("GPU", 0)) if "num_gpus" in resources else int(cluster.get("CPU", 1))
         limit = max(1, min(max_concurrent or slots, slots or 1))
         remote = ray.remote(max_retries=0)(_remote_trial).options(**resources)
-        _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say)
+        # a private local Ray's shutdown stops its trials; force-cancelling them first races with
+        # replies on their way in (Ray aborts: "Tried to complete task that was not pending")
+        _drive(ray, remote, todo, results, str(out_dir.resolve()), limit, outcome, say,
+               cancel_on_stop=bool(address) or not own_ray)
     except KeyboardInterrupt as exc:
         outcome.interruption = exc
-        say(f"interrupted: {plural(outcome.ok + outcome.failed, 'trial')} recorded in {out_dir / 'results.csv'}; "
-            "run the same command again to resume")
+        recorded = outcome.ok + outcome.failed
+        if recorded or outcome.skipped:
+            say(f"interrupted: {plural(recorded, 'trial')} recorded in {out_dir / 'results.csv'}; "
+                "run the same command again to resume")
     finally:
         if own_ray:
             ray.shutdown()
 
 
 def _drive(ray, remote, todo: List[Trial], results: ResultsFile, out_dir: str, limit: int,
-           outcome: SweepOutcome, say: Callable[[str], None]) -> None:
+           outcome: SweepOutcome, say: Callable[[str], None], cancel_on_stop: bool = True) -> None:
+    """Keep ``limit`` trials running until all are recorded; on Ctrl-C or SIGTERM the running
+    ones are cancelled when ``cancel_on_stop`` (a cluster's trials outlive this process)."""
     pending = list(reversed(todo))
     running = {}
     t0 = time.perf_counter()
@@ -209,8 +228,9 @@ def _drive(ray, remote, todo: List[Trial], results: ResultsFile, out_dir: str, l
                     outcome.failed += 1
                 say(progress_line(trial, result, outcome, len(running), len(todo), time.perf_counter() - t0))
     except BaseException:
-        for ref in running:
-            ray.cancel(ref, force=True)
+        if cancel_on_stop:
+            for ref in running:
+                ray.cancel(ref, force=True)
         raise
 
 
