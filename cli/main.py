@@ -217,7 +217,7 @@ def entry() -> None:
     try:
         main()
     except SystemExit as exc:
-        if "ray" in sys.modules:   # after a sweep: Ray's native teardown can abort an exit that has
+        if "ray._raylet" in sys.modules:   # after a sweep: Ray's native teardown can abort an exit that has
             _exit_now(exc.code)    # written every result and said every line (seen after SIGTERM)
         raise
     finally:
