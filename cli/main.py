@@ -217,8 +217,10 @@ def entry() -> None:
     try:
         main()
     except SystemExit as exc:
-        if "ray._raylet" in sys.modules:   # after a sweep: Ray's native teardown can abort an exit that has
-            _exit_now(exc.code)    # written every result and said every line (seen after SIGTERM)
+        # after a sweep, Ray's native teardown can abort an exit that has written every result
+        # and said every line (seen after SIGTERM): its exit hooks are skipped
+        if "ray._raylet" in sys.modules:
+            _exit_now(exc.code)
         raise
     finally:
         if threading.current_thread() is threading.main_thread():
