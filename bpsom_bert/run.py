@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 import torch
 
 from bpsom_core.atomic import RunDirectory, atomic_write_bytes, atomic_write_text
-from bpsom_core.errors import InputError, library_of
+from bpsom_core.errors import InputError, first_line, library_of
 
 from . import distributed as du
 from .config import RunConfig
@@ -86,7 +86,8 @@ def load_tokenizer(name: str):
         tokenizer = AutoTokenizer.from_pretrained(name)
     except Exception as exc:   # noqa: BLE001 - the user's tokenizer files (garbage JSON, wrong types,
         # an unknown model type) fail in many ways inside transformers and tokenizers
-        raise InputError(f"cannot load a tokenizer ({_first_words(exc)})", path=name, field="--model") from None
+        raise InputError(f"cannot load a tokenizer ({first_line(exc, 240) or type(exc).__name__})",
+                         path=name, field="--model") from None
     if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
         # transformers builds an empty tokenizer from a directory without tokenizer files:
         # every word would become [UNK] and the run would train on nothing
@@ -114,14 +115,8 @@ def build_model(cfg: RunConfig, task: TaskSpec, head_type: str) -> BPSOMForSeque
     except (OSError, ValueError) as exc:   # ValueError: a config.json of a model type transformers lacks
         if isinstance(exc, ValueError) and library_of(exc) is None:
             raise
-        raise InputError(f"cannot load the encoder ({_first_words(exc)})", path=cfg.model.name,
-                         field="--model") from None
-
-
-def _first_words(exc: BaseException, limit: int = 240) -> str:
-    """The first line of a library's message, cut at a word when it is long."""
-    line = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
-    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " ..."
+        raise InputError(f"cannot load the encoder ({first_line(exc, 240) or type(exc).__name__})",
+                         path=cfg.model.name, field="--model") from None
 
 
 def run_mode(job: GlueJob, mode: str, splits: dict[str, Split], tokenizer,

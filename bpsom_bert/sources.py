@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from bpsom_core.errors import InputError, check_regular_file, exception_chain
+from bpsom_core.errors import InputError, check_regular_file, exception_chain, first_line
 
 from .tasks import TaskSpec, with_labels
 
@@ -127,11 +127,10 @@ def _check_datasets_cache(datasets: Any) -> None:
         raise InputError("the datasets cache is not a directory", str(cache), field=_cache_variable())
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        usable = cache.is_dir() and os.access(cache, os.W_OK | os.X_OK)
     except OSError as exc:
         raise InputError(f"the datasets cache cannot be made here ({exc.strerror or exc})", str(cache),
                          field=_cache_variable()) from None
-    if not usable:
+    if not os.access(cache, os.W_OK | os.X_OK):
         raise InputError("the datasets cache is not a writable directory", str(cache), field=_cache_variable())
 
 
@@ -146,10 +145,7 @@ def _root_cause(exc: BaseException, limit: int = 160) -> str:
     """``Type: message`` of the innermost exception: datasets wraps the useful one in a
     DatasetGenerationError that says only "An error occurred while generating the dataset"."""
     *_, exc = exception_chain(exc)
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if len(text) > limit:
-        text = text[:limit - 3] + "..."
+    text = first_line(exc, limit)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

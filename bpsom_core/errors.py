@@ -177,7 +177,7 @@ def user_message(exc: BaseException) -> Optional[str]:
     if isinstance(exc, OSError):
         if exc.errno is None:    # raised by a library with a message of its own (transformers, shutil)
             lib = library_of(exc)
-            return f"{lib}: {_first_line(exc)}" if lib else _first_line(exc) or type(exc).__name__
+            return f"{lib}: {first_line(exc)}" if lib else first_line(exc) or type(exc).__name__
         if exc.filename is None:
             return f"write or read failed: {_strerror(exc)}"
         return f"{_name(exc.filename)}: {_strerror(exc)}"
@@ -192,17 +192,19 @@ def user_message(exc: BaseException) -> Optional[str]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{mark.name}:{mark.line + 1}: " if mark is not None and mark.name not in (None, "<unicode string>") \
             else ""
-        return f"{where}not valid YAML: {_first_line(exc)}"
+        return f"{where}not valid YAML: {first_line(exc)}"
     lib = library_of(exc)
     if lib is not None:
-        return f"{lib}: {_first_line(exc) or type(exc).__name__}"
+        return f"{lib}: {first_line(exc) or type(exc).__name__}"
     return None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message ("" if none), cut at a word past
+    ``limit`` characters: a library's message can run to paragraphs."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = lines[0] if lines else ""
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= limit else text[:limit - 4].rsplit(" ", 1)[0] + " ..."
 
 
 def library_of(exc: BaseException) -> Optional[str]:
